@@ -1,0 +1,1 @@
+// Placeholder translation unit: the archive is made of the components' objects.

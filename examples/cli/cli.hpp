@@ -1,0 +1,39 @@
+// The `vramfit` command line: one binary, one file per sub-command.
+//
+// A sub-command registers itself with VRAMFIT_COMMAND; main() dispatches by name. Commands
+// print results to stdout, diagnostics to stderr, and return the process exit code.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vramfit::cli {
+
+using CommandFn = int (*)(std::span<const std::string_view> args);
+
+struct Command {
+  const char *name;
+  const char *summary;
+  CommandFn run;
+};
+
+bool register_command(Command command);
+
+// Small helpers shared by sub-commands.
+// Parses "11.5GiB", "12GB", "800MiB", "4096" into bytes; nullopt when malformed.
+std::optional<uint64_t> parse_size(std::string_view text);
+std::string format_bytes(uint64_t bytes);  // "41.42 GB (38.57 GiB)"
+
+}  // namespace vramfit::cli
+
+#define VRAMFIT_CLI_CONCAT2(a, b) a##b
+#define VRAMFIT_CLI_CONCAT(a, b) VRAMFIT_CLI_CONCAT2(a, b)
+#define VRAMFIT_COMMAND(name, summary, fn)                                   \
+  static const bool VRAMFIT_CLI_CONCAT(vramfit_registered_, __LINE__) =      \
+      ::vramfit::cli::register_command(::vramfit::cli::Command{name, summary, fn})

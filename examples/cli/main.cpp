@@ -1,0 +1,89 @@
+#include <cctype>
+#include <cstdio>
+#include <exception>
+#include <map>
+#include <string>
+
+#include "cli.hpp"
+#include "vramfit/error.hpp"
+
+namespace vramfit::cli {
+namespace {
+
+std::map<std::string, Command, std::less<>> &registry() {
+  static std::map<std::string, Command, std::less<>> commands;
+  return commands;
+}
+
+void print_usage() {
+  fmt::print(stderr, "usage: vramfit <command> [options]\n\ncommands:\n");
+  for (const auto &[name, command] : registry()) fmt::print(stderr, "  {:<10} {}\n", name, command.summary);
+  fmt::print(stderr, "\n`vramfit <command> --help` describes a command.\n");
+}
+
+}  // namespace
+
+bool register_command(Command command) {
+  registry().emplace(command.name, command);
+  return true;
+}
+
+std::optional<uint64_t> parse_size(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  if (i == 0) return std::nullopt;
+  double value = 0;
+  try {
+    size_t used = 0;
+    value = std::stod(std::string(text.substr(0, i)), &used);
+    if (used != i) return std::nullopt;
+  } catch (...) {
+    return std::nullopt;
+  }
+  std::string unit(text.substr(i));
+  for (char &c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  double scale = 0;
+  if (unit.empty() || unit == "b") scale = 1;
+  else if (unit == "k" || unit == "kb") scale = 1e3;
+  else if (unit == "m" || unit == "mb") scale = 1e6;
+  else if (unit == "g" || unit == "gb") scale = 1e9;
+  else if (unit == "t" || unit == "tb") scale = 1e12;
+  else if (unit == "kib") scale = 1024.0;
+  else if (unit == "mib") scale = 1024.0 * 1024;
+  else if (unit == "gib") scale = 1024.0 * 1024 * 1024;
+  else if (unit == "tib") scale = 1024.0 * 1024 * 1024 * 1024;
+  else return std::nullopt;
+  double bytes = value * scale;
+  if (bytes < 0 || bytes > 1.8e19) return std::nullopt;
+  return static_cast<uint64_t>(bytes + 0.5);
+}
+
+std::string format_bytes(uint64_t bytes) {
+  return fmt::format("{:.2f} GB ({:.2f} GiB)", bytes / 1e9, bytes / (1024.0 * 1024 * 1024));
+}
+
+}  // namespace vramfit::cli
+
+int main(int argc, char **argv) {
+  using namespace vramfit::cli;
+  if (argc < 2 || std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h") {
+    print_usage();
+    return argc < 2 ? 2 : 0;
+  }
+  auto it = registry().find(std::string_view(argv[1]));
+  if (it == registry().end()) {
+    fmt::print(stderr, "vramfit: unknown command '{}'\n", argv[1]);
+    print_usage();
+    return 2;
+  }
+  std::vector<std::string_view> args(argv + 2, argv + argc);
+  try {
+    return it->second.run(args);
+  } catch (const vramfit::Error &e) {
+    fmt::print(stderr, "vramfit {}: error: {}\n", argv[1], e.what());
+    return 1;
+  } catch (const std::exception &e) {
+    fmt::print(stderr, "vramfit {}: error: {}\n", argv[1], e.what());
+    return 1;
+  }
+}

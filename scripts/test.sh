@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# README command 2: build everything (CUDA too when nvcc exists, warnings as errors) and run the
+# whole test suite, then the sanitizer build of the input-handling tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+jobs=$(nproc)
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DVRAMFIT_WERROR=ON -DVRAMFIT_CUDA=AUTO
+cmake --build build -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+# ASan + UBSan: the corruption corpus and the C ABI error paths (no CUDA: the sanitizers
+# are for our host code).
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVRAMFIT_WERROR=ON \
+  -DVRAMFIT_CUDA=OFF -DVRAMFIT_SANITIZE=ON -DVRAMFIT_BUILD_EXAMPLES=OFF
+cmake --build build-asan -j "$jobs"
+ctest --test-dir build-asan --output-on-failure -j "$jobs" -L sanitize
