@@ -54,7 +54,7 @@ endfunction()
 
 # vramfit_add_test(name SOURCES ... COMPONENTS ...): a doctest executable run by ctest.
 function(vramfit_add_test name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;COMPONENTS;LIBS" ${ARGN})
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;COMPONENTS;LIBS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES} ${PROJECT_SOURCE_DIR}/tests/doctest_main.cpp)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(${name} PRIVATE doctest::doctest vramfit_warnings vramfit_sanitize ${ARG_LIBS})
@@ -66,4 +66,7 @@ function(vramfit_add_test name)
   endif()
   set_tests_properties(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT}
     ENVIRONMENT "VRAMFIT_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+  if(ARG_LABELS)
+    set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
+  endif()
 endfunction()
