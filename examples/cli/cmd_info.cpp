@@ -1,0 +1,244 @@
+// `vramfit info MODEL [--json] [--tensors]`: what a GGUF file holds, from its header alone.
+#include <cmath>
+#include <map>
+#include <string>
+
+#include "cli.hpp"
+#include "vramfit/gguf.hpp"
+
+namespace vramfit::cli {
+namespace {
+
+constexpr std::string_view kUsage =
+    "usage: vramfit info MODEL [--json] [--tensors]\n"
+    "  Prints the architecture, hyper-parameters, tokenizer and tensor bytes per type of a GGUF\n"
+    "  file (header-only files too).\n"
+    "  --json     one JSON document instead of text\n"
+    "  --tensors  also list every tensor: name, shape, type, bytes\n";
+
+struct Options {
+  std::string_view model;
+  bool json = false;
+  bool tensors = false;
+};
+
+struct TypeTotal {
+  size_t tensors = 0;
+  uint64_t bytes = 0;
+};
+
+// ---- facts shared by both outputs ----
+
+struct Summary {
+  std::string_view architecture;
+  std::string_view name;
+  std::string_view tokenizer;
+  uint64_t vocab_size = 0;
+  std::optional<uint64_t> context_length;
+  std::vector<const gguf::KeyValue *> hyper_parameters;  // the `<arch>.*` keys, in file order
+  std::map<std::string_view, TypeTotal> by_type;
+  size_t tensors_without_data = 0;
+};
+
+Summary summarize(const gguf::File &file) {
+  Summary s;
+  s.architecture = file.get_or<std::string_view>("general.architecture", "unknown");
+  s.name = file.get_or<std::string_view>("general.name", "");
+  s.tokenizer = file.get_or<std::string_view>("tokenizer.ggml.model", "none");
+  if (const gguf::Value *tokens = file.find("tokenizer.ggml.tokens")) s.vocab_size = tokens->array_size();
+  std::string context_key = fmt::format("{}.context_length", s.architecture);
+  if (file.has(context_key)) s.context_length = file.get<uint64_t>(context_key);
+  std::string prefix = fmt::format("{}.", s.architecture);
+  for (const gguf::KeyValue &kv : file.metadata())
+    if (kv.key.starts_with(prefix)) s.hyper_parameters.push_back(&kv);
+  for (const gguf::TensorInfo &t : file.tensors()) {
+    TypeTotal &total = s.by_type[type_name(t.type)];
+    total.tensors += 1;
+    total.bytes += t.n_bytes;
+    if (!file.has_data(t)) s.tensors_without_data += 1;
+  }
+  return s;
+}
+
+std::string shape_of(const gguf::TensorInfo &t) {
+  std::string out;
+  for (uint32_t d = 0; d < t.n_dims; ++d) out += fmt::format("{}{}", d ? ", " : "", t.ne[d]);
+  return out;
+}
+
+// ---- text ----
+
+std::string human_bytes(uint64_t bytes) {
+  if (bytes >= 1000000000) return format_bytes(bytes);
+  return fmt::format("{:.2f} MB ({} bytes)", bytes / 1e6, bytes);
+}
+
+// A metadata value as a person reads it; long arrays are summarized.
+std::string text_of(const gguf::Value &v) {
+  using gguf::ValueType;
+  switch (v.type()) {
+    case ValueType::string: return std::string(v.as_string());
+    case ValueType::boolean: return v.as_bool() ? "true" : "false";
+    case ValueType::f32: case ValueType::f64: return fmt::format("{:g}", v.as_float());
+    case ValueType::u64: return fmt::format("{}", v.as_uint());
+    case ValueType::array: break;
+    default: return fmt::format("{}", v.as_int());
+  }
+  std::string elements;
+  if (v.array_size() <= 8 && v.array_type() != ValueType::array)
+    v.for_each_element([&](uint64_t i, const gguf::Value &e) {
+      elements += fmt::format("{}{}", i ? ", " : "", text_of(e));
+    });
+  else
+    elements = fmt::format("{} x {}", v.array_size(), gguf::value_type_name(v.array_type()));
+  return fmt::format("[{}]", elements);
+}
+
+void print_text(const gguf::File &file, const Summary &s, bool list_tensors) {
+  fmt::print("file:          {}\n", file.name());
+  fmt::print("format:        GGUF v{}, alignment {}, {} metadata keys, {} tensors\n", file.version(),
+             file.alignment(), file.metadata().size(), file.tensors().size());
+  fmt::print("architecture:  {}\n", s.architecture);
+  if (!s.name.empty()) fmt::print("name:          {}\n", s.name);
+  if (s.vocab_size > 0) fmt::print("tokenizer:     {}, {} tokens\n", s.tokenizer, s.vocab_size);
+  else fmt::print("tokenizer:     none in this file\n");
+  if (s.context_length) fmt::print("context:       {} tokens\n", *s.context_length);
+  if (!s.hyper_parameters.empty()) fmt::print("hyper-parameters:\n");
+  for (const gguf::KeyValue *kv : s.hyper_parameters)
+    fmt::print("  {:<40} {}\n", kv->key, text_of(kv->value));
+
+  fmt::print("tensor data by type:\n  {:<8} {:>8} {:>16}\n", "type", "tensors", "bytes");
+  for (const auto &[type, total] : s.by_type)
+    fmt::print("  {:<8} {:>8} {:>16}\n", type, total.tensors, total.bytes);
+  fmt::print("  {:<8} {:>8} {:>16}\n", "total", file.tensors().size(), file.tensor_data_bytes());
+  fmt::print("tensor data:   {}", human_bytes(file.tensor_data_bytes()));
+  if (s.tensors_without_data > 0)
+    fmt::print(" -- absent from this file ({} of {} tensors have no data: header-only or truncated)",
+               s.tensors_without_data, file.tensors().size());
+  fmt::print("\n");
+
+  if (!list_tensors) return;
+  fmt::print("tensors:\n  {:<40} {:<24} {:<8} {:>14}\n", "name", "shape", "type", "bytes");
+  for (const gguf::TensorInfo &t : file.tensors())
+    fmt::print("  {:<40} {:<24} {:<8} {:>14}\n", t.name, fmt::format("[{}]", shape_of(t)), type_name(t.type),
+               t.n_bytes);
+}
+
+// ---- JSON ----
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", c);
+        else out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string json_of(const gguf::Value &v) {
+  using gguf::ValueType;
+  switch (v.type()) {
+    case ValueType::string: return json_string(v.as_string());
+    case ValueType::boolean: return v.as_bool() ? "true" : "false";
+    case ValueType::f32: case ValueType::f64: {
+      double d = v.as_float();
+      return std::isfinite(d) ? fmt::format("{}", d) : "null";  // JSON has no NaN / inf
+    }
+    case ValueType::u64: return fmt::format("{}", v.as_uint());
+    case ValueType::array: break;
+    default: return fmt::format("{}", v.as_int());
+  }
+  std::string out = "[";
+  v.for_each_element([&](uint64_t i, const gguf::Value &e) { out += fmt::format("{}{}", i ? "," : "", json_of(e)); });
+  out += ']';
+  return out;
+}
+
+void print_json(const gguf::File &file, const Summary &s, bool list_tensors) {
+  std::string out = "{";
+  out += fmt::format("\"file\":{},\"version\":{},\"alignment\":{},\"metadata_keys\":{},",
+                     json_string(file.name()), file.version(), file.alignment(), file.metadata().size());
+  out += fmt::format("\"architecture\":{},\"name\":{},", json_string(s.architecture), json_string(s.name));
+  out += fmt::format("\"tokenizer\":{{\"model\":{},\"vocab_size\":{}}},", json_string(s.tokenizer),
+                     s.vocab_size);
+  out += fmt::format("\"context_length\":{},",
+                     s.context_length ? fmt::format("{}", *s.context_length) : "null");
+  out += "\"hyper_parameters\":{";
+  for (size_t i = 0; i < s.hyper_parameters.size(); ++i)
+    out += fmt::format("{}{}:{}", i ? "," : "", json_string(s.hyper_parameters[i]->key),
+                       json_of(s.hyper_parameters[i]->value));
+  out += "},\"types\":[";
+  bool first = true;
+  for (const auto &[type, total] : s.by_type) {
+    out += fmt::format("{}{{\"type\":{},\"tensors\":{},\"bytes\":{}}}", first ? "" : ",",
+                       json_string(type), total.tensors, total.bytes);
+    first = false;
+  }
+  out += fmt::format("],\"tensor_count\":{},\"tensor_bytes\":{},\"data_present\":{}",
+                     file.tensors().size(), file.tensor_data_bytes(),
+                     s.tensors_without_data == 0 ? "true" : "false");
+  if (list_tensors) {
+    out += ",\"tensors\":[";
+    for (size_t i = 0; i < file.tensors().size(); ++i) {
+      const gguf::TensorInfo &t = file.tensors()[i];
+      out += fmt::format("{}{{\"name\":{},\"shape\":[{}],\"type\":{},\"bytes\":{},\"offset\":{}}}",
+                         i ? "," : "", json_string(t.name), shape_of(t),
+                         json_string(type_name(t.type)), t.n_bytes, t.file_offset);
+    }
+    out += "]";
+  }
+  fmt::print("{}}}\n", out);
+}
+
+// ---- the command ----
+
+std::optional<Options> parse_options(std::span<const std::string_view> args) {
+  Options options;
+  for (std::string_view arg : args) {
+    if (arg == "--json") {
+      options.json = true;
+    } else if (arg == "--tensors") {
+      options.tensors = true;
+    } else if (arg.starts_with("-") || !options.model.empty()) {
+      fmt::print(stderr, "vramfit info: error: unexpected argument '{}'\n{}", arg, kUsage);
+      return std::nullopt;
+    } else {
+      options.model = arg;
+    }
+  }
+  if (options.model.empty()) {
+    fmt::print(stderr, "vramfit info: error: no MODEL given\n{}", kUsage);
+    return std::nullopt;
+  }
+  return options;
+}
+
+int run_info(std::span<const std::string_view> args) {
+  for (std::string_view arg : args)
+    if (arg == "--help" || arg == "-h") {
+      fmt::print("{}", kUsage);
+      return 0;
+    }
+  auto options = parse_options(args);
+  if (!options) return 2;
+  auto file = gguf::File::open(std::string(options->model));
+  Summary summary = summarize(file);
+  if (options->json) print_json(file, summary, options->tensors);
+  else print_text(file, summary, options->tensors);
+  return 0;
+}
+
+}  // namespace
+
+VRAMFIT_COMMAND("info", "describe a GGUF file: architecture, hyper-parameters, tensors", run_info);
+
+}  // namespace vramfit::cli
