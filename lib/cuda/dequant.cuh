@@ -1,0 +1,25 @@
+// CUDA dequantization of whole tensors: one kernel per block format, into f32 or f16.
+//
+// The per-block arithmetic is quant::dequantize_block (lib/quant/dequant_block.hpp, VRAMFIT_HD),
+// the same code as the CPU reference, so the results are bit-identical to it (and to llama.cpp);
+// the kernels only decide which thread handles which block.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "vramfit/types.hpp"
+
+namespace vramfit::cuda {
+
+// dst_dev[0..n) = the n weights of type `type` at src_dev (both device pointers), queued on
+// `stream`. Types: F32, F16, BF16, Q4_0, Q8_0, Q2_K..Q6_K, Q8_K; others throw Error(unsupported).
+// n must be a multiple of the type's block size (Error(invalid_argument)). A failed launch throws
+// Error(device); errors while the kernel runs surface at the stream's next synchronization.
+void dequantize(GgmlType type, const void *src_dev, float *dst_dev, int64_t n, cudaStream_t stream);
+
+// The same, rounded to IEEE half (round to nearest even) for cuBLAS f16 GEMMs.
+void dequantize_f16(GgmlType type, const void *src_dev, uint16_t *dst_dev, int64_t n, cudaStream_t stream);
+
+}  // namespace vramfit::cuda
