@@ -1,0 +1,69 @@
+// The CUDA runtime as the rest of vramfit sees it: a device, one stream, one cuBLAS handle.
+//
+// This header is plain C++ (no CUDA headers), so lib/model compiles against it with any compiler.
+// Every CUDA failure becomes Error(device) (Error(out_of_memory) for allocations) carrying the
+// CUDA error string and the operation that failed; nothing here aborts.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace vramfit::cuda {
+
+// Number of usable CUDA devices; 0 when there is no driver, no device, or the runtime refuses.
+int device_count() noexcept;
+
+struct DeviceInfo {
+  int index = 0;
+  std::string name;
+  int compute_major = 0, compute_minor = 0;
+  uint64_t total_bytes = 0;
+  uint64_t free_bytes = 0;  // after this process's context exists
+};
+DeviceInfo device_info(int device);
+
+// What using a GPU costs before any model byte lands on it, for the planner: cudaMemGetInfo
+// before and after creating the stream and the cuBLAS handle (the CUDA context itself must exist
+// before cudaMemGetInfo answers, so its size is bounded as total - free right after creation,
+// which also counts other processes' memory on a shared GPU).
+struct FixedOverhead {
+  uint64_t total_bytes = 0;
+  uint64_t context_bytes = 0;  // total - free once the context exists (an upper bound, see above)
+  uint64_t cublas_bytes = 0;   // free before - free after the stream + cuBLAS handle
+  uint64_t free_bytes = 0;     // free after everything: what a VRAM budget can use
+};
+FixedOverhead measure_fixed_overhead(int device = 0);
+
+// One device, one stream, one cuBLAS handle. All work vramfit issues on the device goes through
+// this stream in order, which is what makes the arena's immediate reuse of released memory safe.
+class Runtime {
+ public:
+  explicit Runtime(int device = 0);
+  ~Runtime();
+  Runtime(const Runtime &) = delete;
+  Runtime &operator=(const Runtime &) = delete;
+
+  int device() const noexcept { return device_; }
+  // The one cudaMalloc of a device: Error(out_of_memory) naming the size and the free memory.
+  void *malloc(uint64_t bytes, const char *purpose);
+  void free(void *ptr) noexcept;
+  // Copies on the stream; host pointers may be pageable (the call returns once `host_src` may
+  // be reused; download returns after the data has arrived).
+  void upload(void *device_dst, const void *host_src, uint64_t bytes);
+  void download(void *host_dst, const void *device_src, uint64_t bytes);
+  void synchronize(const char *op = "synchronize");
+  // Gives cuBLAS a workspace carved from the arena, so its memory is accounted.
+  void set_cublas_workspace(void *ptr, uint64_t bytes);
+
+  // Opaque handles for the kernel launchers (cudaStream_t, cublasHandle_t).
+  void *stream() const noexcept;
+  void *cublas() const noexcept;
+
+ private:
+  struct Impl;
+  int device_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vramfit::cuda

@@ -1,0 +1,131 @@
+#include "model/device_sim.hpp"
+
+#include <cstring>
+#include <new>
+
+#include "common/error.hpp"
+#include "common/log.hpp"
+
+namespace vramfit::model {
+
+void SimDevice::AlignedFree::operator()(std::byte *p) const noexcept {
+  ::operator delete[](p, std::align_val_t(alignment));
+}
+
+SimDevice::SimDevice(Device &compute, uint64_t capacity_bytes, uint64_t alignment)
+    : compute_(compute), arena_(capacity_bytes, alignment, "sim"), memory_(nullptr, AlignedFree{alignment}) {
+  if (capacity_bytes == 0) return;
+  // One allocation of exactly the capacity. The pages are untouched until used, so a large
+  // simulated device costs host memory only for what is actually uploaded.
+  void *p = ::operator new[](capacity_bytes, std::align_val_t(alignment), std::nothrow);
+  if (!p)
+    detail::fail(ErrorCode::out_of_memory, "sim: cannot allocate {} bytes of host memory for the simulated device",
+                 capacity_bytes);
+  memory_.reset(static_cast<std::byte *>(p));
+}
+
+SimDevice::~SimDevice() {
+  if (arena_.n_live() > 0)
+    detail::log_warn("sim: destroyed with {} live allocations ({} bytes)", arena_.n_live(), arena_.in_use());
+}
+
+std::string SimDevice::name() const { return fmt::format("sim ({} bytes)", arena_.budget()); }
+
+void *SimDevice::allocate(uint64_t bytes, std::string_view purpose) {
+  return memory_.get() + arena_.reserve(bytes, purpose);
+}
+
+void SimDevice::deallocate(void *ptr) noexcept {
+  if (!ptr) return;
+  const auto *p = static_cast<const std::byte *>(ptr);
+  if (p < memory_.get() || p >= memory_.get() + arena_.budget() ||
+      !arena_.release(static_cast<uint64_t>(p - memory_.get())))
+    detail::log_warn("sim: deallocate of {} which this device did not allocate (ignored)", ptr);
+}
+
+void SimDevice::check_range(const void *ptr, uint64_t bytes, const char *op) const {
+  const auto *p = static_cast<const std::byte *>(ptr);
+  const std::byte *base = memory_.get();
+  const bool inside = p && base && p >= base && static_cast<uint64_t>(p - base) <= arena_.budget() &&
+                      bytes <= arena_.budget() - static_cast<uint64_t>(p - base);
+  if (!inside)
+    detail::fail(ErrorCode::invalid_argument, "sim {}: {} bytes at {} are not memory of this device", op, bytes,
+                 ptr);
+}
+
+void SimDevice::upload(void *device_dst, const void *host_src, uint64_t bytes) {
+  if (bytes == 0) return;
+  check_range(device_dst, bytes, "upload");
+  std::memcpy(device_dst, host_src, bytes);
+  std::lock_guard lock(stats_mutex_);
+  bytes_uploaded_ += bytes;
+  ++n_copies_;
+}
+
+void SimDevice::download(void *host_dst, const void *device_src, uint64_t bytes) {
+  if (bytes == 0) return;
+  check_range(device_src, bytes, "download");
+  std::memcpy(host_dst, device_src, bytes);
+  std::lock_guard lock(stats_mutex_);
+  bytes_downloaded_ += bytes;
+  ++n_copies_;
+}
+
+DeviceMemoryStats SimDevice::memory_stats() const {
+  DeviceMemoryStats stats;
+  stats.budget_bytes = arena_.budget();
+  stats.allocated_bytes = arena_.in_use();
+  stats.peak_bytes = arena_.peak();
+  std::lock_guard lock(stats_mutex_);
+  stats.bytes_uploaded = bytes_uploaded_;
+  stats.bytes_downloaded = bytes_downloaded_;
+  stats.n_copies = n_copies_;
+  return stats;
+}
+
+// The compute device sees our weights and caches as its own: they are host memory.
+Weight SimDevice::as_compute(const Weight &w) const {
+  Weight out = w;
+  out.device = &compute_;
+  return out;
+}
+KvLayer SimDevice::as_compute(const KvLayer &kv) const {
+  KvLayer out = kv;
+  out.device = &compute_;
+  return out;
+}
+
+void SimDevice::get_rows(const Weight &table, const int32_t *host_tokens, int64_t n_tokens, float *out) {
+  compute_.get_rows(as_compute(table), host_tokens, n_tokens, out);
+}
+void SimDevice::matmul(const Weight &w, const float *x, int64_t n_tokens, float *y) {
+  compute_.matmul(as_compute(w), x, n_tokens, y);
+}
+void SimDevice::rms_norm(const float *x, const Weight &weight, int64_t n_tokens, float eps, float *y) {
+  compute_.rms_norm(x, as_compute(weight), n_tokens, eps, y);
+}
+void SimDevice::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t pos0,
+                     const RopeParams &params) {
+  RopeParams p = params;
+  Weight factors;
+  if (params.freq_factors) {
+    factors = as_compute(*params.freq_factors);
+    p.freq_factors = &factors;
+  }
+  compute_.rope(x, n_tokens, n_heads, head_dim, pos0, p);
+}
+void SimDevice::kv_store(KvLayer &kv, const float *k, const float *v, int64_t pos0, int64_t n_tokens) {
+  KvLayer layer = as_compute(kv);
+  compute_.kv_store(layer, k, v, pos0, n_tokens);
+}
+void SimDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int64_t n_tokens,
+                          const AttentionParams &params, float *out) {
+  compute_.attention(q, as_compute(kv), pos0, n_tokens, params, out);
+}
+void SimDevice::swiglu(const float *gate, const float *up, int64_t n, float *out) {
+  compute_.swiglu(gate, up, n, out);
+}
+void SimDevice::add(float *y, const float *x, int64_t n) { compute_.add(y, x, n); }
+void SimDevice::synchronize() { compute_.synchronize(); }
+
+}  // namespace vramfit::model
