@@ -1,0 +1,164 @@
+#include "tokenizer/unicode.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace vramfit::tokenizer {
+
+size_t utf8_sequence_length(uint8_t lead) noexcept {
+  static constexpr uint8_t lengths[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+  return lengths[lead >> 4];
+}
+
+namespace {
+
+bool is_continuation(std::string_view text, size_t i) {
+  return i < text.size() && (static_cast<uint8_t>(text[i]) & 0xC0) == 0x80;
+}
+
+// One code point at `offset`; returns its length in bytes, 0 when the bytes are malformed.
+size_t decode_one(std::string_view text, size_t offset, uint32_t &codepoint) {
+  const uint8_t b0 = static_cast<uint8_t>(text[offset]);
+  auto cont = [&](size_t k) { return static_cast<uint32_t>(static_cast<uint8_t>(text[offset + k]) & 0x3F); };
+  if (!(b0 & 0x80)) {
+    codepoint = b0;
+    return 1;
+  }
+  if (!(b0 & 0x40)) return 0;  // a continuation byte cannot start a sequence
+  if (!(b0 & 0x20)) {
+    if (!is_continuation(text, offset + 1)) return 0;
+    codepoint = ((b0 & 0x1Fu) << 6) | cont(1);
+    return 2;
+  }
+  if (!(b0 & 0x10)) {
+    if (!is_continuation(text, offset + 1) || !is_continuation(text, offset + 2)) return 0;
+    codepoint = ((b0 & 0x0Fu) << 12) | (cont(1) << 6) | cont(2);
+    return 3;
+  }
+  if (!(b0 & 0x08)) {
+    if (!is_continuation(text, offset + 1) || !is_continuation(text, offset + 2) ||
+        !is_continuation(text, offset + 3))
+      return 0;
+    codepoint = ((b0 & 0x07u) << 18) | (cont(1) << 12) | (cont(2) << 6) | cont(3);
+    return 4;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::vector<uint32_t> utf8_to_codepoints(std::string_view text) {
+  std::vector<uint32_t> out;
+  out.reserve(text.size());
+  size_t offset = 0;
+  while (offset < text.size()) {
+    uint32_t codepoint = 0;
+    const size_t length = decode_one(text, offset, codepoint);
+    // Beyond U+10FFFF cannot be re-encoded; llama.cpp would throw there, we substitute.
+    if (length == 0 || codepoint > 0x10FFFF) {
+      out.push_back(replacement_char);
+      offset += length == 0 ? 1 : length;
+    } else {
+      out.push_back(codepoint);
+      offset += length;
+    }
+  }
+  return out;
+}
+
+void append_utf8(std::string &out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+std::string codepoint_to_utf8(uint32_t codepoint) {
+  std::string out;
+  append_utf8(out, codepoint);
+  return out;
+}
+
+bool is_whitespace(uint32_t cp) noexcept {
+  // PropList.txt White_Space, the list llama.cpp uses.
+  if (cp <= 0x20) return cp == 0x20 || (cp >= 0x09 && cp <= 0x0D);
+  if (cp >= 0x2000 && cp <= 0x200A) return true;
+  switch (cp) {
+    case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
+      return true;
+    default:
+      return false;
+  }
+}
+
+CodepointFlags codepoint_flags(uint32_t cp) noexcept {
+  CodepointFlags flags;
+  flags.whitespace = is_whitespace(cp);
+  if (cp > 0x10FFFF) return flags;
+  const CategoryRun *begin = tables::category_runs;
+  const CategoryRun *end = begin + tables::n_category_runs;
+  const CategoryRun *run = std::upper_bound(begin, end, cp, [](uint32_t c, const CategoryRun &r) { return c < r.first; }) - 1;
+  flags.category = static_cast<Category>(run->category);
+  return flags;
+}
+
+uint32_t to_lower(uint32_t cp) noexcept {
+  const CodepointPair *begin = tables::lowercase;
+  const CodepointPair *end = begin + tables::n_lowercase;
+  const CodepointPair *it = std::lower_bound(begin, end, cp, [](const CodepointPair &p, uint32_t c) { return p.from < c; });
+  return (it != end && it->from == cp) ? it->to : cp;
+}
+
+uint32_t nfd_base(uint32_t cp) noexcept {
+  const NfdRange *begin = tables::nfd_base;
+  const NfdRange *end = begin + tables::n_nfd_base;
+  const NfdRange *it = std::upper_bound(begin, end, cp, [](uint32_t c, const NfdRange &r) { return c < r.first; });
+  if (it == begin) return cp;
+  --it;
+  return (cp >= it->first && cp <= it->last) ? it->base : cp;
+}
+
+namespace {
+
+// GPT-2's bytes_to_unicode(): printable Latin-1 bytes stand for themselves, the other 68 bytes
+// map to U+0100.. in byte order.
+struct ByteMap {
+  std::array<std::string, 256> byte_to_utf8;
+  std::array<int16_t, 324> codepoint_to_byte{};  // every mapped code point is < 256 + 68
+  ByteMap() {
+    codepoint_to_byte.fill(-1);
+    uint32_t next_extra = 256;
+    for (uint32_t b = 0; b < 256; ++b) {
+      const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
+      const uint32_t cp = printable ? b : next_extra++;
+      byte_to_utf8[b] = codepoint_to_utf8(cp);
+      codepoint_to_byte[cp] = static_cast<int16_t>(b);
+    }
+  }
+};
+
+const ByteMap &byte_map() {
+  static const ByteMap map;
+  return map;
+}
+
+}  // namespace
+
+const std::string &byte_to_unicode(uint8_t byte) noexcept { return byte_map().byte_to_utf8[byte]; }
+
+int unicode_to_byte(uint32_t cp) noexcept {
+  return cp < byte_map().codepoint_to_byte.size() ? byte_map().codepoint_to_byte[cp] : -1;
+}
+
+}  // namespace vramfit::tokenizer

@@ -1,0 +1,332 @@
+// Tokenizer tests against llama.cpp's own test vectors (../shared/vocab) and reference prompts.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "test_data.hpp"
+#include "tokenizer/tokenizer.hpp"
+#include "tokenizer/vocab.hpp"
+#include "vramfit/error.hpp"
+#include "vramfit/gguf.hpp"
+
+using vramfit::tokenizer::Tokenizer;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_file(const fs::path &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// llama.cpp's test-tokenizer-0 format: inputs separated by "\n__ggml_vocab_test__\n", one line
+// of expected ids per input.
+struct Case {
+  std::string text;
+  std::vector<int32_t> expected;
+};
+
+std::vector<Case> read_cases(const fs::path &inp, const fs::path &out) {
+  const std::string raw = read_file(inp);
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  std::vector<Case> cases;
+  for (size_t pos = 0; pos < raw.size();) {
+    size_t next = raw.find(sep, pos);
+    if (next == std::string::npos) next = raw.size();
+    cases.push_back({raw.substr(pos, next - pos), {}});
+    pos = next + sep.size();
+  }
+  std::istringstream lines(read_file(out));
+  std::string line;
+  for (Case &c : cases) {
+    REQUIRE(std::getline(lines, line));
+    std::istringstream ids(line);
+    for (int32_t id; ids >> id;) c.expected.push_back(id);
+  }
+  CHECK_FALSE(std::getline(lines, line));  // as many lines as inputs
+  return cases;
+}
+
+Tokenizer load(const fs::path &path) { return Tokenizer::from_gguf(vramfit::gguf::File::open(path)); }
+
+std::string ids_to_string(const std::vector<int32_t> &ids) {
+  std::string s;
+  for (int32_t id : ids) s += std::to_string(id) + " ";
+  return s;
+}
+
+// The vocabularies that have test pairs in ../shared/vocab.
+const char *const kVocabs[] = {"llama-spm", "bert-bge", "gpt-2", "deepseek-coder", "mpt", "starcoder"};
+
+// The prompt tokens (BOS included) of a VFRL reference logits file.
+std::vector<int32_t> reference_prompt(const fs::path &path) {
+  const std::string raw = read_file(path);
+  REQUIRE(raw.size() >= 20);
+  REQUIRE(raw.compare(0, 4, "VFRL") == 0);
+  uint32_t header[4];
+  std::memcpy(header, raw.data() + 4, sizeof header);
+  const uint32_t n_prompt = header[2];
+  REQUIRE(raw.size() >= 20 + 4 * size_t{n_prompt});
+  std::vector<int32_t> tokens(n_prompt);
+  std::memcpy(tokens.data(), raw.data() + 20, 4 * size_t{n_prompt});
+  return tokens;
+}
+
+constexpr const char *kPrompt = "Once upon a time, there was a little";
+
+}  // namespace
+
+TEST_CASE("every llama.cpp test pair encodes exactly (add_special=false, parse_special=false)") {
+  for (const char *name : kVocabs) {
+    const std::string base = std::string("vocab/ggml-vocab-") + name + ".gguf";
+    auto model = vramfit::test::test_data(base);
+    if (!model) continue;
+    const Tokenizer tok = load(*model);
+    const auto cases = read_cases(fs::path(model->string() + ".inp"), fs::path(model->string() + ".out"));
+    size_t passed = 0;
+    for (const Case &c : cases) {
+      const std::vector<int32_t> got = tok.encode(c.text, false, false);
+      if (got == c.expected) {
+        ++passed;
+      } else {
+        FAIL_CHECK(name << ": '" << c.text << "'\n  expected " << ids_to_string(c.expected) << "\n  got      "
+                        << ids_to_string(got));
+      }
+    }
+    MESSAGE(std::string(name) << ": " << passed << "/" << cases.size() << " lines match llama.cpp");
+    CHECK(passed == cases.size());
+  }
+}
+
+TEST_CASE("test pairs whose vocabulary is not here are skipped with a message") {
+  const fs::path dir = vramfit::test::shared_dir() / "vocab" / "no-model";
+  if (!fs::exists(dir)) return;
+  for (const auto &entry : fs::directory_iterator(dir))
+    if (entry.path().extension() == ".inp")
+      MESSAGE("skipped (vocab not available): " << entry.path().filename().string());
+}
+
+TEST_CASE("the reference prompt tokenizes to the tokens llama.cpp evaluated") {
+  struct Pair {
+    const char *model;
+    const char *logits;
+  };
+  // llama-2-tiny-random has the same LLaMA-2 vocabulary as synth32k, so it shares its reference.
+  const Pair pairs[] = {{"models/stories260K.gguf", "reference/logits/stories260K.logits.bin"},
+                        {"models/synth32k-Q4_K_M.gguf", "reference/logits/synth32k-Q4_K_M.logits.bin"},
+                        {"models/llama-2-tiny-random.gguf", "reference/logits/synth32k-Q4_K_M.logits.bin"}};
+  for (const Pair &p : pairs) {
+    auto model = vramfit::test::test_data(p.model);
+    auto logits = vramfit::test::test_data(p.logits);
+    if (!model || !logits) continue;
+    const Tokenizer tok = load(*model);
+    CAPTURE(p.model);
+    CHECK(tok.kind() == "spm");
+    CHECK(tok.add_bos());
+    CHECK(tok.encode(kPrompt, true) == reference_prompt(*logits));
+    CHECK(tok.decode(tok.encode(kPrompt, false)) == kPrompt);
+  }
+}
+
+TEST_CASE("decode(encode(x)) == x on the test strings, where llama.cpp round-trips too") {
+  for (const char *name : {"llama-spm", "gpt-2", "deepseek-coder", "mpt", "starcoder"}) {
+    auto model = vramfit::test::test_data(std::string("vocab/ggml-vocab-") + name + ".gguf");
+    if (!model) continue;
+    const Tokenizer tok = load(*model);
+    const bool cleans_spaces = std::string(name) != "llama-spm" && std::string(name) != "deepseek-coder";
+    size_t checked = 0;
+    for (const Case &c : read_cases(fs::path(model->string() + ".inp"), fs::path(model->string() + ".out"))) {
+      // llama.cpp's decode drops the space in " ,", " .", " 's"... for these vocabularies.
+      if (cleans_spaces && (c.text.find(" ,") != std::string::npos || c.text.find(" .") != std::string::npos ||
+                            c.text.find(" ?") != std::string::npos || c.text.find(" !") != std::string::npos ||
+                            c.text.find(" '") != std::string::npos))
+        continue;
+      CAPTURE(name);
+      CAPTURE(c.text);
+      CHECK(tok.decode(tok.encode(c.text, false)) == c.text);
+      ++checked;
+    }
+    CHECK(checked >= 30);
+  }
+}
+
+TEST_CASE("SPM: byte fallback, empty text, BOS, special tokens, invalid UTF-8") {
+  auto model = vramfit::test::test_data("vocab/ggml-vocab-llama-spm.gguf");
+  if (!model) return;
+  const Tokenizer tok = load(*model);
+  CHECK(tok.n_vocab() == 32000);
+  CHECK(tok.bos() == 1);
+  CHECK(tok.eos() == 2);
+  CHECK(tok.is_eog(2));
+  CHECK_FALSE(tok.is_eog(1));
+
+  SUBCASE("a character with no token becomes its UTF-8 bytes <0xXX> (id = byte + 3)") {
+    const std::string llama = "\xF0\x9F\xA6\x99";  // U+1F999, not in LLaMA-2's vocabulary
+    const std::vector<int32_t> ids = tok.encode(llama, false);
+    REQUIRE(ids.size() == 5);
+    CHECK(tok.token_text(ids[0]) == "\xE2\x96\x81");  // the space prefix
+    CHECK(std::vector<int32_t>(ids.begin() + 1, ids.end()) == std::vector<int32_t>{0xF0 + 3, 0x9F + 3, 0xA6 + 3, 0x99 + 3});
+    CHECK(tok.token_to_piece(0xF0 + 3) == "\xF0");
+    CHECK(tok.decode(ids) == llama);
+  }
+  SUBCASE("empty text: nothing, or only BOS") {
+    CHECK(tok.encode("", false).empty());
+    CHECK(tok.encode("", true) == std::vector<int32_t>{1});
+    CHECK(tok.decode(std::vector<int32_t>{}).empty());
+  }
+  SUBCASE("parse_special turns <s> and </s> into their ids; otherwise they are text") {
+    const std::vector<int32_t> parsed = tok.encode("<s>Hello</s>", false, true);
+    REQUIRE(parsed.size() >= 3);
+    CHECK(parsed.front() == 1);
+    CHECK(parsed.back() == 2);
+    const std::vector<int32_t> plain = tok.encode("<s>Hello</s>", false, false);
+    CHECK(std::find(plain.begin(), plain.end(), 1) == plain.end());
+    CHECK(tok.decode(plain) == "<s>Hello</s>");
+    // Control tokens render as nothing, or as their text. Like llama.cpp, only the first token
+    // loses its leading space, so the space put after <s> stays.
+    CHECK(tok.decode(parsed) == " Hello");
+    CHECK(tok.decode(parsed, true) == "<s> Hello</s>");
+  }
+  SUBCASE("invalid UTF-8 is kept byte for byte through byte tokens") {
+    const std::string bad = "ok \xFF\xFExyz done \x80\xC3";
+    CHECK(tok.decode(tok.encode(bad, false)) == bad);
+    // A lead byte announcing 4 bytes takes the next 4 bytes as one symbol (as in llama.cpp); when
+    // those include the "▁" of a space, that space comes back as the bytes of "▁".
+    CHECK(tok.decode(tok.encode("a\xF0 b", false)) == "a\xF0\xE2\x96\x81" "b");
+  }
+  SUBCASE("an id outside the vocabulary is an error, not a crash") {
+    CHECK_THROWS_AS(tok.token_to_piece(32000), vramfit::Error);
+    CHECK_THROWS_AS(tok.token_to_piece(-1), vramfit::Error);
+  }
+}
+
+TEST_CASE("BPE: invalid UTF-8 becomes U+FFFD, special tokens, EOG") {
+  auto model = vramfit::test::test_data("vocab/ggml-vocab-gpt-2.gguf");
+  if (!model) return;
+  const Tokenizer tok = load(*model);
+  CHECK(tok.kind() == "bpe");
+  CHECK_FALSE(tok.add_bos());
+  CHECK(tok.encode("", true).empty());
+  CHECK(tok.decode(tok.encode("a\xFF" "b", false)) == "a\xEF\xBF\xBD" "b");
+  CHECK(tok.decode(tok.encode("\xE2\x82", false)) == "\xEF\xBF\xBD\xEF\xBF\xBD");
+  CHECK(tok.encode("<|endoftext|>", false, true) == std::vector<int32_t>{50256});
+  CHECK(tok.encode("<|endoftext|>", false, false).size() > 1);
+  CHECK(tok.is_eog(50256));
+  CHECK(tok.token_to_piece(50256).empty());
+  CHECK(tok.token_to_piece(50256, true) == "<|endoftext|>");
+}
+
+TEST_CASE("WPM: BOS/SEP framing and lower-cased, accent-stripped words") {
+  auto model = vramfit::test::test_data("vocab/ggml-vocab-bert-bge.gguf");
+  if (!model) return;
+  const Tokenizer tok = load(*model);
+  CHECK(tok.kind() == "wpm");
+  const std::vector<int32_t> ids = tok.encode("Héllo", true);
+  REQUIRE(ids.size() >= 3);
+  CHECK(ids.front() == 101);
+  CHECK(ids.back() == 102);
+  CHECK(tok.encode("Héllo", false) == tok.encode("hello", false));
+  // Every word starts with "▁" (a space); clean-up removes it before "," and "!" as llama.cpp does.
+  CHECK(tok.decode(tok.encode("Hello, World!", false)) == " hello, world!");
+  CHECK_NOTHROW(tok.encode("\xFF\xFE", false));
+}
+
+namespace {
+
+vramfit::gguf::File vocab_file(const std::string &model, const std::string &pre, size_t n_scores) {
+  vramfit::gguf::Writer w;
+  w.set_string("tokenizer.ggml.model", model);
+  if (!pre.empty()) w.set_string("tokenizer.ggml.pre", pre);
+  w.set_strings("tokenizer.ggml.tokens", {"a", "b", "ab"});
+  w.set_f32_array("tokenizer.ggml.scores", std::vector<float>(n_scores, 0.0f));
+  w.set_strings("tokenizer.ggml.merges", {"a b"});
+  const std::vector<std::byte> bytes = w.write_bytes();
+  return vramfit::gguf::File::from_bytes(bytes);
+}
+
+void check_error(const vramfit::gguf::File &file, vramfit::ErrorCode code, const std::string &needle) {
+  try {
+    (void)Tokenizer::from_gguf(file);
+    FAIL("expected an error mentioning " << needle);
+  } catch (const vramfit::Error &e) {
+    CHECK(e.code() == code);
+    CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos, e.what());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("unknown tokenizers and broken vocabularies are refused with a clear error") {
+  check_error(vocab_file("t5", "", 3), vramfit::ErrorCode::unsupported, "tokenizer.ggml.model");
+  check_error(vocab_file("gpt2", "no-such-pre", 3), vramfit::ErrorCode::unsupported, "tokenizer.ggml.pre");
+  check_error(vocab_file("llama", "", 2), vramfit::ErrorCode::format, "tokenizer.ggml.scores");
+  vramfit::gguf::Writer w;
+  w.set_u32("general.alignment", 32);
+  const std::vector<std::byte> bytes = w.write_bytes();
+  check_error(vramfit::gguf::File::from_bytes(bytes), vramfit::ErrorCode::format, "tokenizer.ggml.model");
+
+  // A tiny BPE vocabulary works end to end: "ab" merges, and the missing pre is the default.
+  const Tokenizer tok = Tokenizer::from_gguf(vocab_file("gpt2", "", 3));
+  CHECK(tok.encode("ab", false) == std::vector<int32_t>{2});
+  CHECK(tok.encode("ba", false) == std::vector<int32_t>{1, 0});
+}
+
+TEST_CASE("random bytes never crash any tokenizer, and ids stay in the vocabulary") {
+  uint64_t state = 0x9E3779B97F4A7C15ull;  // fixed seed: the same inputs on every run
+  auto next = [&] {
+    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+    return state;
+  };
+  // Pieces that stress the pre-tokenizers: ASCII classes, multi-byte letters, CJK, spaces,
+  // newlines, contractions, special-token texts and invalid bytes.
+  const std::string_view pieces[] = {"a", "Z", "7", " ", "  ", "\n", "\r\n", "\t", "'s", "'LL", "!", ",", "$",
+                                     "\xC3\xA9", "\xE4\xB8\xAD", "\xF0\x9F\xA6\x99", "\xE2\x80\x83", "\xC2\xA0",
+                                     "\xFF", "\x80", "\xE2\x82", "<s>", "</s>", "<|endoftext|>", "[CLS]", "\xCC\x81"};
+  for (const char *name : kVocabs) {
+    auto model = vramfit::test::test_data(std::string("vocab/ggml-vocab-") + name + ".gguf");
+    if (!model) continue;
+    const Tokenizer tok = load(*model);
+    for (int round = 0; round < 200; ++round) {
+      std::string text;
+      const size_t n = next() % 24;
+      for (size_t i = 0; i < n; ++i) text += pieces[next() % std::size(pieces)];
+      CAPTURE(name);
+      CAPTURE(text);
+      const bool parse_special = round % 2 == 1;
+      std::vector<int32_t> ids;
+      REQUIRE_NOTHROW(ids = tok.encode(text, round % 3 == 0, parse_special));
+      for (int32_t id : ids) REQUIRE((id >= 0 && id < tok.n_vocab()));
+      REQUIRE_NOTHROW((void)tok.decode(ids, parse_special));
+    }
+  }
+}
+
+TEST_CASE("pre-tokenizers split words as their regexes say (families without a vocab here too)") {
+  using vramfit::tokenizer::PreTokenizer;
+  using vramfit::tokenizer::pretokenize;
+  using Words = std::vector<std::string>;
+  // \s+(?!\S) leaves the last space of a run to the next word; a run at the end stays whole.
+  CHECK(pretokenize(PreTokenizer::gpt2, "Hello world's  test\n\n") ==
+        Words{"Hello", " world", "'s", " ", " test", "\n\n"});
+  CHECK(pretokenize(PreTokenizer::gpt2, "I'M 2024!?") == Words{"I", "'", "M", " 2024", "!?"});
+  // llama3: digits in groups of three, case-insensitive contractions, newlines kept with spaces.
+  CHECK(pretokenize(PreTokenizer::llama3, "Hello world 12345") == Words{"Hello", " world", " ", "123", "45"});
+  CHECK(pretokenize(PreTokenizer::llama3, "I'M ok.\n\n  x") == Words{"I", "'M", " ok", ".\n\n", " ", " x"});
+  // qwen2: the llama3 regex with single digits.
+  CHECK(pretokenize(PreTokenizer::qwen2, "abc 123") == Words{"abc", " ", "1", "2", "3"});
+  // deepseek-coder: newlines alone, \s?\p{L}+, \s?\p{P}+, CJK runs, single digits.
+  CHECK(pretokenize(PreTokenizer::deepseek_coder, "Hello World\n123") ==
+        Words{"Hello", " World", "\n", "1", "2", "3"});
+  CHECK(pretokenize(PreTokenizer::deepseek_coder, "a\xE3\x80\x80\xE4\xB8\xAD\xE6\x96\x87") ==
+        Words{"a", "\xE3\x80\x80", "\xE4\xB8\xAD\xE6\x96\x87"});  // U+3000 is a space, not CJK
+  // starcoder: every digit alone, then gpt-2.
+  CHECK(pretokenize(PreTokenizer::starcoder, "a1 22") == Words{"a", "1", " ", "2", "2"});
+  // default: punctuation runs, gpt-2, digit runs, then three-digit groups.
+  CHECK(pretokenize(PreTokenizer::default_, "x+=1234") == Words{"x", "+=", "123", "4"});
+  // Invalid UTF-8 reaches the words as U+FFFD.
+  CHECK(pretokenize(PreTokenizer::gpt2, "a\xFF") == Words{"a", "\xEF\xBF\xBD"});
+}
