@@ -12,7 +12,9 @@ ctest --test-dir build --output-on-failure -j "$jobs"
 
 # ASan + UBSan: the corruption corpus and the C ABI error paths (no CUDA: the sanitizers
 # are for our host code).
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVRAMFIT_WERROR=ON \
+# Warnings are enforced by the main build above; GCC 12 reports false -Wuninitialized inside
+# its own AVX-512 headers when ASan is on, so this build does not treat warnings as errors.
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVRAMFIT_WERROR=OFF \
   -DVRAMFIT_CUDA=OFF -DVRAMFIT_SANITIZE=ON -DVRAMFIT_BUILD_EXAMPLES=OFF
 cmake --build build-asan -j "$jobs"
 ctest --test-dir build-asan --output-on-failure -j "$jobs" -L sanitize

@@ -1,0 +1,354 @@
+/*
+** vramfit.h — the stable C ABI of vramfit (C99).
+**
+** vramfit runs GGUF language models larger than the GPU under an exact VRAM byte budget. This
+** header is the interface for C programs and for bindings (Python, C#, Go, Rust...).
+**
+** THE ABI PROMISE
+**   Within one ABI major version (the SONAME: libvramfit.so.VRAMFIT_ABI_VERSION):
+**   - no exported function is removed and no signature changes (capi/vramfit.symbols lists the
+**     exported symbols; a test compares the built library with it);
+**   - parameter structs only grow: new fields are appended, never inserted, removed or retyped.
+**     Each starts with `uint32_t struct_size`, set by the vramfit_*_default_*() helpers to
+**     the size the application was compiled with. The library reads (and writes) only the bytes
+**     struct_size covers and uses its defaults for the rest, so an application built against an
+**     older header keeps working with a newer library. (Maintainers: a growing struct must end
+**     without tail padding, or a new field could land in an old struct's padding bytes; pad it
+**     explicitly. capi/vramfit.cpp static_asserts this.) A larger struct_size (an application built
+**     against a newer header) is accepted: the fields this library does not know are ignored.
+**   The helpers vramfit_*_default_*() are static inline functions over the exported
+**   vramfit_*_params_init(): a struct returned by value from the library would overflow an older
+**   application's smaller variable, so the size must come from the application's compilation.
+**
+** ERRORS
+**   Every call that can fail returns a vramfit_status. On failure, vramfit_last_error() returns
+**   a message that names the problem and where (file offset, tensor name, parameter). No C++
+**   exception, abort() or exit() ever crosses this interface; the library never prints (install
+**   a log callback to see its messages).
+**
+** OWNERSHIP
+**   Objects made by vramfit_X_create/_load are freed with vramfit_X_free (which accepts NULL).
+**   Strings and arrays returned as `const` pointers belong to the object that returned them.
+**
+** THREAD-SAFETY
+**   A model may be used from any number of threads at once (tokenize, create contexts...).
+**   A context, a sampler or a plan is used by one thread at a time. The last-error message is
+**   per thread.
+*/
+#ifndef VRAMFIT_H
+#define VRAMFIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define VRAMFIT_CAPI
+#else
+#define VRAMFIT_CAPI __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- versions -------------------------------------------------------------------------------- */
+
+/* The release (matches the CMake project version; checked at configure time). */
+#define VRAMFIT_VERSION_MAJOR 0
+#define VRAMFIT_VERSION_MINOR 1
+#define VRAMFIT_VERSION_PATCH 0
+/* The ABI major version: the SONAME suffix. It changes only when the promise above is broken. */
+#define VRAMFIT_ABI_VERSION 1
+
+/* The library's release as "MAJOR.MINOR.PATCH" (static string). May differ from the macros when
+** the application was built against another header. Thread-safe. */
+VRAMFIT_CAPI const char *vramfit_version(void);
+/* The library's VRAMFIT_ABI_VERSION. Thread-safe. */
+VRAMFIT_CAPI int32_t vramfit_abi_version(void);
+
+/* ---- status and errors ----------------------------------------------------------------------- */
+
+typedef enum vramfit_status {
+  VRAMFIT_OK = 0,
+  VRAMFIT_ERR_INVALID_ARGUMENT = 1, /* NULL where an object is needed, a value out of range */
+  VRAMFIT_ERR_IO = 2,               /* the OS refused: open, read, mmap */
+  VRAMFIT_ERR_FORMAT = 3,           /* not a valid GGUF file (truncated, corrupt) */
+  VRAMFIT_ERR_UNSUPPORTED = 4,      /* valid, but not implemented (GGUF v1, an architecture) */
+  VRAMFIT_ERR_OUT_OF_MEMORY = 5,    /* a host or device allocation failed */
+  VRAMFIT_ERR_BUDGET_EXCEEDED = 6,  /* the VRAM budget cannot hold what is asked */
+  VRAMFIT_ERR_CONTEXT_FULL = 7,     /* the KV cache has no room for the batch (nothing changed) */
+  VRAMFIT_ERR_DEVICE = 8,           /* a CUDA / device runtime error */
+  VRAMFIT_ERR_INTERNAL = 9,         /* a bug in vramfit: please report it with the message */
+  VRAMFIT_ERR_BUFFER_TOO_SMALL = 10 /* an output buffer is too small; *n_out says what is needed */
+} vramfit_status;
+
+/* The message of the last failed call on the calling thread ("" when none failed yet). Valid
+** until the next failing call on that thread; successful calls leave it unchanged. Never NULL. */
+VRAMFIT_CAPI const char *vramfit_last_error(void);
+/* Short stable name of a status: "ok", "invalid_argument", "io", ... (static string). */
+VRAMFIT_CAPI const char *vramfit_status_string(vramfit_status status);
+
+/* ---- logging --------------------------------------------------------------------------------- */
+
+typedef enum vramfit_log_level {
+  VRAMFIT_LOG_DEBUG = 0,
+  VRAMFIT_LOG_INFO = 1,
+  VRAMFIT_LOG_WARN = 2,
+  VRAMFIT_LOG_ERROR = 3
+} vramfit_log_level;
+
+/* Receives each log message (no trailing newline). Called from whichever thread logs. */
+typedef void (*vramfit_log_callback)(vramfit_log_level level, const char *message, void *user_data);
+
+/* Sets the process-wide log callback; NULL (the default) drops messages. Thread-safe. */
+VRAMFIT_CAPI void vramfit_set_log_callback(vramfit_log_callback callback, void *user_data);
+
+/* ---- handles and tokens ---------------------------------------------------------------------- */
+
+typedef struct vramfit_model vramfit_model;
+typedef struct vramfit_context vramfit_context;
+typedef struct vramfit_sampler vramfit_sampler;
+typedef struct vramfit_plan vramfit_plan;
+typedef int32_t vramfit_token;
+
+/* ---- parameters ------------------------------------------------------------------------------ */
+
+typedef enum vramfit_offload_strategy {
+  VRAMFIT_OFFLOAD_FASTEST = 0, /* maximize predicted tokens/s (default) */
+  VRAMFIT_OFFLOAD_LAYERS = 1,  /* whole layers front to back, like llama.cpp's -ngl */
+  VRAMFIT_OFFLOAD_MANUAL = 2   /* exactly what rules and n_gpu_layers say */
+} vramfit_offload_strategy;
+
+typedef enum vramfit_kv_placement {
+  VRAMFIT_KV_FOLLOW_LAYER = 0, /* each layer's KV cache lives where its weights live (default) */
+  VRAMFIT_KV_HOST = 1,
+  VRAMFIT_KV_DEVICE = 2
+} vramfit_kv_placement;
+
+typedef enum vramfit_kv_type {
+  VRAMFIT_KV_F16 = 0, /* default */
+  VRAMFIT_KV_F32 = 1,
+  VRAMFIT_KV_Q8_0 = 2
+} vramfit_kv_type;
+
+/* One tensor-placement rule (llama.cpp's --override-tensor). This struct is used in arrays and
+** therefore never grows. */
+typedef struct vramfit_offload_rule {
+  const char *pattern; /* ECMAScript regex searched in the tensor name; the first match decides */
+  bool to_device;      /* true: the GPU; false: host memory */
+} vramfit_offload_rule;
+
+/* Where the weights and KV cache go, under which VRAM budget. */
+typedef struct vramfit_offload_policy {
+  uint32_t struct_size;
+  int32_t strategy;            /* vramfit_offload_strategy; default FASTEST */
+  uint64_t vram_budget_bytes;  /* hard cap of device bytes; 0 (default) = free memory - reserve */
+  uint64_t reserve_bytes;      /* kept free when vram_budget_bytes is 0; default 512 MiB */
+  int32_t n_gpu_layers;        /* LAYERS/MANUAL: layer count (-1, the default: unset) */
+  int32_t kv_placement;        /* vramfit_kv_placement; default FOLLOW_LAYER */
+  const vramfit_offload_rule *rules; /* MANUAL: applied before n_gpu_layers; copied at use */
+  size_t n_rules;
+  uint32_t min_ctx;            /* > 0: the planner may shrink n_ctx down to this to fit */
+  uint32_t reserved;           /* 0 */
+} vramfit_offload_policy;
+
+/* How to load a model. */
+typedef struct vramfit_model_params {
+  uint32_t struct_size;
+  uint32_t reserved; /* 0 */
+  /* "auto" (default, also when NULL), "cpu", "cuda[:N]" or "sim[:CAPACITY]" (host memory behind a
+  ** byte capacity, to exercise a GPU/CPU split without a GPU). Copied by the callee. */
+  const char *device;
+  /* The offload policy (NULL, the default: vramfit_offload_default_policy()). Copied by the
+  ** callee. A pointer, not a member, so that either struct can grow on its own. */
+  const vramfit_offload_policy *offload;
+} vramfit_model_params;
+
+/* How to size an inference context. */
+typedef struct vramfit_context_params {
+  uint32_t struct_size;
+  uint32_t n_ctx;    /* tokens the KV cache holds; 0 (default) = the model's trained length */
+  uint32_t n_batch;  /* tokens per forward pass while decoding a long batch; default 512 */
+  int32_t n_threads; /* CPU threads; 0 (default) = all cores */
+  int32_t kv_type;   /* vramfit_kv_type; default F16 */
+} vramfit_context_params;
+
+/* The sampler chain: penalties -> top-k -> typical-p -> top-p -> min-p -> temperature -> draw. */
+typedef struct vramfit_sampler_params {
+  uint32_t struct_size;
+  float temperature;       /* <= 0: greedy (argmax); default 0.8 */
+  int32_t top_k;           /* <= 0: off; default 40 */
+  float top_p;             /* 1: off; default 0.95 */
+  float min_p;             /* 0: off; default 0.05 */
+  float typical_p;         /* 1: off (default) */
+  float repeat_penalty;    /* 1: off (default); divides positive logits, multiplies negative */
+  float frequency_penalty; /* 0: off (default) */
+  float presence_penalty;  /* 0: off (default) */
+  int32_t penalty_last_n;  /* recent tokens the penalties look at; default 64 */
+  uint64_t seed;           /* same seed, same tokens; default 0xFFFFFFFF (an ordinary seed) */
+} vramfit_sampler_params;
+
+/* Fill *p with the library's defaults for the first struct_size bytes (the rest of *p is not
+** touched) and set p->struct_size = struct_size. Use the inline helpers below instead, unless
+** you bind the library from another language: then pass the size of your declaration.
+** VRAMFIT_ERR_INVALID_ARGUMENT when p is NULL or struct_size < 4. Thread-safe. */
+VRAMFIT_CAPI vramfit_status vramfit_model_params_init(vramfit_model_params *p, uint32_t struct_size);
+VRAMFIT_CAPI vramfit_status vramfit_context_params_init(vramfit_context_params *p, uint32_t struct_size);
+VRAMFIT_CAPI vramfit_status vramfit_offload_policy_init(vramfit_offload_policy *p, uint32_t struct_size);
+VRAMFIT_CAPI vramfit_status vramfit_sampler_params_init(vramfit_sampler_params *p, uint32_t struct_size);
+
+/* The defaults, sized for the header the application is compiled with. */
+static inline vramfit_model_params vramfit_model_default_params(void) {
+  vramfit_model_params p;
+  vramfit_model_params_init(&p, (uint32_t)sizeof p);
+  return p;
+}
+static inline vramfit_context_params vramfit_context_default_params(void) {
+  vramfit_context_params p;
+  vramfit_context_params_init(&p, (uint32_t)sizeof p);
+  return p;
+}
+static inline vramfit_offload_policy vramfit_offload_default_policy(void) {
+  vramfit_offload_policy p;
+  vramfit_offload_policy_init(&p, (uint32_t)sizeof p);
+  return p;
+}
+static inline vramfit_sampler_params vramfit_sampler_default_params(void) {
+  vramfit_sampler_params p;
+  vramfit_sampler_params_init(&p, (uint32_t)sizeof p);
+  return p;
+}
+
+/* ---- models ---------------------------------------------------------------------------------- */
+
+/* Memory-maps and validates the GGUF file at `path` (weights are used from the map, not copied)
+** and stores a new model in *out (*out = NULL on failure). p may be NULL for the defaults.
+** Errors: INVALID_ARGUMENT (NULL path/out, bad params), IO (cannot open), FORMAT (not GGUF, a
+** missing tensor), UNSUPPORTED (architecture, tensor type, GGUF v1), BUDGET_EXCEEDED, DEVICE. */
+VRAMFIT_CAPI vramfit_status vramfit_model_load(const char *path, const vramfit_model_params *p,
+                                               vramfit_model **out);
+/* Releases the model handle (NULL is a no-op). Contexts made from it stay valid: they keep the
+** loaded model alive until they are freed. */
+VRAMFIT_CAPI void vramfit_model_free(vramfit_model *model);
+
+/* Vocabulary size, trained context length, special tokens; 0 / -1 for a NULL model. */
+VRAMFIT_CAPI int32_t vramfit_model_n_vocab(const vramfit_model *model);
+VRAMFIT_CAPI int32_t vramfit_model_n_ctx_train(const vramfit_model *model);
+VRAMFIT_CAPI vramfit_token vramfit_model_bos(const vramfit_model *model);
+VRAMFIT_CAPI vramfit_token vramfit_model_eos(const vramfit_model *model);
+/* True when `token` ends generation (EOS, EOT...). */
+VRAMFIT_CAPI bool vramfit_model_is_eog(const vramfit_model *model, vramfit_token token);
+
+/* ---- tokens and text ------------------------------------------------------------------------- */
+
+/* Tokenizes `len` bytes of `text` (UTF-8; need not be NUL-terminated) into out[0..capacity).
+** add_special prepends BOS when the vocabulary asks for it. *n_out receives the number of tokens
+** (also on BUFFER_TOO_SMALL, where nothing is written: call again with that capacity; out may
+** be NULL when capacity is 0). Errors: INVALID_ARGUMENT (NULL model/n_out, NULL text with
+** len > 0), BUFFER_TOO_SMALL. Thread-safe. */
+VRAMFIT_CAPI vramfit_status vramfit_tokenize(const vramfit_model *model, const char *text, size_t len,
+                                             bool add_special, vramfit_token *out, size_t capacity,
+                                             size_t *n_out);
+/* Writes the text of tokens[0..n) to buf as a NUL-terminated string. *n_out receives its length
+** without the NUL (also on BUFFER_TOO_SMALL, which needs capacity >= *n_out + 1; buf may be NULL
+** when capacity is 0). A single token may be part of a UTF-8 character. Errors:
+** INVALID_ARGUMENT (NULL model/n_out, NULL tokens with n > 0, a token outside the vocabulary),
+** BUFFER_TOO_SMALL. Thread-safe. */
+VRAMFIT_CAPI vramfit_status vramfit_detokenize(const vramfit_model *model, const vramfit_token *tokens,
+                                               size_t n, char *buf, size_t capacity, size_t *n_out);
+
+/* Writes the text of one token (its bytes as generated: possibly part of a UTF-8 character, with
+** its leading space) to buf, NUL-terminated, for streaming output. *n_out, capacity and errors as
+** vramfit_detokenize. Thread-safe. */
+VRAMFIT_CAPI vramfit_status vramfit_token_to_piece(const vramfit_model *model, vramfit_token token, char *buf,
+                                                   size_t capacity, size_t *n_out);
+
+/* ---- contexts -------------------------------------------------------------------------------- */
+
+/* Creates an inference context (KV cache, scratch, thread pool) over `model` in *out (*out = NULL
+** on failure). p may be NULL for the defaults. Errors: INVALID_ARGUMENT, OUT_OF_MEMORY,
+** BUDGET_EXCEEDED, DEVICE. Thread-safe with respect to the model. */
+VRAMFIT_CAPI vramfit_status vramfit_context_create(vramfit_model *model, const vramfit_context_params *p,
+                                                   vramfit_context **out);
+/* Releases the context and everything it allocated (NULL is a no-op). */
+VRAMFIT_CAPI void vramfit_context_free(vramfit_context *ctx);
+
+/* Appends tokens[0..n) after what the context holds and runs the model over them. all_logits
+** keeps the logits of every token of this batch (else only the last one's). Errors:
+** INVALID_ARGUMENT (NULL, n == 0, a token outside the vocabulary), CONTEXT_FULL (nothing
+** changed: vramfit_context_clear() or a larger n_ctx), OUT_OF_MEMORY, DEVICE. */
+VRAMFIT_CAPI vramfit_status vramfit_decode(vramfit_context *ctx, const vramfit_token *tokens, size_t n,
+                                           bool all_logits);
+/* The n_vocab logits of token i of the last vramfit_decode() batch (i = -1: its last token),
+** owned by the context and valid until its next decode/clear/free. NULL (with a message in
+** vramfit_last_error()) when there is no such row: no decode yet, i out of range, or i not the
+** last token of a batch decoded without all_logits. */
+VRAMFIT_CAPI const float *vramfit_get_logits(vramfit_context *ctx, int32_t i);
+
+/* Tokens in the KV cache, and its capacity; 0 for NULL. */
+VRAMFIT_CAPI int32_t vramfit_context_n_past(const vramfit_context *ctx);
+VRAMFIT_CAPI int32_t vramfit_context_n_ctx(const vramfit_context *ctx);
+/* Forgets every token (the KV cache stays allocated). NULL is a no-op. */
+VRAMFIT_CAPI void vramfit_context_clear(vramfit_context *ctx);
+
+/* Bytes a context uses, summed over its devices. An output struct: set struct_size = sizeof
+** before the call; the library writes only the bytes struct_size covers. */
+typedef struct vramfit_memory_report {
+  uint32_t struct_size;
+  uint32_t n_devices;    /* memories the context uses (the host counts as one) */
+  uint64_t weights;      /* weights read (on the host: views into the memory map) */
+  uint64_t kv;           /* KV cache */
+  uint64_t scratch;      /* activations, attention and logits buffers */
+  uint64_t total;        /* weights + kv + scratch */
+  uint64_t device_total; /* the part of total outside host memory (GPU, sim) */
+} vramfit_memory_report;
+
+/* Fills *out. Errors: INVALID_ARGUMENT (NULL, struct_size < 4). */
+VRAMFIT_CAPI vramfit_status vramfit_context_memory(const vramfit_context *ctx, vramfit_memory_report *out);
+
+/* ---- sampling -------------------------------------------------------------------------------- */
+
+/* Creates a sampler (p NULL: defaults) in *out. Errors: INVALID_ARGUMENT naming the field. */
+VRAMFIT_CAPI vramfit_status vramfit_sampler_create(const vramfit_sampler_params *p, vramfit_sampler **out);
+VRAMFIT_CAPI void vramfit_sampler_free(vramfit_sampler *sampler);
+/* Runs the chain on row i of the context's logits (as vramfit_get_logits) and stores the token
+** in *out. Does not record it: call vramfit_sampler_accept(). Errors: INVALID_ARGUMENT (NULL, no
+** such row, NaN logits). */
+VRAMFIT_CAPI vramfit_status vramfit_sampler_sample(vramfit_sampler *sampler, vramfit_context *ctx,
+                                                   int32_t i, vramfit_token *out);
+/* The same on a caller's row of n logits (not modified). */
+VRAMFIT_CAPI vramfit_status vramfit_sampler_sample_logits(vramfit_sampler *sampler, const float *logits,
+                                                          size_t n, vramfit_token *out);
+/* Records a token (prompt or generated) for the repetition penalties. NULL is a no-op. */
+VRAMFIT_CAPI void vramfit_sampler_accept(vramfit_sampler *sampler, vramfit_token token);
+/* Forgets recorded tokens and re-seeds: the next draws repeat the first ones. NULL: no-op. */
+VRAMFIT_CAPI void vramfit_sampler_reset(vramfit_sampler *sampler);
+
+/* ---- planning -------------------------------------------------------------------------------- */
+
+/* Plans where each tensor and KV layer of the model at `path` would go under model_params'
+** offload policy (NULL: defaults) for context_params' n_ctx, n_batch and kv_type (NULL:
+** defaults; n_ctx 0 = the trained length). Reads only the file's header, so it works on
+** header-only files and needs no GPU (the machine is a documented default profile plus this
+** host's memory). Errors: INVALID_ARGUMENT, IO, FORMAT, BUDGET_EXCEEDED (the message names the
+** smallest budget that works). Thread-safe. */
+VRAMFIT_CAPI vramfit_status vramfit_plan_create(const char *path, const vramfit_model_params *model_params,
+                                                const vramfit_context_params *context_params,
+                                                vramfit_plan **out);
+/* The plan as JSON (budget_bytes, device_total_bytes, host_total_bytes, n_ctx,
+** predicted_pp_tok_s, predicted_tg_tok_s, by_category, tensors, ...), owned by the plan; NULL for
+** a NULL plan. */
+VRAMFIT_CAPI const char *vramfit_plan_json(const vramfit_plan *plan);
+/* The plan as a human-readable table, owned by the plan; NULL for a NULL plan. */
+VRAMFIT_CAPI const char *vramfit_plan_table(const vramfit_plan *plan);
+/* Device bytes the plan uses (<= its budget), and the budget it keeps; 0 for NULL. */
+VRAMFIT_CAPI uint64_t vramfit_plan_device_bytes(const vramfit_plan *plan);
+VRAMFIT_CAPI uint64_t vramfit_plan_budget_bytes(const vramfit_plan *plan);
+VRAMFIT_CAPI void vramfit_plan_free(vramfit_plan *plan);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VRAMFIT_H */

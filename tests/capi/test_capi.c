@@ -1,0 +1,481 @@
+/* The C ABI, driven from C99 (built with -std=c99 -Wall -Wextra -pedantic -Werror) against the
+** shared library: the whole core reproduces llama.cpp's greedy tokens for stories260K, every error
+** path returns a status and a message, and older (smaller) parameter structs get defaults. Run
+** under ASan/LeakSanitizer in CI (label `sanitize`), so the error paths are also checked for leaks. */
+#define _POSIX_C_SOURCE 200809L /* mkstemp */
+
+#include <math.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vramfit.h"
+
+static int g_checks = 0;
+static int g_failures = 0;
+
+#define CHECK(cond)                                                                              \
+  do {                                                                                           \
+    ++g_checks;                                                                                  \
+    if (!(cond)) {                                                                               \
+      ++g_failures;                                                                              \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed; last error: %s\n", __FILE__, __LINE__, #cond,    \
+              vramfit_last_error());                                                             \
+    }                                                                                            \
+  } while (0)
+
+/* A failing call: the expected status and a message that says something. */
+#define CHECK_FAILS(call, status)                                                                \
+  do {                                                                                           \
+    vramfit_status got_ = (call);                                                                \
+    CHECK(got_ == (status));                                                                     \
+    CHECK(strlen(vramfit_last_error()) > 0);                                                     \
+  } while (0)
+
+#define CHECK_OK(call) CHECK((call) == VRAMFIT_OK)
+
+/* ---- test data ---- */
+
+static char g_shared[2048]; /* leaves room in the 4096-byte path buffers */
+
+static const char *shared_path(const char *relative, char *buf, size_t size) {
+  snprintf(buf, size, "%s/%s", g_shared, relative);
+  return buf;
+}
+
+static int file_exists(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (f) fclose(f);
+  return f != NULL;
+}
+
+/* The VFRL reference: tokens (prompt + greedy) and the logits of every position. */
+typedef struct {
+  uint32_t n_vocab, n_prompt, n_total;
+  int32_t *tokens;
+  float *logits;
+} reference;
+
+static int read_reference(const char *path, reference *ref) {
+  FILE *f = fopen(path, "rb");
+  char magic[4];
+  uint32_t header[4];
+  size_t n_logits;
+  int ok;
+  if (!f) return 0;
+  ok = fread(magic, 1, 4, f) == 4 && memcmp(magic, "VFRL", 4) == 0 && fread(header, 4, 4, f) == 4 &&
+       header[0] == 1;
+  if (ok) {
+    ref->n_vocab = header[1];
+    ref->n_prompt = header[2];
+    ref->n_total = header[3];
+    n_logits = (size_t)ref->n_total * ref->n_vocab;
+    ref->tokens = malloc(sizeof(int32_t) * ref->n_total);
+    ref->logits = malloc(sizeof(float) * n_logits);
+    ok = ref->tokens && ref->logits && fread(ref->tokens, 4, ref->n_total, f) == ref->n_total &&
+         fread(ref->logits, 4, n_logits, f) == n_logits;
+  }
+  fclose(f);
+  return ok;
+}
+
+static int32_t argmax(const float *x, int32_t n) {
+  int32_t best = 0, i;
+  for (i = 1; i < n; ++i)
+    if (x[i] > x[best]) best = i;
+  return best;
+}
+
+static double g_max_rms = 0; /* the worst row, printed for the record */
+
+/* Relative RMS of the mean-centred difference (as the reference README compares logits). */
+static double centred_relative_rms(const float *got, const float *want, int32_t n) {
+  double mean_got = 0, mean_want = 0, diff = 0, norm = 0;
+  int32_t i;
+  for (i = 0; i < n; ++i) {
+    mean_got += got[i];
+    mean_want += want[i];
+  }
+  mean_got /= n;
+  mean_want /= n;
+  for (i = 0; i < n; ++i) {
+    double a = got[i] - mean_got, b = want[i] - mean_want;
+    diff += (a - b) * (a - b);
+    norm += b * b;
+  }
+  diff = sqrt(diff / norm);
+  if (diff > g_max_rms) g_max_rms = diff;
+  return diff;
+}
+
+/* stories260K runs in f32 KV (as the reference was made) on one thread. */
+static vramfit_context_params small_context(uint32_t n_ctx) {
+  vramfit_context_params p = vramfit_context_default_params();
+  p.n_ctx = n_ctx;
+  p.n_threads = 1;
+  p.kv_type = VRAMFIT_KV_F32;
+  return p;
+}
+
+/* ---- the core against llama.cpp ---- */
+
+static const char *kPrompt = "Once upon a time, there was a little";
+/* Mean-centred relative RMS bar per logits row: the README measures 4e-7 for an exact float64
+** engine; 1e-5 leaves room for f32 accumulation order, and is far below what a wrong kernel gives. */
+static const double kLogitsBar = 1e-5;
+
+static void test_core_reproduces_llama_cpp(vramfit_model *model, const reference *ref) {
+  vramfit_token tokens[64];
+  size_t n = 0;
+  uint32_t i;
+  int32_t n_vocab = vramfit_model_n_vocab(model);
+  vramfit_context *ctx = NULL;
+  vramfit_context_params cp = small_context(0);
+  vramfit_sampler_params sp = vramfit_sampler_default_params();
+  vramfit_sampler *greedy = NULL;
+  char text[1024];
+  size_t text_len = 0;
+
+  CHECK(n_vocab == (int32_t)ref->n_vocab);
+  CHECK_OK(vramfit_tokenize(model, kPrompt, strlen(kPrompt), true, tokens, 64, &n));
+  CHECK(n == ref->n_prompt);
+  for (i = 0; i < ref->n_prompt && i < n; ++i) CHECK(tokens[i] == ref->tokens[i]);
+
+  CHECK_OK(vramfit_context_create(model, &cp, &ctx));
+  if (!ctx) return;
+  CHECK(vramfit_context_n_ctx(ctx) == vramfit_model_n_ctx_train(model)); /* n_ctx 0 = trained */
+  sp.temperature = 0;
+  CHECK_OK(vramfit_sampler_create(&sp, &greedy));
+
+  /* Prompt in one batch, then greedy generation one token at a time. */
+  CHECK_OK(vramfit_decode(ctx, ref->tokens, ref->n_prompt, false));
+  for (i = ref->n_prompt; i < ref->n_total; ++i) {
+    const float *logits = vramfit_get_logits(ctx, -1);
+    vramfit_token next = -1;
+    CHECK(logits != NULL);
+    if (!logits) break;
+    CHECK(centred_relative_rms(logits, ref->logits + (size_t)(i - 1) * ref->n_vocab, n_vocab) < kLogitsBar);
+    CHECK_OK(vramfit_sampler_sample(greedy, ctx, -1, &next));
+    CHECK(next == argmax(logits, n_vocab));
+    CHECK(next == ref->tokens[i]);
+    CHECK_OK(vramfit_decode(ctx, &next, 1, false));
+  }
+  CHECK(vramfit_context_n_past(ctx) == (int32_t)ref->n_total);
+
+  /* The whole sequence as one batch with every position's logits (how the reference was made). */
+  vramfit_context_clear(ctx);
+  CHECK(vramfit_context_n_past(ctx) == 0);
+  CHECK_OK(vramfit_decode(ctx, ref->tokens, ref->n_total, true));
+  for (i = 0; i < ref->n_total; ++i) {
+    const float *row = vramfit_get_logits(ctx, (int32_t)i);
+    CHECK(row != NULL);
+    if (!row) break;
+    CHECK(centred_relative_rms(row, ref->logits + (size_t)i * ref->n_vocab, n_vocab) < kLogitsBar);
+    if (i + 1 >= ref->n_prompt && i + 1 < ref->n_total) CHECK(argmax(row, n_vocab) == ref->tokens[i + 1]);
+  }
+  CHECK(vramfit_get_logits(ctx, (int32_t)ref->n_total) == NULL);
+  CHECK(strlen(vramfit_last_error()) > 0);
+
+  /* The generated text reads as a story. */
+  CHECK_OK(vramfit_detokenize(model, ref->tokens + ref->n_prompt, ref->n_total - ref->n_prompt, text,
+                              sizeof text, &text_len));
+  CHECK(text_len > 20 && strlen(text) == text_len);
+  printf("greedy continuation: \"%s", kPrompt);
+  for (i = ref->n_prompt; i < ref->n_total; ++i) { /* pieces keep their leading spaces */
+    char piece[64];
+    size_t piece_len = 0;
+    CHECK_OK(vramfit_token_to_piece(model, ref->tokens[i], piece, sizeof piece, &piece_len));
+    CHECK(piece_len > 0 && strstr(text, piece[0] == ' ' ? piece + 1 : piece) != NULL);
+    printf("%s", piece);
+  }
+  printf("\"\n");
+  CHECK_FAILS(vramfit_token_to_piece(model, -1, text, sizeof text, &text_len), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_detokenize(model, ref->tokens, ref->n_total, text, 4, &text_len), VRAMFIT_ERR_BUFFER_TOO_SMALL);
+  CHECK(text_len > 4);
+
+  vramfit_sampler_free(greedy);
+  vramfit_context_free(ctx);
+}
+
+/* ---- struct_size: an application built against an older, smaller header ---- */
+
+/* The first fields of two structs, as an older vramfit.h could have declared them. */
+typedef struct {
+  uint32_t struct_size;
+  uint32_t n_ctx;
+} old_context_params;
+typedef struct {
+  uint32_t struct_size;
+  float temperature;
+} old_sampler_params;
+
+static void test_older_struct_sizes(vramfit_model *model) {
+  /* The library reads only the bytes struct_size covers: the 0xFF bytes behind would be invalid
+  ** values (n_batch 2^32-1, kv_type -1, top_p NaN) if it read them. */
+  union {
+    vramfit_context_params params;
+    unsigned char bytes[sizeof(vramfit_context_params) + 16];
+  } ctx_buf;
+  union {
+    vramfit_sampler_params params;
+    unsigned char bytes[sizeof(vramfit_sampler_params) + 16];
+  } sampler_buf;
+  old_context_params old_ctx = {sizeof(old_context_params), 32};
+  old_sampler_params old_sampler = {sizeof(old_sampler_params), 0.0f};
+  vramfit_context_params full = vramfit_context_default_params();
+  vramfit_context *a = NULL, *b = NULL;
+  vramfit_memory_report ra, rb;
+  vramfit_sampler *sampler = NULL;
+  vramfit_sampler_params partial;
+  const float logits[4] = {0.5f, 2.0f, -1.0f, 1.0f};
+  vramfit_token token = -1;
+
+  memset(ctx_buf.bytes, 0xFF, sizeof ctx_buf.bytes);
+  memcpy(ctx_buf.bytes, &old_ctx, sizeof old_ctx);
+  CHECK_OK(vramfit_context_create(model, &ctx_buf.params, &a));
+  full.n_ctx = 32;
+  CHECK_OK(vramfit_context_create(model, &full, &b));
+  if (a && b) {
+    CHECK(vramfit_context_n_ctx(a) == 32);
+    memset(&ra, 0, sizeof ra);
+    memset(&rb, 0, sizeof rb);
+    ra.struct_size = rb.struct_size = sizeof ra;
+    CHECK_OK(vramfit_context_memory(a, &ra));
+    CHECK_OK(vramfit_context_memory(b, &rb));
+    CHECK(ra.kv == rb.kv && ra.scratch == rb.scratch && ra.total == rb.total); /* defaults: f16 KV */
+  }
+  vramfit_context_free(a);
+  vramfit_context_free(b);
+
+  memset(sampler_buf.bytes, 0xFF, sizeof sampler_buf.bytes);
+  memcpy(sampler_buf.bytes, &old_sampler, sizeof old_sampler);
+  CHECK_OK(vramfit_sampler_create(&sampler_buf.params, &sampler));
+  CHECK_OK(vramfit_sampler_sample_logits(sampler, logits, 4, &token));
+  CHECK(token == 1); /* temperature 0 from the old struct: greedy */
+  vramfit_sampler_free(sampler);
+
+  /* Initialising a smaller struct writes its bytes only. */
+  memset(&partial, 0xAB, sizeof partial);
+  CHECK_OK(vramfit_sampler_params_init(&partial, (uint32_t)offsetof(vramfit_sampler_params, top_p)));
+  CHECK(partial.struct_size == offsetof(vramfit_sampler_params, top_p));
+  CHECK(partial.temperature == 0.8f && partial.top_k == 40);
+  CHECK(((const unsigned char *)&partial)[offsetof(vramfit_sampler_params, top_p)] == 0xAB);
+  CHECK(((const unsigned char *)&partial)[sizeof partial - 1] == 0xAB);
+}
+
+/* ---- every error path: a status, a message, nothing leaked (LeakSanitizer checks that) ---- */
+
+static void test_error_paths(vramfit_model *model) {
+  char path[4096];
+  char bad[] = "/tmp/vramfit-capi-XXXXXX";
+  vramfit_model *m = (vramfit_model *)&m; /* must be reset to NULL on failure */
+  vramfit_context *ctx = NULL;
+  vramfit_plan *plan = NULL;
+  vramfit_sampler *sampler = NULL;
+  vramfit_context_params cp = small_context(16);
+  vramfit_model_params mp = vramfit_model_default_params();
+  vramfit_offload_policy policy = vramfit_offload_default_policy();
+  vramfit_token tokens[17] = {0};
+  vramfit_token out = 0;
+  size_t n = 0;
+  int fd;
+
+  /* Missing file: I/O, and the message names the path. */
+  CHECK_FAILS(vramfit_model_load("/nonexistent/no-such-model.gguf", NULL, &m), VRAMFIT_ERR_IO);
+  CHECK(m == NULL);
+  CHECK(strstr(vramfit_last_error(), "no-such-model.gguf") != NULL);
+
+  /* Not GGUF, and an obsolete GGUF v1. */
+  fd = mkstemp(bad);
+  CHECK(fd >= 0);
+  if (fd >= 0) {
+    static const char junk[] = "GGUF\x03\0\0\0 this is not a model, only a few bytes of junk";
+    CHECK(write(fd, junk, sizeof junk) == (ssize_t)sizeof junk);
+    close(fd);
+    CHECK_FAILS(vramfit_model_load(bad, NULL, &m), VRAMFIT_ERR_FORMAT);
+    CHECK_FAILS(vramfit_plan_create(bad, NULL, NULL, &plan), VRAMFIT_ERR_FORMAT);
+    unlink(bad);
+  }
+  CHECK_FAILS(vramfit_model_load(shared_path("models/edge-gguf-v1-stories260K.gguf", path, sizeof path), NULL, &m),
+              VRAMFIT_ERR_UNSUPPORTED);
+  CHECK(m == NULL);
+
+  /* A budget too small for anything. */
+  policy.vram_budget_bytes = 1;
+  mp.offload = &policy;
+  CHECK_FAILS(vramfit_plan_create(shared_path("models/header-only/llama2-70b-Q4_K_M.gguf", path, sizeof path), &mp,
+                                  NULL, &plan),
+              VRAMFIT_ERR_BUDGET_EXCEEDED);
+  CHECK(plan == NULL);
+
+  /* Context full: nothing changes, and what fits still works. */
+  CHECK_OK(vramfit_context_create(model, &cp, &ctx));
+  if (ctx) {
+    CHECK_FAILS(vramfit_decode(ctx, tokens, 17, false), VRAMFIT_ERR_CONTEXT_FULL);
+    CHECK(vramfit_context_n_past(ctx) == 0);
+    CHECK_OK(vramfit_decode(ctx, tokens, 16, false));
+    CHECK_FAILS(vramfit_decode(ctx, tokens, 1, false), VRAMFIT_ERR_CONTEXT_FULL);
+    CHECK(vramfit_context_n_past(ctx) == 16);
+    tokens[0] = 1 << 20;
+    vramfit_context_clear(ctx);
+    CHECK_FAILS(vramfit_decode(ctx, tokens, 1, false), VRAMFIT_ERR_INVALID_ARGUMENT); /* not in the vocab */
+    CHECK_FAILS(vramfit_decode(ctx, tokens, 0, false), VRAMFIT_ERR_INVALID_ARGUMENT);
+  }
+  vramfit_context_free(ctx);
+  ctx = NULL;
+
+  /* Bad parameters. */
+  cp.kv_type = 7;
+  CHECK_FAILS(vramfit_context_create(model, &cp, &ctx), VRAMFIT_ERR_INVALID_ARGUMENT);
+  cp = small_context(16);
+  cp.struct_size = 0;
+  CHECK_FAILS(vramfit_context_create(model, &cp, &ctx), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK(ctx == NULL);
+  {
+    vramfit_sampler_params sp = vramfit_sampler_default_params();
+    const float nan_logits[2] = {0.0f, NAN};
+    sp.top_p = 0;
+    CHECK_FAILS(vramfit_sampler_create(&sp, &sampler), VRAMFIT_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(vramfit_last_error(), "top_p") != NULL);
+    CHECK_OK(vramfit_sampler_create(NULL, &sampler));
+    CHECK_FAILS(vramfit_sampler_sample_logits(sampler, nan_logits, 2, &out), VRAMFIT_ERR_INVALID_ARGUMENT);
+    vramfit_sampler_free(sampler);
+  }
+  CHECK_FAILS(vramfit_tokenize(model, kPrompt, strlen(kPrompt), true, tokens, 2, &n), VRAMFIT_ERR_BUFFER_TOO_SMALL);
+  CHECK(n == 10);
+
+  /* NULL arguments. */
+  CHECK_FAILS(vramfit_model_load(NULL, NULL, &m), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_model_load(path, NULL, NULL), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_tokenize(NULL, "a", 1, true, tokens, 17, &n), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_tokenize(model, NULL, 1, true, tokens, 17, &n), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_tokenize(model, "a", 1, true, tokens, 17, NULL), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_detokenize(NULL, tokens, 1, NULL, 0, &n), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_context_create(NULL, NULL, &ctx), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_context_create(model, NULL, NULL), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_decode(NULL, tokens, 1, false), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK(vramfit_get_logits(NULL, -1) == NULL);
+  CHECK_FAILS(vramfit_context_memory(NULL, NULL), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_sampler_create(NULL, NULL), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_sampler_sample(NULL, NULL, -1, &out), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_sampler_sample_logits(NULL, NULL, 0, &out), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_plan_create(NULL, NULL, NULL, &plan), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_model_params_init(NULL, sizeof mp), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_offload_policy_init(&policy, 0), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK(vramfit_model_n_vocab(NULL) == 0);
+  CHECK(vramfit_plan_json(NULL) == NULL);
+  vramfit_model_free(NULL);
+  vramfit_context_free(NULL);
+  vramfit_sampler_free(NULL);
+  vramfit_plan_free(NULL);
+  vramfit_context_clear(NULL);
+  vramfit_sampler_accept(NULL, 1);
+  vramfit_sampler_reset(NULL);
+
+  /* Fresh context: no logits yet. */
+  cp = small_context(16);
+  CHECK_OK(vramfit_context_create(model, &cp, &ctx));
+  CHECK(vramfit_get_logits(ctx, -1) == NULL);
+  vramfit_context_free(ctx);
+}
+
+/* ---- planning from a header-only 70B file ---- */
+
+static void test_plan(void) {
+  char path[4096];
+  vramfit_plan *plan = NULL;
+  vramfit_model_params mp = vramfit_model_default_params();
+  vramfit_offload_policy policy = vramfit_offload_default_policy();
+  vramfit_context_params cp = vramfit_context_default_params();
+  policy.vram_budget_bytes = (uint64_t)12 << 30;
+  mp.offload = &policy;
+  cp.n_ctx = 4096;
+  CHECK_OK(vramfit_plan_create(shared_path("models/header-only/llama2-70b-Q4_K_M.gguf", path, sizeof path), &mp, &cp,
+                               &plan));
+  if (!plan) return;
+  CHECK(vramfit_plan_budget_bytes(plan) == (uint64_t)12 << 30);
+  CHECK(vramfit_plan_device_bytes(plan) > 0);
+  CHECK(vramfit_plan_device_bytes(plan) <= vramfit_plan_budget_bytes(plan));
+  CHECK(strstr(vramfit_plan_json(plan), "\"device_total_bytes\"") != NULL);
+  CHECK(strstr(vramfit_plan_json(plan), "\"tensors\"") != NULL);
+  CHECK(strlen(vramfit_plan_table(plan)) > 0);
+  vramfit_plan_free(plan);
+}
+
+/* ---- the last error is per thread ---- */
+
+static void *fail_on_another_thread(void *status) {
+  vramfit_model *m = NULL;
+  *(vramfit_status *)status = vramfit_model_load("/nonexistent/other-thread.gguf", NULL, &m);
+  return NULL;
+}
+
+static void test_last_error_is_per_thread(void) {
+  vramfit_sampler *s = NULL;
+  vramfit_status other = VRAMFIT_OK;
+  pthread_t thread;
+  CHECK_FAILS(vramfit_sampler_create(NULL, NULL), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK(pthread_create(&thread, NULL, fail_on_another_thread, &other) == 0);
+  CHECK(pthread_join(thread, NULL) == 0);
+  CHECK(other == VRAMFIT_ERR_IO);
+  CHECK(strstr(vramfit_last_error(), "vramfit_sampler_create") != NULL); /* this thread's message */
+  CHECK(strstr(vramfit_last_error(), "other-thread") == NULL);
+  CHECK_OK(vramfit_sampler_create(NULL, &s));                 /* success leaves it unchanged */
+  CHECK(strstr(vramfit_last_error(), "vramfit_sampler_create") != NULL);
+  vramfit_sampler_free(s);
+}
+
+static int g_log_calls = 0;
+static void count_logs(vramfit_log_level level, const char *message, void *user_data) {
+  (void)level;
+  (void)message;
+  ++*(int *)user_data;
+}
+
+int main(void) {
+  const char *env = getenv("VRAMFIT_TEST_DATA");
+  const char *src = getenv("VRAMFIT_SOURCE_DIR");
+  const char *ci = getenv("CI");
+  char path[4096];
+  char version[32];
+  reference ref = {0, 0, 0, NULL, NULL};
+  vramfit_model *model = NULL;
+
+  if (env && *env)
+    snprintf(g_shared, sizeof g_shared, "%s", env);
+  else
+    snprintf(g_shared, sizeof g_shared, "%s/../shared", src && *src ? src : ".");
+
+  snprintf(version, sizeof version, "%d.%d.%d", VRAMFIT_VERSION_MAJOR, VRAMFIT_VERSION_MINOR, VRAMFIT_VERSION_PATCH);
+  CHECK(strcmp(vramfit_version(), version) == 0);
+  CHECK(vramfit_abi_version() == VRAMFIT_ABI_VERSION);
+  CHECK(strcmp(vramfit_status_string(VRAMFIT_ERR_CONTEXT_FULL), "context_full") == 0);
+  CHECK(strcmp(vramfit_last_error(), "") == 0);
+
+  if (!file_exists(shared_path("models/stories260K.gguf", path, sizeof path))) {
+    fprintf(stderr, "%s: test data not found at %s (set VRAMFIT_TEST_DATA)\n",
+            ci && strcmp(ci, "true") == 0 ? "FAILED" : "skipped", path);
+    return ci && strcmp(ci, "true") == 0 ? 1 : 0;
+  }
+  vramfit_set_log_callback(count_logs, &g_log_calls);
+  CHECK_OK(vramfit_model_load(path, NULL, &model));
+  vramfit_set_log_callback(NULL, NULL);
+  CHECK(read_reference(shared_path("reference/logits/stories260K.logits.bin", path, sizeof path), &ref));
+  if (model && ref.tokens) {
+    test_core_reproduces_llama_cpp(model, &ref);
+    test_older_struct_sizes(model);
+    test_error_paths(model);
+  }
+  test_plan();
+  test_last_error_is_per_thread();
+  vramfit_model_free(model);
+  free(ref.tokens);
+  free(ref.logits);
+
+  printf("worst logits row vs llama.cpp: mean-centred relative RMS %.3g (bar %.0e)\n", g_max_rms, kLogitsBar);
+  printf("test_capi: %d checks, %d failed\n", g_checks, g_failures);
+  return g_failures == 0 ? 0 : 1;
+}
