@@ -1,0 +1,230 @@
+// The offload planner: which tensors and KV-cache layers live on the GPU, under an exact byte budget.
+//
+// make_plan() is a pure function of a model's header (never its tensor data), a policy and a few
+// machine facts. It returns a Plan that lists every device byte vramfit will allocate — weights,
+// KV cache, scratch, staging and the device's fixed overhead — and predicts prompt (pp) and
+// generation (tg) tokens/s from a small cost model with named inputs (MachineProfile).
+//
+// The promise: plan.device.total() <= plan.budget_bytes, always. The executor allocates exactly
+// what the plan lists through one arena, every reservation rounded up to Plan::device_alignment
+// (as model::Arena and cudaMalloc do). The device overhead is the part vramfit does not list
+// tensor by tensor: the CUDA context (outside the arena) plus the device's own fixed arena
+// reservations (model::CudaDevice::fixed_reservation_bytes: cuBLAS workspace, f16 matmul scratch,
+// token staging). So the arena is budget_bytes - (CUDA context) bytes, and everything fits in it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vramfit/error.hpp"
+#include "vramfit/export.hpp"
+#include "vramfit/types.hpp"
+
+namespace vramfit {
+
+namespace gguf {
+class File;
+}
+
+enum class OffloadStrategy {
+  // Maximize predicted speed: greedy over groups (each layer's attention + its KV cache, each
+  // layer's ffn, the output head, token_embd) by predicted time saved per device byte; the best
+  // whole-layer plan instead when that is predicted at least as fast.
+  fastest,
+  // Whole layers front to back, then the output head (token_embd stays on the host), like
+  // llama.cpp's -ngl: n_gpu_layers of them, or (-1) the fastest count that fits, which is as many
+  // as fit unless a tiny layer saves less than its transfers cost.
+  layers,
+  manual,  // exactly what the rules and/or n_gpu_layers say (see OffloadPolicy)
+};
+// follow_layer: each layer's K and V go where its attention goes (its attn_q, for manual).
+enum class KvPlacement { follow_layer, host, device };
+enum class KvType { f16, f32, q8_0 };
+
+// llama.cpp --override-tensor: `pattern` is an ECMAScript regex searched in the tensor name
+// (std::regex_search); the first rule that matches decides.
+struct OffloadRule {
+  std::string pattern;
+  bool to_device = true;
+};
+
+struct OffloadPolicy {
+  uint64_t vram_budget_bytes = 0;  // hard cap for everything vramfit allocates on the device;
+                                   // 0 = free device memory minus reserve_bytes
+  uint64_t reserve_bytes = 512ull << 20;
+  OffloadStrategy strategy = OffloadStrategy::fastest;
+  // layers: explicit whole-layer count (-1 = the fastest that fits); manual: layers [0, n) go to
+  // the device, n > n_layer also puts the output head there (-1 = no layer by count, rules only).
+  int32_t n_gpu_layers = -1;
+  // manual: applied before the layer count. A norm no rule names follows the matrix it feeds;
+  // rope_freqs & co no rule names go to the device when it runs any stage.
+  std::vector<OffloadRule> rules;
+  KvPlacement kv_placement = KvPlacement::follow_layer;
+  uint32_t min_ctx = 0;  // > 0: the planner may shrink n_ctx down to this to fit, and says so
+};
+
+// Inputs of the memory and cost models. The defaults describe a desktop with a 12 GB
+// RTX 3060-class card on PCIe 4.0 x16; the CLI overrides what it can measure.
+struct MachineProfile {
+  double host_read_bandwidth = 40e9;           // B/s: dual-channel DDR4/DDR5, all cores reading
+  double device_read_bandwidth = 360e9;        // B/s: RTX 3060 12 GB (GDDR6, 192-bit)
+  double host_to_device_bandwidth = 25e9;      // B/s: PCIe 4.0 x16, pinned memory
+  double transfer_latency_s = 10e-6;           // s per host<->device copy (launch + sync)
+  double host_flops = 0.5e12;                  // flop/s: 8-16 cores, SIMD quantized dot products
+  double device_flops = 25e12;                 // flop/s: what llama.cpp reaches on a 3060 at pp512
+  uint64_t device_memory_bytes = 12ull << 30;  // total device memory (0 = unknown)
+  uint64_t device_free_bytes = 0;              // free now (0 = unknown: use device_memory_bytes)
+  // CUDA context (~340 MiB on recent drivers: the drop in free memory at initialisation) + the
+  // device's fixed arena reservations (CudaDevice: 4 MiB cuBLAS workspace + 32 MiB f16 matmul
+  // scratch + token staging). The executor measures the context on a real device and sets
+  // measured.device_fixed_overhead.
+  uint64_t device_fixed_overhead_bytes = 384ull << 20;
+  uint64_t host_memory_bytes = 0;     // MemTotal (0 = unknown)
+  uint64_t host_available_bytes = 0;  // MemAvailable (0 = unknown: host fit not checked)
+
+  struct Measured {  // which inputs were measured rather than defaulted
+    bool host_read_bandwidth = false;
+    bool device_read_bandwidth = false;
+    bool host_to_device_bandwidth = false;
+    bool host_flops = false;
+    bool device_flops = false;
+    bool device_memory = false;
+    bool device_fixed_overhead = false;
+    bool host_memory = false;
+  } measured;
+};
+
+// Fills host_memory_bytes / host_available_bytes from /proc/meminfo (unchanged where absent).
+VRAMFIT_API void probe_host_memory(MachineProfile &machine);
+// Measures host read bandwidth with all hardware threads streaming a buffer of `bytes` bytes
+// (about 0.1 s for the default) and stores it in `machine`.
+VRAMFIT_API void measure_host_read_bandwidth(MachineProfile &machine, uint64_t bytes = 256ull << 20);
+
+// What the planner needs of a model: hyper-parameters and the tensor list (name, type, shape,
+// bytes). from_gguf() reads it from a header; tests build shapes directly.
+struct ModelShape {
+  struct Tensor {
+    std::string name;  // "blk.3.attn_q.weight", "token_embd.weight", ...
+    GgmlType type = GgmlType::F32;
+    int64_t n_elements = 0;
+    int64_t row_length = 0;  // ne[0]
+    uint64_t bytes = 0;      // exact GGUF data size
+  };
+  std::string architecture = "llama";
+  uint32_t n_layer = 0;
+  uint32_t n_embd = 0;
+  uint32_t n_head = 0;
+  uint32_t n_head_kv = 0;
+  uint32_t head_dim = 0;  // n_embd / n_head unless the file says otherwise
+  uint32_t n_ff = 0;
+  uint32_t n_vocab = 0;
+  uint32_t n_ctx_train = 0;
+  std::vector<Tensor> tensors;
+
+  // Throws Error(format) naming the missing key / tensor.
+  VRAMFIT_API static ModelShape from_gguf(const gguf::File &file);
+  uint32_t n_embd_kv() const noexcept { return n_head_kv * head_dim; }
+};
+
+struct PlanRequest {
+  uint32_t n_ctx = 4096;
+  uint32_t n_batch = 512;
+  KvType kv_type = KvType::f16;
+  OffloadPolicy policy;
+  MachineProfile machine;
+};
+
+enum class Location : uint8_t { host, device };
+VRAMFIT_API const char *to_string(Location location) noexcept;
+VRAMFIT_API const char *to_string(OffloadStrategy strategy) noexcept;
+VRAMFIT_API const char *to_string(KvType type) noexcept;
+
+// Bytes of one memory by what they hold. On the host, weights are views into the memory map
+// (the bytes that must stay resident), not copies. On the device every item below is one arena
+// reservation (each tensor, each layer's K, each layer's V, scratch, staging), rounded up to
+// Plan::device_alignment; the overhead is outside the arena.
+struct MemoryBreakdown {
+  uint64_t weights = 0;
+  uint64_t kv = 0;  // K and V of the layers placed here
+  // f32 activations of one batch, when this side runs any stage of the forward pass:
+  //   n_batch * 4 * (2*n_embd [x, xb] + 2*n_head*head_dim [q, attention out] + 2*n_embd_kv [k, v]
+  //                  + 2*n_ff [hb, hb2] + n_head*n_ctx [attention scores] + n_vocab [logits, only
+  //                  on the side holding the output projection])
+  uint64_t scratch = 0;
+  // When both sides run stages: one buffer for the widest activation crossing between them,
+  //   n_batch * 4 * max(n_embd, n_head*head_dim + 2*n_embd_kv)   (pinned memory on the host)
+  uint64_t staging = 0;
+  uint64_t overhead = 0;  // device only, when used at all: machine.device_fixed_overhead_bytes
+  uint64_t total() const noexcept { return weights + kv + scratch + staging + overhead; }
+};
+
+struct PlannedTensor {
+  std::string name;
+  int32_t layer = -1;  // blk.N index; -1 for token_embd, output, output_norm, rope_freqs...
+  GgmlType type = GgmlType::F32;
+  uint64_t bytes = 0;  // GGUF size
+  Location location = Location::host;
+  uint64_t device_bytes = 0;  // arena bytes: round_up(bytes, device_alignment) on the device, 0 on the host
+};
+
+struct PlannedKvLayer {
+  int32_t layer = 0;
+  Location location = Location::host;
+  uint64_t k_bytes = 0;  // n_ctx rows of n_embd_kv elements of kv_type (K; V is the same size)
+  uint64_t v_bytes = 0;
+  uint64_t device_bytes = 0;  // round_up(k) + round_up(v) on the device, 0 on the host
+};
+
+struct Plan {
+  static constexpr uint64_t device_alignment = 256;  // as cudaMalloc and model::Arena
+
+  OffloadStrategy strategy = OffloadStrategy::fastest;  // as requested
+  std::string chosen_by;                                // how the placement was found: "greedy", "layers", "rules", ...
+  uint64_t budget_bytes = 0;                            // the cap the plan keeps (after resolving 0 = free - reserve)
+  uint32_t n_ctx = 0;                                   // possibly shrunk (see notes)
+  uint32_t n_batch = 0;
+  KvType kv_type = KvType::f16;
+
+  std::vector<PlannedTensor> tensors;  // file order
+  std::vector<PlannedKvLayer> kv;      // one per layer
+  MemoryBreakdown device;
+  MemoryBreakdown host;
+  uint32_t n_layer = 0;
+  uint32_t n_device_layers = 0;  // layers whose every tensor and KV are on the device
+
+  // Cost model output (see lib/offload/cost_model.hpp): per stage of the forward pass, on the
+  // side it runs, max(bytes read / read bandwidth, flops / flop rate), plus one transfer
+  // (latency + bytes / host_to_device_bandwidth) wherever consecutive stages change sides.
+  // `fastest` minimizes 1/pp + 1/tg (a request with as many prompt as generated tokens).
+  double predicted_pp_tok_s = 0;  // prompt processing at n_batch tokens per batch
+  double predicted_tg_tok_s = 0;  // generation, one token at a time, KV half full
+  bool host_memory_fits = true;   // host.total() <= machine.host_available_bytes (true when unknown)
+  MachineProfile machine;
+  std::vector<std::string> notes;  // human sentences: shrunk context, clamped budget, ...
+
+  uint64_t device_total_bytes() const noexcept { return device.total(); }
+  uint64_t host_total_bytes() const noexcept { return host.total(); }
+  // Location of a tensor by name; Error(invalid_argument) when the plan has no such tensor.
+  VRAMFIT_API Location location_of(std::string_view tensor_name) const;
+
+  // JSON: budget_bytes, device_total_bytes, host_total_bytes, n_ctx, n_batch, kv_type,
+  // predicted_pp_tok_s, predicted_tg_tok_s, host_memory_fits, by_category {device, host} (weights,
+  // kv, scratch, staging, overhead, total), machine, notes, kv [{layer, device, bytes}] and
+  // tensors [{name, device, bytes, type, layer}], where device is "gpu" or "cpu".
+  VRAMFIT_API std::string to_json() const;
+  VRAMFIT_API std::string to_table() const;  // human summary, then one line per layer
+};
+
+// A pure function: same inputs, same plan; reads tensor infos and metadata, never tensor data.
+// Throws Error(budget_exceeded) when the budget cannot hold what must be on the device — manual
+// placements, -ngl counts, a KV cache forced there, or (fastest, layers) not even the device's
+// fixed costs plus the smallest group; the message names the smallest budget that works. With
+// policy.min_ctx it first shrinks n_ctx (to a multiple of 256 when possible) and notes it.
+// Error(invalid_argument) for a meaningless request (n_ctx or n_batch 0, a bad regex, q8_0 KV
+// with n_embd_kv not a multiple of 32, no budget and no known device memory).
+VRAMFIT_API Plan make_plan(const ModelShape &model, const PlanRequest &request);
+VRAMFIT_API Plan make_plan(const gguf::File &header, const PlanRequest &request);
+
+}  // namespace vramfit

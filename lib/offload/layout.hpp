@@ -1,0 +1,72 @@
+// How a llama-style model's tensors line up for planning: what each tensor is, the order the
+// forward pass visits them (stages), and the groups the planner moves as a unit.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vramfit/offload.hpp"
+
+namespace vramfit::offload {
+
+enum class Role : uint8_t {
+  token_embd,  // embedding table (also the output projection when output.weight is absent)
+  output_norm,
+  output,
+  attention,  // blk.N.attn_* and anything else in a layer that is not ffn_*
+  ffn,        // blk.N.ffn_*
+  global,     // other non-layer tensors (rope_freqs): needed by every device that runs a layer
+};
+
+struct TensorFacts {
+  Role role = Role::global;
+  int32_t layer = -1;
+  int32_t order = 0;     // execution order inside its layer (see classify)
+  bool is_norm = false;  // a norm weight: follows the matrix it feeds unless a rule names it
+};
+
+TensorFacts classify(std::string_view name);
+
+// Where each tensor and each layer's KV cache lives.
+struct Placement {
+  std::vector<Location> tensor;  // parallel to ModelShape::tensors
+  std::vector<Location> kv;      // one per layer
+};
+
+// One step of one token's forward pass. Source and sink stand for the caller's host memory
+// (token ids in, logits out), so the first and last crossings are counted too.
+struct Stage {
+  enum class Kind : uint8_t { source, tensor, attention, sink };
+  Kind kind = Kind::tensor;
+  int32_t index = -1;       // tensor index (tensor), layer (attention)
+  double tg_s[2] = {0, 0};  // seconds per generated token, [host, device]
+  double pp_s[2] = {0, 0};  // seconds per prompt token at n_batch, [host, device]
+  // Seconds per token to bring this stage's input (f32 activations, or token ids) across when
+  // the previous stage ran on the other side: one transfer latency (per batch for pp) + bytes/link.
+  double tg_cross_s = 0;
+  double pp_cross_s = 0;
+};
+
+// Tensors (and the KV caches that follow them) that the automatic strategies move together.
+struct Group {
+  std::string name;  // "blk.3 attention", "blk.3 ffn", "output", "token_embd"
+  int32_t layer = -1;
+  std::vector<int32_t> tensors;
+  std::vector<int32_t> kv_layers;
+  std::vector<int32_t> stages;  // sorted stage ids of those tensors and caches
+  uint64_t weight_bytes = 0;    // arena bytes of the tensors
+  uint64_t kv_bytes = 0;        // arena bytes of the KV caches (K and V)
+  bool holds_output = false;    // computes the logits
+};
+
+struct Layout {
+  std::vector<TensorFacts> facts;  // parallel to ModelShape::tensors
+  std::vector<Stage> stages;       // execution order, source first, sink last
+  std::vector<Group> groups;       // per layer attention then ffn, then output, then token_embd
+  int32_t output_tensor = -1;      // output.weight, or token_embd when tied; -1 when absent
+  int32_t token_embd = -1;
+};
+
+}  // namespace vramfit::offload

@@ -1,0 +1,165 @@
+// Plan's human table and JSON.
+#include <fmt/format.h>
+
+#include "common/error.hpp"
+#include "offload/layout.hpp"
+#include "vramfit/offload.hpp"
+
+namespace vramfit {
+
+const char *to_string(Location location) noexcept { return location == Location::device ? "device" : "host"; }
+
+const char *to_string(OffloadStrategy strategy) noexcept {
+  switch (strategy) {
+    case OffloadStrategy::fastest:
+      return "fastest";
+    case OffloadStrategy::layers:
+      return "layers";
+    case OffloadStrategy::manual:
+      return "manual";
+  }
+  return "unknown";
+}
+
+const char *to_string(KvType type) noexcept {
+  switch (type) {
+    case KvType::f16:
+      return "f16";
+    case KvType::f32:
+      return "f32";
+    case KvType::q8_0:
+      return "q8_0";
+  }
+  return "unknown";
+}
+
+Location Plan::location_of(std::string_view tensor_name) const {
+  for (const PlannedTensor &t : tensors)
+    if (t.name == tensor_name) return t.location;
+  detail::fail(ErrorCode::invalid_argument, "the plan has no tensor '{}'", tensor_name);
+}
+
+namespace {
+
+// The user's words for the two sides (as in -ot REGEX=gpu|cpu).
+const char *side(Location l) { return l == Location::device ? "gpu" : "cpu"; }
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\')
+      out += '\\', out += c;
+    else if (static_cast<unsigned char>(c) < 0x20)
+      out += fmt::format("\\u{:04x}", static_cast<int>(c));
+    else
+      out += c;
+  }
+  return out + "\"";
+}
+
+std::string json_breakdown(const MemoryBreakdown &m) {
+  return fmt::format(R"({{"weights": {}, "kv": {}, "scratch": {}, "staging": {}, "overhead": {}, "total": {}}})",
+                     m.weights, m.kv, m.scratch, m.staging, m.overhead, m.total());
+}
+
+double gib(uint64_t bytes) { return bytes / 1073741824.0; }
+
+// "gpu", "cpu" or "mixed" for the tensors of one layer with the given role.
+std::string layer_side(const Plan &plan, int32_t layer, offload::Role role) {
+  bool any_device = false, any_host = false;
+  for (const PlannedTensor &t : plan.tensors) {
+    if (t.layer != layer || offload::classify(t.name).role != role) continue;
+    (t.location == Location::device ? any_device : any_host) = true;
+  }
+  if (any_device && any_host) return "mixed";
+  if (any_device) return "gpu";
+  return any_host ? "cpu" : "-";
+}
+
+}  // namespace
+
+std::string Plan::to_json() const {
+  std::string out = "{\n";
+  out +=
+      fmt::format("  \"strategy\": {}, \"chosen_by\": {},\n", json_string(to_string(strategy)), json_string(chosen_by));
+  out += fmt::format("  \"budget_bytes\": {}, \"device_total_bytes\": {}, \"host_total_bytes\": {},\n", budget_bytes,
+                     device_total_bytes(), host_total_bytes());
+  out += fmt::format("  \"n_ctx\": {}, \"n_batch\": {}, \"kv_type\": {}, \"n_layer\": {}, \"n_device_layers\": {},\n",
+                     n_ctx, n_batch, json_string(to_string(kv_type)), n_layer, n_device_layers);
+  out += fmt::format("  \"predicted_pp_tok_s\": {:.6g}, \"predicted_tg_tok_s\": {:.6g}, \"host_memory_fits\": {},\n",
+                     predicted_pp_tok_s, predicted_tg_tok_s, host_memory_fits);
+  out += fmt::format("  \"by_category\": {{\"device\": {}, \"host\": {}}},\n", json_breakdown(device),
+                     json_breakdown(host));
+  const MachineProfile &m = machine;
+  out += fmt::format(
+      "  \"machine\": {{\"host_read_bandwidth\": {:.6g}, \"host_read_bandwidth_measured\": {}, "
+      "\"device_read_bandwidth\": {:.6g}, \"host_to_device_bandwidth\": {:.6g}, \"transfer_latency_s\": {:.6g}, "
+      "\"host_flops\": {:.6g}, \"device_flops\": {:.6g}, \"device_memory_bytes\": {}, "
+      "\"device_fixed_overhead_bytes\": {}, \"device_fixed_overhead_measured\": {}, \"host_memory_bytes\": {}, "
+      "\"host_available_bytes\": {}}},\n",
+      m.host_read_bandwidth, m.measured.host_read_bandwidth, m.device_read_bandwidth, m.host_to_device_bandwidth,
+      m.transfer_latency_s, m.host_flops, m.device_flops, m.device_memory_bytes, m.device_fixed_overhead_bytes,
+      m.measured.device_fixed_overhead, m.host_memory_bytes, m.host_available_bytes);
+  out += "  \"notes\": [";
+  for (size_t i = 0; i < notes.size(); ++i) out += (i ? ", " : "") + json_string(notes[i]);
+  out += "],\n  \"kv\": [\n";
+  for (size_t i = 0; i < kv.size(); ++i)
+    out += fmt::format("    {{\"layer\": {}, \"device\": \"{}\", \"bytes\": {}}}{}\n", kv[i].layer,
+                       side(kv[i].location), kv[i].k_bytes + kv[i].v_bytes, i + 1 < kv.size() ? "," : "");
+  out += "  ],\n  \"tensors\": [\n";
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const PlannedTensor &t = tensors[i];
+    out += fmt::format("    {{\"name\": {}, \"device\": \"{}\", \"bytes\": {}, \"type\": \"{}\", \"layer\": {}}}{}\n",
+                       json_string(t.name), side(t.location), t.bytes, type_name(t.type), t.layer,
+                       i + 1 < tensors.size() ? "," : "");
+  }
+  out += "  ]\n}\n";
+  return out;
+}
+
+std::string Plan::to_table() const {
+  std::string out;
+  out += fmt::format("strategy {} -> {}\n", to_string(strategy), chosen_by);
+  out += fmt::format("n_ctx {}, n_batch {}, KV cache {}\n", n_ctx, n_batch, to_string(kv_type));
+  out += fmt::format("budget {:.2f} GiB ({} bytes)\n\n", gib(budget_bytes), budget_bytes);
+  out += fmt::format("{:<10} {:>12} {:>12}\n", "", "gpu GiB", "cpu GiB");
+  auto row = [&](const char *name, uint64_t d, uint64_t h) {
+    out += fmt::format("{:<10} {:>12.3f} {:>12.3f}\n", name, gib(d), gib(h));
+  };
+  row("weights", device.weights, host.weights);
+  row("kv cache", device.kv, host.kv);
+  row("scratch", device.scratch, host.scratch);
+  row("staging", device.staging, host.staging);
+  row("overhead", device.overhead, host.overhead);
+  row("total", device.total(), host.total());
+  out += fmt::format("\nlayers wholly on the gpu: {} of {}\n", n_device_layers, n_layer);
+  out +=
+      fmt::format("predicted: prompt {:.1f} tok/s, generation {:.2f} tok/s\n", predicted_pp_tok_s, predicted_tg_tok_s);
+  if (machine.host_available_bytes == 0)
+    out += "host memory: unknown, not checked\n";
+  else
+    out +=
+        fmt::format("host memory: {} ({:.2f} GiB needed, {:.2f} GiB available)\n",
+                    host_memory_fits ? "fits" : "DOES NOT FIT", gib(host.total()), gib(machine.host_available_bytes));
+  for (const std::string &note : notes) out += "note: " + note + "\n";
+
+  out += fmt::format("\n{:<12} {:<10} {:<10} {:<10}\n", "layers", "attention", "ffn", "kv");
+  auto describe = [&](uint32_t l) {
+    const auto layer = static_cast<int32_t>(l);
+    return fmt::format("{:<10} {:<10} {:<10}", layer_side(*this, layer, offload::Role::attention),
+                       layer_side(*this, layer, offload::Role::ffn), side(kv[l].location));
+  };
+  for (uint32_t first = 0; first < n_layer;) {  // runs of identical layers on one line
+    uint32_t last = first;
+    const std::string what = describe(first);
+    while (last + 1 < n_layer && describe(last + 1) == what) ++last;
+    out += fmt::format("{:<12} {}\n",
+                       first == last ? fmt::format("blk.{}", first) : fmt::format("blk.{}-{}", first, last), what);
+    first = last + 1;
+  }
+  for (const PlannedTensor &t : tensors)
+    if (t.layer < 0) out += fmt::format("{:<24} {} ({:.3f} GiB)\n", t.name, side(t.location), gib(t.bytes));
+  return out;
+}
+
+}  // namespace vramfit

@@ -1,0 +1,481 @@
+// The planner: a placement for each strategy, checked against the budget, turned into a Plan.
+#include <algorithm>
+
+#include "common/error.hpp"
+#include "offload/cost_model.hpp"
+#include "offload/memory_model.hpp"
+#include "offload/regex.hpp"
+#include "vramfit/offload.hpp"
+
+namespace vramfit::offload {
+namespace {
+
+bool is_compute(const Stage &s) { return s.kind == Stage::Kind::tensor || s.kind == Stage::Kind::attention; }
+
+// What decides the device's bytes: resident weights and KV, and which stages run where (the
+// scratch, staging and fixed overhead exist only when the device is used).
+struct DeviceUse {
+  uint64_t weights = 0;  // arena bytes of the tensors on the device
+  uint64_t kv = 0;       // arena bytes of the KV caches on the device
+  size_t device_stages = 0;
+  size_t host_stages = 0;
+  bool holds_output = false;
+};
+
+class Planner {
+ public:
+  Planner(const ModelShape &model, const PlanRequest &request, uint32_t n_ctx, uint64_t budget)
+      : model_(model),
+        request_(request),
+        n_ctx_(n_ctx),
+        budget_(budget),
+        layout_(build_layout(model, request, n_ctx)),
+        kv_tensor_bytes_(uint64_t{n_ctx} * kv_row_bytes(model, request.kv_type)) {
+    for (size_t t = 0; t < model.tensors.size(); ++t)
+      if (layout_.facts[t].role == Role::global) global_bytes_ += arena_bytes(model.tensors[t].bytes);
+  }
+
+  Plan run();
+
+ private:
+  // ---- memory ----
+  MemoryBreakdown device_memory(const DeviceUse &use) const;
+  DeviceUse device_use(const Placement &p) const;
+  // The use after moving group g (on the host in `u`) to the device, rope_freqs & co included.
+  DeviceUse with_group(const DeviceUse &u, const Group &g) const;
+  MemoryBreakdown host_memory(const Placement &p) const;
+  uint64_t device_total(const Placement &p) const { return device_memory(device_use(p)).total(); }
+
+  // ---- placements ----
+  Placement all_host() const;  // KV forced to the device when the policy says so
+  Placement baseline() const;  // all_host() with rope_freqs & co placed
+  void move(Placement &p, const Group &g, Location to) const;
+  void place_globals(Placement &p) const;    // rope_freqs & co: on the device iff it runs a stage
+  Placement whole_layers(uint32_t n) const;  // n > n_layer: the output head too
+  Placement best_whole_layers(std::string &chosen_by) const;
+  Placement greedy() const;
+  Placement by_rules() const;
+  uint64_t smallest_useful_budget() const;
+
+  void require_fits(const Placement &p, std::string_view what) const;
+  void require_room_for_something() const;
+  Plan assemble(const Placement &p, std::string chosen_by) const;
+
+  const ModelShape &model_;
+  const PlanRequest &request_;
+  uint32_t n_ctx_;
+  uint64_t budget_;
+  Layout layout_;
+  uint64_t kv_tensor_bytes_;   // K (or V) of one layer
+  uint64_t global_bytes_ = 0;  // arena bytes of rope_freqs & co
+};
+
+// ---------------------------------------------------------------- memory
+
+MemoryBreakdown Planner::device_memory(const DeviceUse &use) const {
+  MemoryBreakdown m;
+  if (use.weights + use.kv == 0 && use.device_stages == 0) return m;  // unused: not even a context
+  m.overhead = request_.machine.device_fixed_overhead_bytes;
+  if (use.device_stages > 0) m.scratch = arena_bytes(scratch_bytes(model_, n_ctx_, request_.n_batch, use.holds_output));
+  if (use.device_stages > 0 && use.host_stages > 0) m.staging = arena_bytes(staging_bytes(model_, request_.n_batch));
+  m.weights = use.weights;
+  m.kv = use.kv;
+  return m;
+}
+
+DeviceUse Planner::device_use(const Placement &p) const {
+  DeviceUse use;
+  for (size_t t = 0; t < p.tensor.size(); ++t)
+    if (p.tensor[t] == Location::device) use.weights += arena_bytes(model_.tensors[t].bytes);
+  for (Location l : p.kv)
+    if (l == Location::device) use.kv += 2 * arena_bytes(kv_tensor_bytes_);
+  for (const Stage &s : layout_.stages) {
+    if (!is_compute(s)) continue;
+    (stage_location(p, s) == Location::device ? use.device_stages : use.host_stages)++;
+  }
+  use.holds_output =
+      layout_.output_tensor >= 0 && p.tensor[static_cast<size_t>(layout_.output_tensor)] == Location::device;
+  return use;
+}
+
+DeviceUse Planner::with_group(const DeviceUse &u, const Group &g) const {
+  DeviceUse next = u;
+  next.weights += g.weight_bytes + (u.device_stages == 0 ? global_bytes_ : 0);
+  next.kv += g.kv_bytes;
+  next.device_stages += g.stages.size();
+  next.host_stages -= g.stages.size();
+  next.holds_output = u.holds_output || g.holds_output;
+  return next;
+}
+
+MemoryBreakdown Planner::host_memory(const Placement &p) const {
+  MemoryBreakdown m;
+  for (size_t t = 0; t < p.tensor.size(); ++t)
+    if (p.tensor[t] == Location::host) m.weights += model_.tensors[t].bytes;
+  for (Location l : p.kv)
+    if (l == Location::host) m.kv += 2 * kv_tensor_bytes_;
+  const DeviceUse use = device_use(p);
+  if (use.host_stages > 0) m.scratch = scratch_bytes(model_, n_ctx_, request_.n_batch, !use.holds_output);
+  if (use.host_stages > 0 && use.device_stages > 0) m.staging = staging_bytes(model_, request_.n_batch);
+  return m;
+}
+
+// ---------------------------------------------------------------- placements
+
+Placement Planner::all_host() const {
+  Placement p;
+  p.tensor.assign(model_.tensors.size(), Location::host);
+  const bool kv_on_device = request_.policy.kv_placement == KvPlacement::device;
+  p.kv.assign(model_.n_layer, kv_on_device ? Location::device : Location::host);
+  return p;
+}
+
+Placement Planner::baseline() const {
+  Placement p = all_host();
+  place_globals(p);
+  return p;
+}
+
+void Planner::move(Placement &p, const Group &g, Location to) const {
+  for (int32_t t : g.tensors) p.tensor[static_cast<size_t>(t)] = to;
+  for (int32_t l : g.kv_layers) p.kv[static_cast<size_t>(l)] = to;
+}
+
+void Planner::place_globals(Placement &p) const {
+  const bool device_runs = device_use(p).device_stages > 0;
+  for (size_t t = 0; t < p.tensor.size(); ++t)
+    if (layout_.facts[t].role == Role::global) p.tensor[t] = device_runs ? Location::device : Location::host;
+}
+
+Placement Planner::whole_layers(uint32_t n) const {
+  Placement p = all_host();
+  for (const Group &g : layout_.groups) {
+    const bool in_layer = g.layer >= 0 && static_cast<uint32_t>(g.layer) < n;
+    if (in_layer || (n > model_.n_layer && g.holds_output)) move(p, g, Location::device);
+  }
+  place_globals(p);
+  return p;
+}
+
+// The fastest prefix of whole layers that fits: as many as fit, unless an extra layer is
+// predicted slower (a tiny layer saves less than its transfers cost). Ties go to more layers, so
+// more budget never gives fewer device bytes or a slower plan.
+Placement Planner::best_whole_layers(std::string &chosen_by) const {
+  Placement best = baseline();
+  double best_time = total_time(layout_, best).objective();
+  uint32_t best_n = 0;
+  for (uint32_t n = 1; n <= model_.n_layer + 1; ++n) {
+    Placement p = whole_layers(n);
+    if (device_total(p) > budget_) continue;
+    const double t = total_time(layout_, p).objective();
+    if (t <= best_time) best = std::move(p), best_time = t, best_n = n;
+  }
+  chosen_by = "layers (" + std::to_string(best_n) + " of " + std::to_string(model_.n_layer + 1) + ", output head last)";
+  return best;
+}
+
+// Greedy by predicted time saved per device byte: at each step, the group whose move saves the
+// most time per byte it adds and still fits (with the device's overhead, scratch and staging).
+Placement Planner::greedy() const {
+  Placement p = baseline();
+  DeviceUse use = device_use(p);
+  std::vector<bool> placed(layout_.groups.size(), false);
+  const uint64_t logits_bytes = arena_bytes(scratch_bytes(model_, n_ctx_, request_.n_batch, true)) -
+                                arena_bytes(scratch_bytes(model_, n_ctx_, request_.n_batch, false));
+  for (;;) {
+    int best = -1;
+    double best_ratio = 0;
+    for (size_t i = 0; i < layout_.groups.size(); ++i) {
+      const Group &g = layout_.groups[i];
+      if (placed[i]) continue;
+      const uint64_t total = device_memory(with_group(use, g)).total();
+      if (total > budget_) continue;
+      const double before = local_time(layout_, p, g.stages).objective();
+      move(p, g, Location::device);
+      const double saved = before - local_time(layout_, p, g.stages).objective();
+      move(p, g, Location::host);
+      // Per byte the group itself adds: the overhead, scratch and staging of a device in use are
+      // the same whichever group goes first, so they only have to fit.
+      const double ratio = saved / double(g.weight_bytes + g.kv_bytes + (g.holds_output ? logits_bytes : 0));
+      if (saved > 0 && ratio > best_ratio) best = static_cast<int>(i), best_ratio = ratio;
+    }
+    if (best < 0) break;
+    const Group &g = layout_.groups[static_cast<size_t>(best)];
+    use = with_group(use, g);
+    move(p, g, Location::device);
+    placed[static_cast<size_t>(best)] = true;
+  }
+  place_globals(p);
+  return p;
+}
+
+// manual: rules first (first match wins), then the layer count for the rest; an unnamed norm
+// follows the matrix it feeds, a KV cache that follows its layer goes with the layer's first
+// attention matrix (attn_q), and rope_freqs & co go to the device when it runs anything.
+Placement Planner::by_rules() const {
+  const OffloadPolicy &policy = request_.policy;
+  std::vector<std::regex> patterns;
+  for (const OffloadRule &rule : policy.rules) {
+    try {
+      patterns.emplace_back(rule.pattern, std::regex::ECMAScript);
+    } catch (const std::regex_error &e) {
+      detail::fail(ErrorCode::invalid_argument, "override-tensor rule '{}': not a valid regex ({})", rule.pattern,
+                   e.what());
+    }
+  }
+  Placement p = all_host();
+  std::vector<bool> named(p.tensor.size(), false);
+  const int64_t n = policy.n_gpu_layers;
+  for (size_t t = 0; t < p.tensor.size(); ++t) {
+    for (size_t r = 0; r < patterns.size() && !named[t]; ++r)
+      if (std::regex_search(model_.tensors[t].name, patterns[r])) {
+        p.tensor[t] = policy.rules[r].to_device ? Location::device : Location::host;
+        named[t] = true;
+      }
+    if (named[t]) continue;
+    const TensorFacts &f = layout_.facts[t];
+    const bool head = static_cast<int32_t>(t) == layout_.output_tensor || f.role == Role::output_norm;
+    if ((f.layer >= 0 && f.layer < n) || (head && n > int64_t{model_.n_layer})) p.tensor[t] = Location::device;
+  }
+  // The matrix each norm feeds (and the layer's attn_q for its KV): the first non-norm tensor
+  // after it in execution order, within the same group.
+  for (const Group &g : layout_.groups) {
+    for (size_t i = 0; i < g.tensors.size(); ++i) {
+      const auto t = static_cast<size_t>(g.tensors[i]);
+      if (named[t] || !layout_.facts[t].is_norm) continue;
+      for (int32_t other : g.tensors) {
+        const auto o = static_cast<size_t>(other);
+        const bool fed = !layout_.facts[o].is_norm && (layout_.facts[t].role == Role::output_norm ||
+                                                       layout_.facts[o].order > layout_.facts[t].order);
+        if (fed) {
+          p.tensor[t] = p.tensor[o];
+          break;
+        }
+      }
+    }
+    if (!g.kv_layers.empty()) {
+      for (int32_t other : g.tensors)
+        if (!layout_.facts[static_cast<size_t>(other)].is_norm) {
+          for (int32_t l : g.kv_layers) p.kv[static_cast<size_t>(l)] = p.tensor[static_cast<size_t>(other)];
+          break;
+        }
+    }
+  }
+  const bool device_runs = device_use(p).device_stages > 0;
+  for (size_t t = 0; t < p.tensor.size(); ++t)
+    if (!named[t] && layout_.facts[t].role == Role::global)
+      p.tensor[t] = device_runs ? Location::device : Location::host;
+  return p;
+}
+
+// The smallest budget with which the automatic strategies can put anything on the device.
+uint64_t Planner::smallest_useful_budget() const {
+  const DeviceUse base = device_use(baseline());
+  uint64_t smallest = UINT64_MAX;
+  for (const Group &g : layout_.groups) smallest = std::min(smallest, device_memory(with_group(base, g)).total());
+  if (model_.n_layer > 0) smallest = std::min(smallest, device_total(whole_layers(1)));
+  return smallest == UINT64_MAX ? device_total(baseline()) : smallest;
+}
+
+void Planner::require_fits(const Placement &p, std::string_view what) const {
+  const DeviceUse use = device_use(p);
+  const MemoryBreakdown m = device_memory(use);
+  if (m.total() <= budget_) return;
+  detail::fail(ErrorCode::budget_exceeded,
+               "VRAM budget {} bytes ({:.2f} GiB) cannot hold {}: the device needs {} bytes ({:.2f} GiB) = "
+               "weights {} + KV {} + scratch {} + staging {} + fixed overhead {} (CUDA context, cuBLAS workspace) "
+               "at n_ctx={} n_batch={}; the smallest budget that works is {} bytes ({:.2f} GiB)",
+               budget_, budget_ / 1073741824.0, what, m.total(), m.total() / 1073741824.0, m.weights, m.kv, m.scratch,
+               m.staging, m.overhead, n_ctx_, request_.n_batch, m.total(), m.total() / 1073741824.0);
+}
+
+void Planner::require_room_for_something() const {
+  // An automatic strategy fails only when the device can hold nothing at all: the KV cache
+  // forced there, or, when nothing is forced, the smallest group with the device's fixed costs.
+  const Placement base = baseline();
+  require_fits(base, "the KV cache forced to the device");
+  const uint64_t smallest = smallest_useful_budget();
+  if (device_total(base) > 0 || budget_ >= smallest) return;
+  detail::fail(ErrorCode::budget_exceeded,
+               "VRAM budget {} bytes ({:.2f} GiB) is too small to place anything on the device: the fixed "
+               "overhead (CUDA context, cuBLAS workspace) is {} bytes, scratch for n_ctx={} n_batch={} is {} bytes; "
+               "the smallest budget that works is {} bytes ({:.2f} GiB) (or run on the CPU: -ngl 0)",
+               budget_, budget_ / 1073741824.0, request_.machine.device_fixed_overhead_bytes, n_ctx_, request_.n_batch,
+               arena_bytes(scratch_bytes(model_, n_ctx_, request_.n_batch, false)), smallest, smallest / 1073741824.0);
+}
+
+std::string manual_label(const OffloadPolicy &policy) {
+  const std::string ngl = std::to_string(policy.n_gpu_layers);
+  if (policy.rules.empty()) return policy.n_gpu_layers < 0 ? "manual (no rules, no -ngl)" : "manual (-ngl " + ngl + ")";
+  return policy.n_gpu_layers < 0 ? "manual (rules)" : "manual (rules, then -ngl " + ngl + ")";
+}
+
+Plan Planner::run() {
+  const OffloadPolicy &policy = request_.policy;
+  if (policy.strategy == OffloadStrategy::manual) {
+    Placement p = by_rules();
+    require_fits(p, "the tensors the rules and the layer count put there");
+    return assemble(p, manual_label(policy));
+  }
+  if (policy.strategy == OffloadStrategy::layers && policy.n_gpu_layers >= 0) {
+    const auto n = std::min<uint32_t>(static_cast<uint32_t>(policy.n_gpu_layers), model_.n_layer + 1);
+    Placement p = whole_layers(n);
+    require_fits(p, fmt::format("{} whole layers", n));
+    return assemble(p, "layers (-ngl " + std::to_string(n) + ")");
+  }
+  require_room_for_something();
+  std::string layers_how;
+  Placement layers = best_whole_layers(layers_how);
+  if (policy.strategy == OffloadStrategy::layers) return assemble(layers, layers_how);
+  // fastest: the greedy placement, unless whole layers are predicted at least as fast.
+  Placement fastest = greedy();
+  if (total_time(layout_, fastest).objective() < total_time(layout_, layers).objective())
+    return assemble(fastest, "greedy (time saved per byte)");
+  return assemble(layers, layers_how + ", not slower than greedy");
+}
+
+Plan Planner::assemble(const Placement &p, std::string chosen_by) const {
+  Plan plan;
+  plan.strategy = request_.policy.strategy;
+  plan.chosen_by = std::move(chosen_by);
+  plan.budget_bytes = budget_;
+  plan.n_ctx = n_ctx_;
+  plan.n_batch = request_.n_batch;
+  plan.kv_type = request_.kv_type;
+  plan.n_layer = model_.n_layer;
+  plan.machine = request_.machine;
+  for (size_t t = 0; t < model_.tensors.size(); ++t) {
+    const ModelShape::Tensor &x = model_.tensors[t];
+    const bool on_device = p.tensor[t] == Location::device;
+    plan.tensors.push_back(PlannedTensor{x.name, layout_.facts[t].layer, x.type, x.bytes, p.tensor[t],
+                                         on_device ? arena_bytes(x.bytes) : 0});
+    if (on_device) plan.device.weights += arena_bytes(x.bytes);
+  }
+  std::vector<bool> layer_on_device(model_.n_layer, true);
+  for (uint32_t l = 0; l < model_.n_layer; ++l) {
+    const bool on_device = p.kv[l] == Location::device;
+    const uint64_t arena = on_device ? 2 * arena_bytes(kv_tensor_bytes_) : 0;
+    plan.kv.push_back(PlannedKvLayer{static_cast<int32_t>(l), p.kv[l], kv_tensor_bytes_, kv_tensor_bytes_, arena});
+    plan.device.kv += arena;
+    layer_on_device[l] = on_device;
+  }
+  for (const PlannedTensor &t : plan.tensors)
+    if (t.layer >= 0 && t.location == Location::host) layer_on_device[static_cast<size_t>(t.layer)] = false;
+  plan.n_device_layers = static_cast<uint32_t>(std::count(layer_on_device.begin(), layer_on_device.end(), true));
+
+  // The listed tensors and caches must add up to the memory model's own count.
+  const MemoryBreakdown counted = device_memory(device_use(p));
+  plan.device.scratch = counted.scratch;
+  plan.device.staging = counted.staging;
+  plan.device.overhead = counted.overhead;
+  if (plan.device.weights != counted.weights || plan.device.kv != counted.kv || plan.device.total() > budget_)
+    detail::fail(ErrorCode::internal, "planner bookkeeping: device total {} for budget {}", plan.device.total(),
+                 budget_);
+  plan.host = host_memory(p);
+
+  const Times times = total_time(layout_, p);
+  plan.predicted_tg_tok_s = times.tg > 0 ? 1.0 / times.tg : 0;
+  plan.predicted_pp_tok_s = times.pp > 0 ? 1.0 / times.pp : 0;
+  const uint64_t available = request_.machine.host_available_bytes;
+  plan.host_memory_fits = available == 0 || plan.host.total() <= available;
+  if (!plan.host_memory_fits)
+    plan.notes.push_back(
+        fmt::format("host memory: the plan keeps {:.2f} GiB on the host but only {:.2f} GiB is "
+                    "available; weights will be paged from disk (far slower)",
+                    plan.host.total() / 1073741824.0, available / 1073741824.0));
+  if (plan.device.total() == 0 && request_.policy.strategy != OffloadStrategy::manual)
+    plan.notes.push_back("nothing on the device: the model predicts no placement faster than the CPU alone");
+  return plan;
+}
+
+// ---------------------------------------------------------------- request checks
+
+void validate(const ModelShape &model, const PlanRequest &request) {
+  if (request.n_ctx == 0 || request.n_batch == 0)
+    detail::fail(ErrorCode::invalid_argument, "n_ctx ({}) and n_batch ({}) must be positive", request.n_ctx,
+                 request.n_batch);
+  if (model.n_embd == 0 || model.n_head == 0 || model.head_dim == 0 || model.n_head_kv == 0)
+    detail::fail(ErrorCode::invalid_argument, "model '{}' has no usable n_embd/n_head/head_dim/n_head_kv",
+                 model.architecture);
+  const MachineProfile &m = request.machine;
+  for (double rate :
+       {m.host_read_bandwidth, m.device_read_bandwidth, m.host_to_device_bandwidth, m.host_flops, m.device_flops})
+    if (!(rate > 0))
+      detail::fail(ErrorCode::invalid_argument, "machine profile: bandwidths and flop rates must be positive");
+  if (request.policy.min_ctx > request.n_ctx)
+    detail::fail(ErrorCode::invalid_argument, "min_ctx {} is larger than n_ctx {}", request.policy.min_ctx,
+                 request.n_ctx);
+}
+
+// The cap: the caller's budget, or free device memory minus the reserve; never more than the
+// device has.
+uint64_t resolve_budget(const PlanRequest &request, std::vector<std::string> &notes) {
+  const MachineProfile &m = request.machine;
+  const uint64_t device = m.device_free_bytes ? m.device_free_bytes : m.device_memory_bytes;
+  uint64_t budget = request.policy.vram_budget_bytes;
+  if (budget == 0) {
+    if (device == 0)
+      detail::fail(ErrorCode::invalid_argument,
+                   "no VRAM budget given and the device memory is unknown: "
+                   "pass --vram-budget");
+    budget = device > request.policy.reserve_bytes ? device - request.policy.reserve_bytes : 0;
+    notes.push_back(fmt::format("budget: {:.2f} GiB free device memory minus a {:.2f} GiB reserve",
+                                device / 1073741824.0, request.policy.reserve_bytes / 1073741824.0));
+  } else if (device != 0 && budget > device) {
+    notes.push_back(fmt::format("budget: {:.2f} GiB asked, but the device has {:.2f} GiB{}; capped",
+                                budget / 1073741824.0, device / 1073741824.0, m.device_free_bytes ? " free" : ""));
+    budget = device;
+  }
+  return budget;
+}
+
+}  // namespace
+}  // namespace vramfit::offload
+
+namespace vramfit {
+
+Plan make_plan(const ModelShape &model, const PlanRequest &request) {
+  offload::validate(model, request);
+  std::vector<std::string> notes;
+  const uint64_t budget = offload::resolve_budget(request, notes);
+  auto plan_at = [&](uint32_t n_ctx) { return offload::Planner(model, request, n_ctx, budget).run(); };
+  Plan plan;
+  const uint32_t min_ctx = request.policy.min_ctx;
+  try {
+    plan = plan_at(request.n_ctx);
+  } catch (const Error &e) {
+    if (e.code() != ErrorCode::budget_exceeded) throw;
+    // Say where the budget came from when it is not the caller's number.
+    const std::string why = notes.empty() ? std::string(e.what()) : fmt::format("{} ({})", e.what(), notes[0]);
+    if (min_ctx == 0 || min_ctx >= request.n_ctx) throw Error(e.code(), why);
+    try {
+      plan_at(min_ctx);
+    } catch (const Error &) {
+      throw Error(e.code(), fmt::format("{}; even n_ctx {} (--min-ctx) does not fit", why, min_ctx));
+    }
+    // Bytes grow with n_ctx, so the contexts that fit are [min_ctx, largest]: bisect.
+    uint32_t fits = min_ctx, fails = request.n_ctx;
+    while (fails - fits > 1) {
+      const uint32_t mid = fits + (fails - fits) / 2;
+      try {
+        plan_at(mid);
+        fits = mid;
+      } catch (const Error &inner) {
+        if (inner.code() != ErrorCode::budget_exceeded) throw;
+        fails = mid;
+      }
+    }
+    if (fits / 256 * 256 >= min_ctx) fits = fits / 256 * 256;  // a round number when possible
+    plan = plan_at(fits);
+    notes.push_back(
+        fmt::format("n_ctx shrunk from {} to {} to fit the budget (min_ctx {})", request.n_ctx, fits, min_ctx));
+  }
+  plan.notes.insert(plan.notes.begin(), notes.begin(), notes.end());
+  return plan;
+}
+
+Plan make_plan(const gguf::File &header, const PlanRequest &request) {
+  return make_plan(ModelShape::from_gguf(header), request);
+}
+
+}  // namespace vramfit
