@@ -1,0 +1,132 @@
+// `vramfit run`: generate text from a prompt, streaming it to stdout; timings go to stderr.
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "cli.hpp"
+#include "vramfit/context.hpp"
+#include "vramfit/generate.hpp"
+#include "vramfit/model.hpp"
+#include "vramfit/sampler.hpp"
+
+namespace vramfit::cli {
+namespace {
+
+constexpr const char *kUsage = R"(usage: vramfit run -m MODEL -p PROMPT [options]
+
+  -m, --model FILE         GGUF model (llama architecture)
+  -p, --prompt TEXT        prompt (BOS is added when the vocab asks for it)
+  -n, --n-predict N        tokens to generate (default 128; -1: until the context is full)
+  -c, --ctx-size N         context size in tokens (default 0: the model's trained length)
+  -t, --threads N          CPU threads (default: all cores)
+  -b, --batch-size N       prompt tokens per forward pass (default 512)
+      --kv-type T          KV cache type: f16 (default), f32, q8_0
+      --temp T             temperature (default 0.8; 0: greedy)
+      --top-k K            (default 40; 0: off)
+      --top-p P            (default 0.95; 1: off)
+      --min-p P            (default 0.05; 0: off)
+      --repeat-penalty R   (default 1.0: off)
+      --seed S             random seed (default 4294967295)
+)";
+
+struct BadFlag {
+  std::string message;
+};
+
+template <class T>
+T parse_number(std::string_view flag, std::string_view text) {
+  T value{};
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size())
+    throw BadFlag{fmt::format("{}: '{}' is not a valid number", flag, text)};
+  return value;
+}
+
+GgmlType parse_kv_type(std::string_view text) {
+  if (text == "f16") return GgmlType::F16;
+  if (text == "f32") return GgmlType::F32;
+  if (text == "q8_0") return GgmlType::Q8_0;
+  throw BadFlag{fmt::format("--kv-type: '{}' is not one of f16, f32, q8_0", text)};
+}
+
+struct RunOptions {
+  std::string model, prompt;
+  ContextParams context;
+  SamplerParams sampler;
+  GenerateParams generate;
+};
+
+RunOptions parse(std::span<const std::string_view> args) {
+  RunOptions o;
+  o.generate.max_tokens = 128;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string_view flag = args[i];
+    auto value = [&]() -> std::string_view {
+      if (i + 1 >= args.size()) throw BadFlag{fmt::format("{} needs a value", flag)};
+      return args[++i];
+    };
+    if (flag == "-m" || flag == "--model") o.model = value();
+    else if (flag == "-p" || flag == "--prompt") o.prompt = value();
+    else if (flag == "-n" || flag == "--n-predict") o.generate.max_tokens = parse_number<int32_t>(flag, value());
+    else if (flag == "-c" || flag == "--ctx-size") o.context.n_ctx = parse_number<int32_t>(flag, value());
+    else if (flag == "-t" || flag == "--threads") o.context.n_threads = parse_number<int32_t>(flag, value());
+    else if (flag == "-b" || flag == "--batch-size") o.context.n_batch = parse_number<int32_t>(flag, value());
+    else if (flag == "--kv-type") o.context.kv_type = parse_kv_type(value());
+    else if (flag == "--temp") o.sampler.temperature = parse_number<float>(flag, value());
+    else if (flag == "--top-k") o.sampler.top_k = parse_number<int32_t>(flag, value());
+    else if (flag == "--top-p") o.sampler.top_p = parse_number<float>(flag, value());
+    else if (flag == "--min-p") o.sampler.min_p = parse_number<float>(flag, value());
+    else if (flag == "--repeat-penalty") o.sampler.repeat_penalty = parse_number<float>(flag, value());
+    else if (flag == "--seed") o.sampler.seed = parse_number<uint64_t>(flag, value());
+    else throw BadFlag{fmt::format("unknown option '{}' (see vramfit run --help)", flag)};
+  }
+  if (o.model.empty()) throw BadFlag{"-m MODEL is required"};
+  if (o.prompt.empty()) throw BadFlag{"-p PROMPT is required"};
+  return o;
+}
+
+int run(std::span<const std::string_view> args) {
+  for (auto a : args)
+    if (a == "--help" || a == "-h") {
+      fmt::print("{}", kUsage);
+      return 0;
+    }
+  RunOptions o;
+  try {
+    o = parse(args);
+  } catch (const BadFlag &bad) {
+    fmt::print(stderr, "vramfit run: {}\n", bad.message);
+    return 2;
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  const Model model = Model::load(o.model);
+  Context ctx(model, o.context);
+  Sampler sampler(o.sampler);
+  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  o.generate.on_piece = [](std::string_view piece) {
+    fmt::print("{}", piece);
+    std::fflush(stdout);
+    return true;
+  };
+  const GenerateResult r = generate(ctx, sampler, o.prompt, o.generate);
+  fmt::print("\n");
+
+  const MemoryReport mem = ctx.memory_report();
+  fmt::print(stderr, "load: {:.2f} s ({}, n_ctx {}, {} threads, KV {})\n", load_s, model.info().name, ctx.n_ctx(),
+             ctx.n_threads(), type_name(ctx.params().kv_type));
+  for (const DeviceMemory &d : mem.devices)
+    fmt::print(stderr, "memory {}: weights {:.1f} MB, KV {:.1f} MB, scratch {:.1f} MB\n", d.device, d.weights / 1e6,
+               d.kv / 1e6, d.scratch / 1e6);
+  fmt::print(stderr, "prompt: {} tokens, {:.2f} tok/s\n", r.stats.n_prompt, r.stats.prompt_tok_s);
+  fmt::print(stderr, "generation: {} tokens, {:.2f} tok/s\n", r.stats.n_generated, r.stats.generation_tok_s);
+  return 0;
+}
+
+}  // namespace
+
+VRAMFIT_COMMAND("run", "generate text from a prompt (streams to stdout)", run);
+
+}  // namespace vramfit::cli

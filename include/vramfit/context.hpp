@@ -1,0 +1,81 @@
+// vramfit::Context — one inference session over a Model: the KV cache, scratch buffers, a thread
+// pool, and the logits of the last decoded batch.
+//
+// A Context is used by one thread at a time; several Contexts may share one Model from different
+// threads. Every buffer a Context allocates is accounted for in memory_report().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vramfit/error.hpp"
+#include "vramfit/export.hpp"
+#include "vramfit/model.hpp"
+#include "vramfit/types.hpp"
+
+namespace vramfit {
+
+struct ContextParams {
+  int32_t n_ctx = 0;        // tokens the KV cache holds; 0 = the model's trained context length
+  int32_t n_batch = 512;    // tokens per forward pass when decoding a long batch (prefill chunks)
+  int32_t n_threads = 0;    // CPU threads; 0 = all cores
+  GgmlType kv_type = GgmlType::F16;  // KV cache element type: F16, F32 or Q8_0
+};
+
+// Bytes per device, by purpose.
+struct DeviceMemory {
+  std::string device;        // "cpu", "cuda:0", "sim"
+  uint64_t weights = 0;      // weights read there (on the CPU: views into the memory map)
+  uint64_t kv = 0;           // KV cache
+  uint64_t scratch = 0;      // activations, attention and logits buffers
+  uint64_t total() const noexcept { return weights + kv + scratch; }
+};
+
+struct MemoryReport {
+  std::vector<DeviceMemory> devices;
+  uint64_t total() const noexcept {
+    uint64_t sum = 0;
+    for (const auto &d : devices) sum += d.total();
+    return sum;
+  }
+};
+
+class VRAMFIT_API Context {
+ public:
+  // Allocates the KV cache and scratch. Error(invalid_argument) for a meaningless parameter
+  // (negative sizes, a kv_type other than F16/F32/Q8_0), Error(out_of_memory/budget_exceeded)
+  // when the buffers do not fit.
+  explicit Context(Model model, const ContextParams &params = {});
+  Context(Context &&) noexcept;
+  Context &operator=(Context &&) noexcept;
+  ~Context();
+
+  // Appends `tokens` at position n_past() (in chunks of n_batch) and returns the logits of the
+  // last token (n_vocab floats). With all_logits, the logits of every token of this call are kept
+  // (see logits(i)). Error(context_full), with nothing changed, when the tokens do not fit;
+  // Error(invalid_argument) for an empty batch or a token id outside the vocabulary. Any other
+  // error (a device failing) leaves the chunks decoded before it in the cache and no logits.
+  // The returned span (like logits()) stays valid until the next decode() or clear().
+  std::span<const float> decode(std::span<const int32_t> tokens, bool all_logits = false);
+  // Logits of token i of the last decode() call (-1 = its last token). Without all_logits only
+  // the last token's are kept; asking for another is Error(invalid_argument).
+  std::span<const float> logits(int32_t i = -1) const;
+
+  int32_t n_past() const noexcept;  // tokens in the KV cache
+  int32_t n_ctx() const noexcept;
+  int32_t n_threads() const noexcept;
+  const ContextParams &params() const noexcept;
+  const Model &model() const noexcept;
+  void clear() noexcept;  // forgets every token (the buffers stay allocated)
+
+  MemoryReport memory_report() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vramfit

@@ -1,0 +1,88 @@
+// vramfit::Model — a loaded GGUF llama model: hyper-parameters, weights (views into the memory
+// map, never copied) and its tokenizer.
+//
+// A Model is a cheap handle: copies share one immutable loaded model, and every Context keeps the
+// model it was made from alive. Any number of threads may use one Model (and make Contexts from
+// it) at the same time.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vramfit/error.hpp"
+#include "vramfit/export.hpp"
+#include "vramfit/offload.hpp"
+
+namespace vramfit {
+
+struct ModelParams {
+  // Where the weights live: "auto", "cpu", "cuda[:N]" or "sim[:CAPACITY]" (host memory behind a
+  // byte capacity, to exercise a GPU/CPU split without a GPU). The CPU engine runs "auto"/"cpu".
+  std::string device = "auto";
+  // How much of the model may go to the device and how it is chosen (the planner's input).
+  OffloadPolicy offload;
+};
+
+// The hyper-parameters read from the GGUF metadata (general.architecture = llama).
+struct ModelInfo {
+  std::string architecture;  // "llama"
+  std::string name;          // general.name, or the file name
+  int32_t n_vocab = 0;
+  int32_t n_ctx_train = 0;
+  int32_t n_embd = 0;
+  int32_t n_layer = 0;
+  int32_t n_head = 0;
+  int32_t n_head_kv = 0;
+  int32_t head_dim = 0;
+  int32_t n_ff = 0;
+  int32_t n_rot = 0;         // rotated dimensions per head
+  float rms_norm_eps = 1e-5f;
+  float rope_freq_base = 10000.0f;
+  float rope_freq_scale = 1.0f;
+  bool tied_output = false;  // no output.weight: the output projection reuses token_embd
+  uint64_t weight_bytes = 0; // bytes of every weight tensor the forward pass reads
+  uint64_t n_params = 0;
+};
+
+class VRAMFIT_API Model {
+ public:
+  // Maps the file and validates it: Error(io) when unreadable, Error(format) for a broken file,
+  // Error(unsupported) for an architecture, tensor type or shape the engine does not implement,
+  // Error(format) naming any missing tensor.
+  static Model load(const std::filesystem::path &path, const ModelParams &params = {});
+
+  const ModelInfo &info() const noexcept;
+  const ModelParams &params() const noexcept;
+  const std::filesystem::path &path() const noexcept;
+
+  // ---- tokenizer ----
+  // add_special: prepend BOS when the vocab asks for it; parse_special: recognise control tokens
+  // such as "<s>" written in the text.
+  std::vector<int32_t> tokenize(std::string_view text, bool add_special = true,
+                                bool parse_special = false) const;
+  std::string detokenize(std::span<const int32_t> tokens) const;
+  // The bytes of one token (may be part of a UTF-8 character).
+  std::string token_to_piece(int32_t token) const;
+
+  int32_t n_vocab() const noexcept;
+  int32_t n_ctx_train() const noexcept;
+  int32_t bos() const noexcept;
+  int32_t eos() const noexcept;
+  bool is_eog(int32_t token) const noexcept;  // end of generation (EOS, EOT, ...)
+
+  // The loaded model, for the library's own code (Context, the executor, the C ABI).
+  struct Impl;
+  const Impl &impl() const noexcept { return *impl_; }
+  const std::shared_ptr<const Impl> &shared_impl() const noexcept { return impl_; }
+
+ private:
+  explicit Model(std::shared_ptr<const Impl> impl) noexcept : impl_(std::move(impl)) {}
+  std::shared_ptr<const Impl> impl_;
+};
+
+}  // namespace vramfit

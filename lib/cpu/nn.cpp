@@ -1,0 +1,96 @@
+#include "cpu/nn.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace vramfit::cpu {
+
+void rms_norm_row(const float *x, const float *w, int64_t n, float eps, float *y) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+  const float mean = static_cast<float>(sum / static_cast<double>(n));
+  const float scale = 1.0f / std::sqrt(mean + eps);
+  // Two roundings, like ggml's rms_norm followed by mul.
+  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] * scale) * w[i];
+}
+
+void rope_cache(int64_t pos, int64_t n_rot, float freq_base, float freq_scale,
+                const float *freq_factors, float *cache) {
+  // ggml_rope_cache_init: theta_i = pos * base^(-2i/n_rot), by repeated multiplication.
+  const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
+  float theta = static_cast<float>(pos);
+  for (int64_t i = 0; i < n_rot / 2; ++i) {
+    const float factor = freq_factors ? freq_factors[i] : 1.0f;
+    const float angle = freq_scale * (theta / factor);
+    cache[2 * i] = std::cos(angle);
+    cache[2 * i + 1] = std::sin(angle);
+    theta *= theta_scale;
+  }
+}
+
+void rope_row(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cache) {
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float *head = x + h * head_dim;
+    for (int64_t i = 0; i < n_rot / 2; ++i) {
+      const float c = cache[2 * i], s = cache[2 * i + 1];
+      const float x0 = head[2 * i], x1 = head[2 * i + 1];
+      head[2 * i] = x0 * c - x1 * s;
+      head[2 * i + 1] = x0 * s + x1 * c;
+    }
+  }
+}
+
+void softmax(float *x, int64_t n) {
+  float max = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+namespace {
+
+// Eight independent partial sums: the compiler turns them into SIMD lanes (a single running sum
+// would serialise every addition).
+inline float dot(const float *a, const float *b, int64_t n) {
+  float acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
+  float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+}  // namespace
+
+// The hottest of these loops in a long prefill: compiled for wider SIMD too, picked at load time.
+// The arithmetic (and so the result) is the same in every clone.
+#if defined(__x86_64__) && defined(__GNUC__)
+[[gnu::target_clones("avx512f", "avx2", "default")]]
+#endif
+void attention_head(const float *q, const float *k, const float *v, int64_t n_kv, int64_t stride,
+                    int64_t head_dim, float scale, float *scores, float *out) {
+  for (int64_t p = 0; p < n_kv; ++p) scores[p] = dot(q, k + p * stride, head_dim) * scale;
+  softmax(scores, n_kv);
+  std::fill(out, out + head_dim, 0.0f);
+  for (int64_t p = 0; p < n_kv; ++p) {
+    const float *vp = v + p * stride;
+    const float a = scores[p];
+    for (int64_t d = 0; d < head_dim; ++d) out[d] += a * vp[d];
+  }
+}
+
+void swiglu(const float *gate, const float *up, int64_t n, float *out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+}  // namespace vramfit::cpu

@@ -1,0 +1,154 @@
+#include "vramfit/context.hpp"
+
+#include <algorithm>
+#include <map>
+#include <memory>
+
+#include "common/error.hpp"
+#include "model/device_cpu.hpp"
+#include "model/model_impl.hpp"
+
+namespace vramfit {
+
+using detail::fail;
+
+struct Context::Impl {
+  Model model;
+  ContextParams params;
+  std::unique_ptr<model::CpuDevice> cpu;
+  model::LlamaWeights weights;  // the model's views, each labelled with the device that runs it
+  std::unique_ptr<model::Workspace> ws;  // KV cache and activations, on those devices
+  std::vector<float> logits;             // [n_logits][n_vocab] of the last decode
+  int32_t n_logits = 0;
+  int32_t n_past = 0;
+
+  Impl(Model m, const ContextParams &p) : model(std::move(m)), params(p) {}
+  void place_weights();
+};
+
+namespace {
+
+void check_params(const ContextParams &p, const ModelInfo &info) {
+  if (p.n_ctx < 0) fail(ErrorCode::invalid_argument, "ContextParams.n_ctx = {} is negative", p.n_ctx);
+  if (p.n_batch <= 0) fail(ErrorCode::invalid_argument, "ContextParams.n_batch = {} must be positive", p.n_batch);
+  if (p.n_threads < 0)
+    fail(ErrorCode::invalid_argument, "ContextParams.n_threads = {} is negative", p.n_threads);
+  if (p.kv_type != GgmlType::F16 && p.kv_type != GgmlType::F32 && p.kv_type != GgmlType::Q8_0)
+    fail(ErrorCode::invalid_argument, "ContextParams.kv_type {} is not one of F16, F32, Q8_0",
+         type_name(p.kv_type));
+  const int64_t n_kv_embd = int64_t{info.n_head_kv} * info.head_dim;
+  if (p.kv_type == GgmlType::Q8_0 && n_kv_embd % 32 != 0)
+    fail(ErrorCode::invalid_argument,
+         "ContextParams.kv_type Q8_0 needs K/V rows that are a multiple of 32; this model's are {}", n_kv_embd);
+}
+
+}  // namespace
+
+// A weight the model already placed on a device (uploaded per the offload plan, shared by every
+// context) stays there; a weight in the memory map (device == nullptr) runs on this context's CPU.
+void Context::Impl::place_weights() {
+  weights = model.impl().weights;
+  auto place = [&](model::Weight &w) {
+    if (!w.device) w.device = cpu.get();
+  };
+  place(weights.token_embd);
+  place(weights.output_norm);
+  place(weights.output);
+  if (weights.rope_freqs) place(*weights.rope_freqs);
+  for (auto &layer : weights.layers) layer.for_each(place);
+
+  model::check_placement(weights);
+}
+
+Context::Context(Model model, const ContextParams &params) {
+  check_params(params, model.info());
+  impl_ = std::make_unique<Impl>(std::move(model), params);
+  Impl &c = *impl_;
+  const ModelInfo &info = c.model.info();
+  if (c.params.n_ctx == 0) c.params.n_ctx = info.n_ctx_train;
+  c.params.n_batch = std::min(c.params.n_batch, c.params.n_ctx);
+  c.cpu = std::make_unique<model::CpuDevice>(c.params.n_threads);
+  c.params.n_threads = c.cpu->n_threads();
+  c.place_weights();
+  c.ws = std::make_unique<model::Workspace>(info, c.weights, c.params.n_ctx, c.params.n_batch, c.params.kv_type);
+  c.cpu->reserve_attention(c.params.n_ctx, int64_t{info.n_head_kv} * info.head_dim, c.params.kv_type);
+  c.logits.resize(static_cast<size_t>(info.n_vocab));
+}
+
+Context::Context(Context &&) noexcept = default;
+Context &Context::operator=(Context &&) noexcept = default;
+Context::~Context() = default;
+
+std::span<const float> Context::decode(std::span<const int32_t> tokens, bool all_logits) {
+  Impl &c = *impl_;
+  const ModelInfo &info = c.model.info();
+  const auto n = static_cast<int64_t>(tokens.size());
+  if (n == 0) fail(ErrorCode::invalid_argument, "decode: the batch is empty");
+  if (c.n_past + n > c.params.n_ctx)
+    fail(ErrorCode::context_full, "decode: {} tokens do not fit: {} of n_ctx = {} positions are in use",
+         n, c.n_past, c.params.n_ctx);
+  for (int32_t t : tokens)
+    if (t < 0 || t >= info.n_vocab)
+      fail(ErrorCode::invalid_argument, "decode: token id {} is outside the vocabulary [0, {})", t, info.n_vocab);
+
+  const int64_t n_rows = all_logits ? n : 1;
+  c.logits.resize(static_cast<size_t>(n_rows * info.n_vocab));
+  c.n_logits = 0;  // invalid until this decode finishes
+  for (int64_t first = 0; first < n; first += c.params.n_batch) {
+    const int64_t len = std::min<int64_t>(c.params.n_batch, n - first);
+    const bool last_chunk = first + len == n;
+    const int64_t n_out = all_logits ? len : (last_chunk ? 1 : 0);
+    float *out = c.logits.data() + (all_logits ? first * info.n_vocab : 0);
+    model::forward(info, c.weights, *c.ws, tokens.subspan(static_cast<size_t>(first), static_cast<size_t>(len)),
+                   c.n_past, n_out, out);
+    c.n_past += static_cast<int32_t>(len);
+  }
+  c.n_logits = static_cast<int32_t>(n_rows);
+  return logits(-1);
+}
+
+std::span<const float> Context::logits(int32_t i) const {
+  const Impl &c = *impl_;
+  const int32_t n_vocab = c.model.n_vocab();
+  if (c.n_logits == 0) fail(ErrorCode::invalid_argument, "logits: nothing has been decoded yet");
+  if (i == -1) i = c.n_logits - 1;
+  if (i < 0 || i >= c.n_logits)
+    fail(ErrorCode::invalid_argument,
+         "logits({}): only {} row(s) are kept from the last decode (pass all_logits to keep every token's)", i,
+         c.n_logits);
+  return {c.logits.data() + static_cast<size_t>(i) * n_vocab, static_cast<size_t>(n_vocab)};
+}
+
+int32_t Context::n_past() const noexcept { return impl_->n_past; }
+int32_t Context::n_ctx() const noexcept { return impl_->params.n_ctx; }
+int32_t Context::n_threads() const noexcept { return impl_->params.n_threads; }
+const ContextParams &Context::params() const noexcept { return impl_->params; }
+const Model &Context::model() const noexcept { return impl_->model; }
+
+void Context::clear() noexcept {
+  impl_->n_past = 0;
+  impl_->n_logits = 0;
+}
+
+MemoryReport Context::memory_report() const {
+  const Impl &c = *impl_;
+  std::map<model::Device *, DeviceMemory> by_device;
+  auto entry = [&](model::Device *d) -> DeviceMemory & {
+    auto &e = by_device[d];
+    e.device = d->name();
+    return e;
+  };
+  c.weights.for_each([&](const model::Weight &w) {
+    entry(w.device).weights += row_bytes(w.type, w.ne0) * static_cast<uint64_t>(w.ne1);
+  });
+  for (const auto &kv : c.ws->kv)
+    entry(kv.device).kv += 2 * row_bytes(kv.type, kv.n_head_kv * kv.head_dim) * static_cast<uint64_t>(kv.n_ctx);
+  for (auto &[device, e] : by_device) e.scratch = device->memory_stats().allocated_bytes - e.kv;
+  // Host buffers of the context itself: the logits handed to the caller and the residual staging.
+  entry(c.cpu.get()).scratch += (c.logits.capacity() + c.ws->staging.capacity()) * sizeof(float);
+  MemoryReport report;
+  for (auto &[device, e] : by_device) report.devices.push_back(e);
+  return report;
+}
+
+}  // namespace vramfit

@@ -1,0 +1,205 @@
+#include "model/device_cpu.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#include "common/error.hpp"
+#include "cpu/nn.hpp"
+#include "quant/quant.hpp"
+
+namespace vramfit::model {
+namespace {
+
+using detail::fail;
+
+constexpr uint64_t kAlignment = 64;  // a cache line, and enough for every SIMD width
+// Below this many elements an elementwise op is cheaper on one thread than waking the pool
+// (a decode step runs hundreds of ops; each wake-up costs tens of microseconds).
+constexpr int64_t kParallelMinElements = 1 << 16;
+
+const float *f32_data(const Weight &w, const char *op) {
+  if (w.type != GgmlType::F32)
+    fail(ErrorCode::unsupported, "{}: weight '{}' must be F32, not {}", op, w.name, type_name(w.type));
+  return static_cast<const float *>(w.data);
+}
+
+uint64_t kv_row_bytes(const KvLayer &kv) { return row_bytes(kv.type, kv.n_head_kv * kv.head_dim); }
+
+}  // namespace
+
+CpuDevice::CpuDevice(int n_threads, uint64_t budget_bytes) : pool_(n_threads) {
+  stats_.budget_bytes = budget_bytes;
+}
+
+CpuDevice::~CpuDevice() {
+  for (auto &[ptr, bytes] : live_) std::free(ptr);
+}
+
+void *CpuDevice::allocate(uint64_t bytes, std::string_view purpose) {
+  std::lock_guard lock(mutex_);
+  if (bytes > stats_.budget_bytes - stats_.allocated_bytes)
+    fail(ErrorCode::budget_exceeded, "cpu: allocating {} bytes for {} would exceed the budget ({} of {} bytes in use)",
+         bytes, purpose, stats_.allocated_bytes, stats_.budget_bytes);
+  const uint64_t rounded = (std::max<uint64_t>(bytes, 1) + kAlignment - 1) / kAlignment * kAlignment;
+  void *ptr = std::aligned_alloc(kAlignment, rounded);
+  if (!ptr) fail(ErrorCode::out_of_memory, "cpu: cannot allocate {} bytes for {}", bytes, purpose);
+  live_.emplace(ptr, bytes);
+  stats_.allocated_bytes += bytes;
+  stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.allocated_bytes);
+  return ptr;
+}
+
+void CpuDevice::deallocate(void *ptr) noexcept {
+  if (!ptr) return;
+  std::lock_guard lock(mutex_);
+  auto it = live_.find(ptr);
+  if (it == live_.end()) return;  // not ours: ignore rather than corrupt the heap
+  stats_.allocated_bytes -= it->second;
+  live_.erase(it);
+  std::free(ptr);
+}
+
+void CpuDevice::upload(void *device_dst, const void *host_src, uint64_t bytes) {
+  std::memcpy(device_dst, host_src, bytes);
+  std::lock_guard lock(mutex_);
+  stats_.bytes_uploaded += bytes;
+  ++stats_.n_copies;
+}
+
+void CpuDevice::download(void *host_dst, const void *device_src, uint64_t bytes) {
+  std::memcpy(host_dst, device_src, bytes);
+  std::lock_guard lock(mutex_);
+  stats_.bytes_downloaded += bytes;
+  ++stats_.n_copies;
+}
+
+DeviceMemoryStats CpuDevice::memory_stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void CpuDevice::get_rows(const Weight &table, const int32_t *host_tokens, int64_t n_tokens, float *out) {
+  const uint64_t row = row_bytes(table.type, table.ne0);
+  const auto *base = static_cast<const std::byte *>(table.data);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    if (host_tokens[t] < 0 || host_tokens[t] >= table.ne1)
+      fail(ErrorCode::invalid_argument, "token id {} is outside [0, {}) of '{}'", host_tokens[t],
+           table.ne1, table.name);
+    cpu::dequantize_row(table.type, base + row * static_cast<uint64_t>(host_tokens[t]),
+                        out + t * table.ne0, table.ne0);
+  }
+}
+
+void CpuDevice::matmul(const Weight &w, const float *x, int64_t n_tokens, float *y) {
+  cpu::matmul(pool_, w.type, w.data, w.ne1, w.ne0, x, n_tokens, y);
+}
+
+void CpuDevice::rms_norm(const float *x, const Weight &weight, int64_t n_tokens, float eps, float *y) {
+  const float *w = f32_data(weight, "rms_norm");
+  const int64_t n = weight.ne0;
+  for (int64_t t = 0; t < n_tokens; ++t) cpu::rms_norm_row(x + t * n, w, n, eps, y + t * n);
+}
+
+void CpuDevice::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t pos0,
+                     const RopeParams &params) {
+  const float *factors = params.freq_factors ? f32_data(*params.freq_factors, "rope") : nullptr;
+  pool_.parallel_for(n_tokens, [&](int64_t begin, int64_t end) {
+    std::vector<float> cache(static_cast<size_t>(params.n_rot));
+    for (int64_t t = begin; t < end; ++t) {
+      cpu::rope_cache(pos0 + t, params.n_rot, params.freq_base, params.freq_scale, factors, cache.data());
+      cpu::rope_row(x + t * n_heads * head_dim, n_heads, head_dim, params.n_rot, cache.data());
+    }
+  });
+}
+
+void CpuDevice::kv_store(KvLayer &kv, const float *k, const float *v, int64_t pos0, int64_t n_tokens) {
+  const int64_t n = kv.n_head_kv * kv.head_dim;
+  const uint64_t row = kv_row_bytes(kv);
+  auto *k_base = static_cast<std::byte *>(kv.k);
+  auto *v_base = static_cast<std::byte *>(kv.v);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const uint64_t at = row * static_cast<uint64_t>(pos0 + t);
+    if (kv.type == GgmlType::F32) {
+      std::memcpy(k_base + at, k + t * n, row);
+      std::memcpy(v_base + at, v + t * n, row);
+    } else {
+      quant::quantize_row_ref(kv.type, k + t * n, k_base + at, n);
+      quant::quantize_row_ref(kv.type, v + t * n, v_base + at, n);
+    }
+  }
+}
+
+void CpuDevice::reserve_attention(int64_t n_ctx, int64_t n_kv_embd, GgmlType kv_type) {
+  if (kv_type == GgmlType::F32) n_kv_embd = 0;  // attention reads an f32 cache in place
+  if (n_ctx <= attention_ctx_ && n_kv_embd <= attention_kv_embd_) return;
+  n_ctx = std::max(n_ctx, attention_ctx_);
+  n_kv_embd = std::max(n_kv_embd, attention_kv_embd_);
+  deallocate(attention_ws_);
+  attention_ws_ = nullptr;
+  const auto floats = static_cast<uint64_t>(n_threads() * n_ctx + 2 * n_ctx * n_kv_embd);
+  attention_ws_ = static_cast<float *>(allocate(floats * sizeof(float), "attention workspace"));
+  attention_ctx_ = n_ctx;
+  attention_kv_embd_ = n_kv_embd;
+}
+
+void CpuDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int64_t n_tokens,
+                          const AttentionParams &p, float *out) {
+  const int64_t n_kv_embd = kv.n_head_kv * kv.head_dim;
+  const int64_t n_visible = pos0 + n_tokens;
+  reserve_attention(kv.n_ctx, n_kv_embd, kv.type);
+  float *scores_base = attention_ws_;
+
+  // The cache as f32 rows: used in place when it is f32, else converted once for all heads.
+  const float *k = static_cast<const float *>(kv.k);
+  const float *v = static_cast<const float *>(kv.v);
+  if (kv.type != GgmlType::F32) {
+    float *k32 = attention_ws_ + n_threads() * attention_ctx_, *v32 = k32 + attention_ctx_ * n_kv_embd;
+    const uint64_t row = kv_row_bytes(kv);
+    auto convert = [&](int64_t begin, int64_t end) {
+      for (int64_t pos = begin; pos < end; ++pos) {
+        const uint64_t at = row * static_cast<uint64_t>(pos);
+        cpu::dequantize_row(kv.type, static_cast<const std::byte *>(kv.k) + at, k32 + pos * n_kv_embd, n_kv_embd);
+        cpu::dequantize_row(kv.type, static_cast<const std::byte *>(kv.v) + at, v32 + pos * n_kv_embd, n_kv_embd);
+      }
+    };
+    if (n_visible * n_kv_embd < kParallelMinElements) convert(0, n_visible);
+    else pool_.parallel_for(n_visible, convert);
+    k = k32;
+    v = v32;
+  }
+
+  // One task per (token, head); token t sees positions 0..pos0+t (causal).
+  const int64_t group = p.n_head / p.n_head_kv;  // query heads per KV head
+  std::mutex slot_mutex;
+  int next_slot = 0;
+  pool_.parallel_for(n_tokens * p.n_head, [&](int64_t begin, int64_t end) {
+    int slot;
+    {
+      std::lock_guard lock(slot_mutex);
+      slot = next_slot++;
+    }
+    float *scores = scores_base + slot * attention_ctx_;
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t t = task / p.n_head, h = task % p.n_head;
+      const int64_t kv_offset = (h / group) * p.head_dim;
+      cpu::attention_head(q + (t * p.n_head + h) * p.head_dim, k + kv_offset, v + kv_offset,
+                          pos0 + t + 1, n_kv_embd, p.head_dim, p.scale, scores,
+                          out + (t * p.n_head + h) * p.head_dim);
+    }
+  });
+}
+
+void CpuDevice::swiglu(const float *gate, const float *up, int64_t n, float *out) {
+  if (n < kParallelMinElements) return cpu::swiglu(gate, up, n, out);
+  pool_.parallel_for(n, [&](int64_t begin, int64_t end) {
+    cpu::swiglu(gate + begin, up + begin, end - begin, out + begin);
+  });
+}
+
+void CpuDevice::add(float *y, const float *x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+}  // namespace vramfit::model

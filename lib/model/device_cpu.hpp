@@ -1,0 +1,65 @@
+// model::CpuDevice — host memory with accounting, ops on lib/cpu's SIMD kernels and thread pool.
+//
+// Weights are used where they lie (the memory map); only what a context allocates (KV cache,
+// activations, the attention workspace) goes through allocate(), so memory_stats() is exactly
+// the context's own host memory. Each Context owns one CpuDevice (and so one thread pool).
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <unordered_map>
+
+#include "cpu/ops.hpp"
+#include "model/device.hpp"
+
+namespace vramfit::model {
+
+class CpuDevice final : public Device {
+ public:
+  explicit CpuDevice(int n_threads = 0, uint64_t budget_bytes = UINT64_MAX);
+  ~CpuDevice() override;
+
+  DeviceKind kind() const noexcept override { return DeviceKind::cpu; }
+  std::string name() const override { return "cpu"; }
+  bool host_addressable() const noexcept override { return true; }
+
+  void *allocate(uint64_t bytes, std::string_view purpose) override;
+  void deallocate(void *ptr) noexcept override;
+  void upload(void *device_dst, const void *host_src, uint64_t bytes) override;
+  void download(void *host_dst, const void *device_src, uint64_t bytes) override;
+  DeviceMemoryStats memory_stats() const override;
+
+  void get_rows(const Weight &table, const int32_t *host_tokens, int64_t n_tokens,
+                float *out) override;
+  void matmul(const Weight &w, const float *x, int64_t n_tokens, float *y) override;
+  void rms_norm(const float *x, const Weight &weight, int64_t n_tokens, float eps,
+                float *y) override;
+  void rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t pos0,
+            const RopeParams &params) override;
+  void kv_store(KvLayer &kv, const float *k, const float *v, int64_t pos0,
+                int64_t n_tokens) override;
+  void attention(const float *q, const KvLayer &kv, int64_t pos0, int64_t n_tokens,
+                 const AttentionParams &params, float *out) override;
+  void swiglu(const float *gate, const float *up, int64_t n, float *out) override;
+  void add(float *y, const float *x, int64_t n) override;
+  void synchronize() override {}
+
+  // Allocates the attention workspace for caches of up to n_ctx rows of n_kv_embd elements of
+  // kv_type now, so the memory is accounted from the start (attention() would otherwise grow it
+  // on first use).
+  void reserve_attention(int64_t n_ctx, int64_t n_kv_embd, GgmlType kv_type);
+  cpu::ThreadPool &pool() noexcept { return pool_; }
+  int n_threads() const noexcept { return pool_.size(); }
+
+ private:
+  cpu::ThreadPool pool_;
+  mutable std::mutex mutex_;
+  std::unordered_map<void *, uint64_t> live_;
+  DeviceMemoryStats stats_;
+  // One row of n_ctx scores per thread, then (for non-f32 caches, converted before attention)
+  // K and V as f32 rows: [2][n_ctx][n_kv_embd].
+  float *attention_ws_ = nullptr;
+  int64_t attention_ctx_ = 0, attention_kv_embd_ = 0;
+};
+
+}  // namespace vramfit::model
