@@ -1,0 +1,31 @@
+// This machine's memory read bandwidth: the yardstick of every memory-bound kernel.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+
+namespace vramfit::bench {
+
+struct ReadBandwidth {
+  double single_thread_gbs = 0;  // one thread streaming
+  double all_threads_gbs = 0;    // `threads` threads, each streaming its own slice
+  double all_threads_wall_gbs = 0;  // the same passes timed by the wall clock
+  int threads = 0;
+};
+
+// Streams a buffer of `bytes` (>= 1 GiB by default, far beyond any cache) with one thread and
+// with `threads` threads (0: all cores); each figure is the median of `repeats` passes, in 1e9
+// bytes per second. Time is each thread's CPU time (the sum of the threads' rates), so that other
+// processes on a shared machine do not count as slow memory; on an idle machine this equals
+// wall-clock time. On a busy machine the threads may not overlap, so the CPU-time figure is an
+// upper bound of the concurrent bandwidth and the wall-clock one a lower bound.
+// CPU seconds used so far by the calling thread.
+inline double thread_cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+ReadBandwidth measure_read_bandwidth(int threads = 0, uint64_t bytes = uint64_t{1} << 30, int repeats = 5);
+
+}  // namespace vramfit::bench

@@ -1,0 +1,49 @@
+// Runtime dispatch of the CPU kernels over instruction sets.
+//
+// Each instruction set has one translation unit (kernels_<isa>.cpp) compiled with its -m flags;
+// each fills a Kernels table. The best table the CPU supports is chosen once via
+// xsimd::dispatch; tests and benchmarks may force another (set_isa_override).
+//
+// Why every ISA gives bit-identical results: integer block sums are exact, and the float work
+// is done in one fixed order everywhere — K-quants combine one exact integer sum per 256-weight
+// super-block in scalar float code; Q4_0/Q8_0 one per 32-weight block; float dots accumulate
+// element k in lane k % 16 with separate multiply and add (no FMA), then reduce the 16 lanes in
+// a fixed tree. All cpu sources are compiled with -ffp-contract=off so no compiler fuses them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "quant/blocks.hpp"
+#include "vramfit/types.hpp"
+
+namespace vramfit::cpu {
+
+enum class Isa { scalar, sse4_1, avx2, avx512 };
+std::string_view isa_name(Isa isa) noexcept;
+
+struct Kernels {
+  Isa isa;
+  void (*dequantize_row)(GgmlType type, const void *src, float *dst, int64_t n);
+  void (*quantize_row_q8_K)(const float *x, quant::block_q8_K *y, int64_t n);
+  void (*quantize_row_q8_0)(const float *x, quant::block_q8_0 *y, int64_t n);
+  // Every table covers every type vec_dot supports (SIMD tables reuse the generic code where
+  // they have no specialised kernel).
+  float (*vec_dot)(GgmlType wtype, int64_t n, const void *w_row, const void *act);
+};
+
+// The table in use: the override when set, else the best this CPU supports.
+const Kernels &active_kernels() noexcept;
+// The instruction sets this CPU can run, scalar first.
+std::vector<Isa> supported_isas();
+const Kernels &kernels_for(Isa isa);  // Error(unsupported) when this CPU lacks it
+// Forces an instruction set (tests, benchmarks); nullopt restores the automatic choice. Not
+// safe while kernels run on other threads.
+void set_isa_override(std::optional<Isa> isa);
+
+// Per-ISA tables (kernels_<isa>.cpp).
+const Kernels &scalar_kernels() noexcept;
+
+}  // namespace vramfit::cpu

@@ -1,0 +1,70 @@
+// CPU compute for the forward pass: a persistent thread pool, row dequantization and the
+// quantized matrix product, all on SIMD kernels chosen once at run time for this CPU.
+//
+// Numerics follow llama.cpp's CPU backend: K-quant weights are multiplied with activations
+// quantized to Q8_K (Q4_0 / Q8_0 weights: Q8_0), F16 weights with activations rounded to f16,
+// BF16 with activations rounded to bf16, F32 in f32. Integer block dot products are exact, so the
+// results differ from llama.cpp's only by float summation order. Every instruction set gives
+// bit-identical results (the float combination order is fixed; see kernels.hpp).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "vramfit/types.hpp"
+
+namespace vramfit::cpu {
+
+// Persistent workers; the calling thread runs the first chunk itself. One parallel_for runs at
+// a time (concurrent callers queue on a mutex); a parallel_for issued from inside a chunk runs
+// inline on that thread, so nesting cannot deadlock. An exception thrown by fn is rethrown to the
+// caller after every chunk has finished.
+class ThreadPool {
+ public:
+  explicit ThreadPool(int n_threads = 0);  // 0 = std::thread::hardware_concurrency()
+  ~ThreadPool();
+  ThreadPool(const ThreadPool &) = delete;
+  ThreadPool &operator=(const ThreadPool &) = delete;
+
+  int size() const noexcept { return static_cast<int>(workers_.size()) + 1; }
+
+  // Splits [0, n) into size() contiguous chunks (empty ones are skipped), runs fn(begin, end)
+  // on each and returns when all are done.
+  void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)> &fn);
+
+ private:
+  void worker_loop(int index);
+  void run_chunk(int index) noexcept;
+
+  std::vector<std::thread> workers_;
+  std::mutex call_mutex_;  // one parallel_for at a time
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  uint64_t generation_ = 0;  // bumped per job; workers wait for a change
+  int pending_ = 0;          // workers still running the current job
+  bool stop_ = false;
+  int64_t n_ = 0;
+  const std::function<void(int64_t, int64_t)> *fn_ = nullptr;
+  std::exception_ptr error_;
+};
+
+// SIMD, runtime-dispatched; bit-exact with quant::dequantize_row_ref. n must be a multiple of the
+// type's block size; src holds row_bytes(type, n) bytes.
+void dequantize_row(GgmlType type, const void *src, float *dst, int64_t n);
+
+// y[t][r] = sum_k W[r][k] * x[t][k] for W = n_out rows of n_in elements of `type` (rows
+// contiguous, row bytes = row_bytes(type, n_in)), x [n_tokens][n_in] f32, y [n_tokens][n_out].
+// Types: F32, F16, BF16, Q4_0, Q8_0, Q2_K..Q6_K (and Q8_K via dequantization). Throws
+// Error(unsupported) for other types, Error(invalid_argument) when n_in is not a multiple of
+// the block size. Activations are quantized once per row of x into a per-thread buffer that
+// grows to the largest size seen (no allocation once warm).
+void matmul(ThreadPool &pool, GgmlType type, const void *w, int64_t n_out, int64_t n_in,
+            const float *x, int64_t n_tokens, float *y);
+
+}  // namespace vramfit::cpu

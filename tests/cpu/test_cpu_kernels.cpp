@@ -1,0 +1,182 @@
+// CPU kernels on random rows: SIMD vs scalar (bit-exact), vec_dot vs f64 references, activation
+// quantization vs ggml's definition, matmul vs a double reference, and the thread pool.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <stdexcept>
+
+#include "cpu/kernels.hpp"
+#include "cpu/ops.hpp"
+#include "cpu_test_util.hpp"
+#include "vramfit/error.hpp"
+
+using namespace vramfit;
+using namespace vramfit::test;
+
+namespace {
+
+int64_t row_length(GgmlType type) {
+  // Float types: a length with a tail (not a multiple of 16) to cover the scalar remainder.
+  return type_traits(static_cast<uint32_t>(type))->block_size == 1 ? 4096 + 13 : 4096;
+}
+
+std::vector<std::vector<std::byte>> sample_rows(GgmlType type, int64_t n, std::mt19937 &rng) {
+  std::vector<std::vector<std::byte>> rows;
+  for (int i = 0; i < 3; ++i) rows.push_back(random_row(rng, type, n));
+  for (int i = 0; i < 3; ++i) rows.push_back(quantized_row(type, gaussian_row(rng, n, 0.02f)));
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("this CPU's instruction sets are detected and the best one is active") {
+  const auto isas = cpu::supported_isas();
+  REQUIRE(!isas.empty());
+  CHECK(isas.front() == cpu::Isa::scalar);
+  CHECK(cpu::active_kernels().isa == isas.back());
+  MESSAGE("kernels in use: " << cpu::isa_name(cpu::active_kernels().isa));
+}
+
+TEST_CASE("SIMD dequantization is bit-exact with quant::dequantize_row_ref on every ISA") {
+  IsaGuard guard;
+  std::mt19937 rng(1);
+  for (GgmlType type : compute_types()) {
+    const int64_t n = row_length(type);
+    for (const auto &row : sample_rows(type, n, rng)) {
+      std::vector<float> ref(static_cast<size_t>(n));
+      quant::dequantize_row_ref(type, row.data(), ref.data(), n);
+      for (cpu::Isa isa : cpu::supported_isas()) {
+        cpu::set_isa_override(isa);
+        std::vector<float> got(static_cast<size_t>(n), -1.f);
+        cpu::dequantize_row(type, row.data(), got.data(), n);
+        INFO(type_name(type) << " on " << cpu::isa_name(isa));
+        REQUIRE(std::memcmp(got.data(), ref.data(), got.size() * sizeof(float)) == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("vec_dot on random rows: every ISA bit-identical, within the f64 and activation-rounding bounds") {
+  std::mt19937 rng(2);
+  for (GgmlType type : compute_types()) {
+    const int64_t n = row_length(type);
+    const auto x = gaussian_row(rng, n);
+    for (const auto &row : sample_rows(type, n, rng)) check_vec_dot(type, row.data(), x);
+  }
+}
+
+TEST_CASE("quantize_row_q8_K follows ggml: -127/max with the sign, round half to even, bsums") {
+  std::mt19937 rng(5);
+  auto x = gaussian_row(rng, 512);
+  x[300] = -9.0f;   // block 1's largest magnitude is negative: iscale > 0, it maps to -127
+  x[7] = 0.5f * 7;  // exact halves after scaling are rounded to even
+  std::vector<quant::block_q8_K> y(2);
+  cpu::quantize_row_q8_K(x.data(), y.data(), 512);
+  for (int b = 0; b < 2; ++b) {
+    float max = 0, amax = 0;
+    for (int j = 0; j < 256; ++j)
+      if (std::fabs(x[256 * b + j]) > amax) amax = std::fabs(x[256 * b + j]), max = x[256 * b + j];
+    const float iscale = -127.f / max;
+    CHECK(y[b].d == 1 / iscale);
+    for (int j = 0; j < 256; ++j) {
+      const float v = std::nearbyint(iscale * x[256 * b + j]);  // default mode: half to even
+      CHECK(y[b].qs[j] == static_cast<int8_t>(std::min(127.f, v)));
+    }
+    for (int g = 0; g < 16; ++g) {
+      int sum = 0;
+      for (int l = 0; l < 16; ++l) sum += y[b].qs[16 * g + l];
+      CHECK(y[b].bsums[g] == sum);
+    }
+  }
+  CHECK(y[1].qs[300 - 256] == -127);
+  std::vector<float> zeros(256, 0.f);
+  cpu::quantize_row_q8_K(zeros.data(), y.data(), 256);
+  CHECK(y[0].d == 0.f);
+  CHECK(std::all_of(y[0].qs, y[0].qs + 256, [](int8_t q) { return q == 0; }));
+}
+
+TEST_CASE("quantize_row_q8_0 follows ggml's x86 path: d = amax/127 as f16, q = round(x * 127/amax)") {
+  std::mt19937 rng(6);
+  const auto x = gaussian_row(rng, 64);
+  std::vector<quant::block_q8_0> y(2);
+  cpu::quantize_row_q8_0(x.data(), y.data(), 64);
+  for (int b = 0; b < 2; ++b) {
+    float amax = 0;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[32 * b + j]));
+    CHECK(y[b].d == quant::f32_to_f16(amax / 127.f));
+    for (int j = 0; j < 32; ++j) CHECK(y[b].qs[j] == static_cast<int8_t>(std::nearbyint(x[32 * b + j] * (127.f / amax))));
+  }
+}
+
+TEST_CASE("matmul with 1 and 3 threads and 1 or 7 tokens matches a double reference") {
+  std::mt19937 rng(7);
+  const int64_t n_out = 37, n_in = 512;
+  for (GgmlType type : compute_types()) {
+    std::vector<std::byte> w;
+    std::vector<std::vector<double>> w_rows;
+    for (int64_t r = 0; r < n_out; ++r) {
+      const auto row = quantized_row(type, gaussian_row(rng, n_in, 0.05f));
+      w.insert(w.end(), row.begin(), row.end());
+      w_rows.push_back(dequantized(type, row.data(), n_in));
+    }
+    for (int threads : {1, 3}) {
+      cpu::ThreadPool pool(threads);
+      for (int64_t n_tokens : {1, 7}) {
+        std::vector<float> x;
+        std::vector<std::vector<double>> a_rows;
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          const auto xt = gaussian_row(rng, n_in);
+          x.insert(x.end(), xt.begin(), xt.end());
+          a_rows.push_back(activations_as_used(type, xt));
+        }
+        std::vector<float> y(static_cast<size_t>(n_out * n_tokens), NAN);
+        cpu::matmul(pool, type, w.data(), n_out, n_in, x.data(), n_tokens, y.data());
+        for (int64_t t = 0; t < n_tokens; ++t)
+          for (int64_t r = 0; r < n_out; ++r) {
+            const auto &wr = w_rows[static_cast<size_t>(r)];
+            const auto &at = a_rows[static_cast<size_t>(t)];
+            double w_max = 0, magnitude = 0;
+            for (double v : wr) w_max = std::max(w_max, std::fabs(v));
+            for (size_t k = 0; k < wr.size(); ++k) magnitude += std::fabs(at[k]) * (std::fabs(wr[k]) + w_max);
+            INFO(type_name(type) << " threads " << threads << " token " << t << " row " << r);
+            REQUIRE(std::fabs(y[static_cast<size_t>(t * n_out + r)] - dot(wr, at)) <= float_sum_bound(n_in, magnitude));
+          }
+      }
+    }
+  }
+}
+
+TEST_CASE("matmul and the kernels refuse unsupported types and ragged rows, naming them") {
+  cpu::ThreadPool pool(1);
+  std::vector<float> x(64), y(1);
+  std::vector<std::byte> w(1024);
+  CHECK_THROWS_WITH_AS(cpu::matmul(pool, GgmlType::IQ2_XS, w.data(), 1, 256, x.data(), 1, y.data()),
+                       doctest::Contains("IQ2_XS"), Error);
+  CHECK_THROWS_WITH_AS(cpu::matmul(pool, GgmlType::Q4_K, w.data(), 1, 100, x.data(), 1, y.data()),
+                       doctest::Contains("Q4_K block size 256"), Error);
+  CHECK_THROWS_AS(cpu::dequantize_row(GgmlType::Q8_0, w.data(), x.data(), 33), Error);
+}
+
+TEST_CASE("thread pool covers every index exactly once, propagates exceptions, and nests") {
+  for (int threads : {1, 2, 5}) {
+    cpu::ThreadPool pool(threads);
+    CHECK(pool.size() == threads);
+    for (int64_t n : {0, 1, 3, 4, 1000, 100003}) {
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+      pool.parallel_for(n, [&](int64_t b, int64_t e) {
+        REQUIRE(b < e);
+        for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)].fetch_add(1);
+      });
+      CHECK(std::all_of(hits.begin(), hits.end(), [](const std::atomic<int> &h) { return h.load() == 1; }));
+    }
+    CHECK_THROWS_AS(pool.parallel_for(10, [](int64_t b, int64_t) { if (b == 0) throw std::runtime_error("boom"); }),
+                    std::runtime_error);
+    std::atomic<int64_t> total{0};
+    pool.parallel_for(4, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) pool.parallel_for(10, [&](int64_t b2, int64_t e2) { total += e2 - b2; });
+    });
+    CHECK(total == 40);
+  }
+}
