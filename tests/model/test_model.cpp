@@ -114,6 +114,15 @@ struct Case {
 };
 
 // The bars; 3e-3 is added to each for the default f16 cache.
+// Why 3e-2 and not 1e-6 for the quantized files: llama.cpp rounds every activation to 8 bits
+// (Q8_K / Q8_0) before each matmul. Where one activation lies within an ulp or two of a rounding
+// boundary, a last-bit difference in float summation order (attention, exp, matmul kernels:
+// llama.cpp's differ per ISA and build) rounds it the other way, and these random-weight models
+// turn that single 1-LSB change into ~1e-2 at the logits: thousands of later roundings then
+// differ and the two runs' quantization noise decorrelates (a float64 engine without activation
+// quantization is 1.4e-2..2.3e-2 off). Measured: Q3_K_S, Q3_K_M, Q4_K_S, Q4_K_M, Q5_K_M each
+// match to <= 6.3e-7 once 1-2 such near-tie roundings are flipped; flipping one in Q6_K or Q2_K
+// gives 1.6e-2 / 9.4e-3. So 1e-7 agreement on a quantized file is luck, not a stronger bar.
 constexpr Case kCases[] = {
     {"stories260K", 1e-4, true},    {"synth-F32", 1e-4, true},      {"synth-F16", 2e-3, true},
     {"synth-Q4_0", 3e-2, false},    {"synth-Q8_0", 3e-2, false},    {"synth-Q2_K", 3e-2, false},
