@@ -14,19 +14,27 @@
 #include "vramfit/gguf.hpp"
 #include "vramfit/model.hpp"
 
+namespace vramfit::cli {
+// examples/cli/main.cpp: this library is linked into the `vramfit` CLI only.
+std::optional<uint64_t> parse_size(std::string_view text);
+}  // namespace vramfit::cli
+
 namespace vramfit::bench {
 namespace {
 
 constexpr const char *kUsage = R"(usage: vramfit bench -m MODEL [options]
 
 Prompt processing (one batch of -p tokens) and generation (-n tokens, one at a time) speed of the
-CPU engine; generation is compared with the bound set by this machine's memory read bandwidth.
+engine; generation is compared with the bound set by this machine's memory read bandwidth. The
+memory report (planned and peak bytes per device) goes to stderr.
 
   -m, --model FILE    GGUF model
   -p N                prompt tokens (default 512; 0: skip)
   -n N                generated tokens (default 128; 0: skip)
   -t, --threads N     CPU threads (default: all cores)
   -r, --repeats N     repeats; the median is reported (default 3)
+      --device D      cuda[:N], sim[:CAPACITY] or cpu (default: cuda when a GPU exists, else cpu)
+      --vram-budget SIZE  everything vramfit allocates on the device, e.g. 6GiB
       --json          one JSON object on stdout
 )";
 
@@ -34,6 +42,7 @@ struct Options {
   std::string model;
   int32_t n_prompt = 512, n_gen = 128, n_threads = 0, repeats = 3;
   bool json = false;
+  ModelParams model_params;
 };
 
 struct BadFlag {
@@ -68,6 +77,13 @@ Options parse(std::span<const std::string_view> args) {
     else if (flag == "-t" || flag == "--threads") o.n_threads = parse_int(flag, value());
     else if (flag == "-r" || flag == "--repeats") o.repeats = std::max(1, parse_int(flag, value()));
     else if (flag == "--json") o.json = true;
+    else if (flag == "--device") o.model_params.device = value();
+    else if (flag == "--vram-budget") {
+      const std::string_view v = value();
+      const auto size = cli::parse_size(v);
+      if (!size) throw BadFlag{fmt::format("--vram-budget: '{}' is not a size (e.g. 6GiB, 800MB)", v)};
+      o.model_params.offload.vram_budget_bytes = *size;
+    }
     else throw BadFlag{fmt::format("unknown option '{}' (see vramfit bench --help)", flag)};
   }
   if (o.model.empty()) throw BadFlag{"-m MODEL is required"};
@@ -132,11 +148,13 @@ int run_model_bench(std::span<const std::string_view> args) {
     fmt::print(stderr, "vramfit bench: {}\n", bad.message);
     return 2;
   }
-  const Model model = Model::load(o.model);
   ContextParams params;
   params.n_ctx = std::max(o.n_prompt + o.n_gen, 16);
   params.n_batch = std::max(o.n_prompt, 1);
   params.n_threads = o.n_threads;
+  o.model_params.n_ctx = params.n_ctx;  // the device's plan reserves this context
+  o.model_params.n_batch = params.n_batch;
+  const Model model = Model::load(o.model, o.model_params);
   Context ctx(model, params);
   const std::vector<int32_t> prompt = bench_tokens(model, o.n_prompt);
   const std::vector<int32_t> gen = bench_tokens(model, std::max(o.n_gen, 1));
@@ -164,6 +182,7 @@ int run_model_bench(std::span<const std::string_view> args) {
   const double read_gbs = measure_read_bandwidth(ctx.n_threads()).all_threads_gbs;
   const double effective_gbs = tg_tok_s * static_cast<double>(bytes_per_token) / 1e9;
   const double fraction = read_gbs > 0 ? effective_gbs / read_gbs : 0;
+  fmt::print(stderr, "{}", ctx.memory_report().to_table());
 
   if (o.json) {
     fmt::print(

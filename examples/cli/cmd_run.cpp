@@ -2,6 +2,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "cli.hpp"
@@ -22,6 +23,12 @@ constexpr const char *kUsage = R"(usage: vramfit run -m MODEL -p PROMPT [options
   -t, --threads N          CPU threads (default: all cores)
   -b, --batch-size N       prompt tokens per forward pass (default 512)
       --kv-type T          KV cache type: f16 (default), f32, q8_0
+      --device D           cuda[:N], sim[:CAPACITY] (host memory posing as a GPU) or cpu
+                           (default: cuda when a GPU exists, else cpu)
+      --vram-budget SIZE   everything vramfit allocates on the device, e.g. 6GiB (default: its free
+                           memory minus 512 MiB; for sim, its capacity)
+      --strategy S         what goes to the device: fastest (default), layers, manual
+  -ngl, --n-gpu-layers N   layers for the layers/manual strategies (default -1: as many as fit)
       --temp T             temperature (default 0.8; 0: greedy)
       --top-k K            (default 40; 0: off)
       --top-p P            (default 0.95; 1: off)
@@ -50,8 +57,15 @@ GgmlType parse_kv_type(std::string_view text) {
   throw BadFlag{fmt::format("--kv-type: '{}' is not one of f16, f32, q8_0", text)};
 }
 
+std::optional<OffloadStrategy> parse_strategy(std::string_view text) {
+  for (auto s : {OffloadStrategy::fastest, OffloadStrategy::layers, OffloadStrategy::manual})
+    if (text == to_string(s)) return s;
+  return std::nullopt;
+}
+
 struct RunOptions {
   std::string model, prompt;
+  ModelParams model_params;
   ContextParams context;
   SamplerParams sampler;
   GenerateParams generate;
@@ -73,6 +87,19 @@ RunOptions parse(std::span<const std::string_view> args) {
     else if (flag == "-t" || flag == "--threads") o.context.n_threads = parse_number<int32_t>(flag, value());
     else if (flag == "-b" || flag == "--batch-size") o.context.n_batch = parse_number<int32_t>(flag, value());
     else if (flag == "--kv-type") o.context.kv_type = parse_kv_type(value());
+    else if (flag == "--device") o.model_params.device = value();
+    else if (flag == "--vram-budget") {
+      const std::string_view v = value();
+      const auto size = parse_size(v);
+      if (!size) throw BadFlag{fmt::format("--vram-budget: '{}' is not a size (e.g. 6GiB, 800MB)", v)};
+      o.model_params.offload.vram_budget_bytes = *size;
+    } else if (flag == "--strategy") {
+      const std::string_view v = value();
+      const auto s = parse_strategy(v);
+      if (!s) throw BadFlag{fmt::format("--strategy: '{}' is not one of fastest, layers, manual", v)};
+      o.model_params.offload.strategy = *s;
+    } else if (flag == "-ngl" || flag == "--n-gpu-layers")
+      o.model_params.offload.n_gpu_layers = parse_number<int32_t>(flag, value());
     else if (flag == "--temp") o.sampler.temperature = parse_number<float>(flag, value());
     else if (flag == "--top-k") o.sampler.top_k = parse_number<int32_t>(flag, value());
     else if (flag == "--top-p") o.sampler.top_p = parse_number<float>(flag, value());
@@ -83,6 +110,10 @@ RunOptions parse(std::span<const std::string_view> args) {
   }
   if (o.model.empty()) throw BadFlag{"-m MODEL is required"};
   if (o.prompt.empty()) throw BadFlag{"-p PROMPT is required"};
+  // The device's plan reserves what this context will use.
+  o.model_params.n_ctx = o.context.n_ctx;
+  o.model_params.n_batch = o.context.n_batch;
+  o.model_params.kv_type = o.context.kv_type;
   return o;
 }
 
@@ -101,7 +132,7 @@ int run(std::span<const std::string_view> args) {
   }
 
   const auto start = std::chrono::steady_clock::now();
-  const Model model = Model::load(o.model);
+  const Model model = Model::load(o.model, o.model_params);
   Context ctx(model, o.context);
   Sampler sampler(o.sampler);
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -117,9 +148,10 @@ int run(std::span<const std::string_view> args) {
   const MemoryReport mem = ctx.memory_report();
   fmt::print(stderr, "load: {:.2f} s ({}, n_ctx {}, {} threads, KV {})\n", load_s, model.info().name, ctx.n_ctx(),
              ctx.n_threads(), type_name(ctx.params().kv_type));
-  for (const DeviceMemory &d : mem.devices)
-    fmt::print(stderr, "memory {}: weights {:.1f} MB, KV {:.1f} MB, scratch {:.1f} MB\n", d.device, d.weights / 1e6,
-               d.kv / 1e6, d.scratch / 1e6);
+  if (const Plan *plan = model.plan())
+    fmt::print(stderr, "offload: {}, {} of {} layers entirely on {}\n", plan->chosen_by, plan->n_device_layers,
+               plan->n_layer, mem.devices.back().device);
+  fmt::print(stderr, "{}", mem.to_table());
   fmt::print(stderr, "prompt: {} tokens, {:.2f} tok/s\n", r.stats.n_prompt, r.stats.prompt_tok_s);
   fmt::print(stderr, "generation: {} tokens, {:.2f} tok/s\n", r.stats.n_generated, r.stats.generation_tok_s);
   return 0;

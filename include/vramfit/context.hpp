@@ -18,29 +18,41 @@
 
 namespace vramfit {
 
+// On a model with a device (ModelParams.device), a context may not ask for more than the plan
+// reserved (ModelParams.n_ctx, n_batch, kv_type): Error(budget_exceeded), nothing allocated.
 struct ContextParams {
   int32_t n_ctx = 0;        // tokens the KV cache holds; 0 = the model's trained context length
+                            // (with a device: the plan's n_ctx)
   int32_t n_batch = 512;    // tokens per forward pass when decoding a long batch (prefill chunks)
   int32_t n_threads = 0;    // CPU threads; 0 = all cores
   GgmlType kv_type = GgmlType::F16;  // KV cache element type: F16, F32 or Q8_0
 };
 
-// Bytes per device, by purpose.
+// Bytes of one memory (the host, or the device of the offload plan), by purpose. On a device
+// every figure is arena bytes (each reservation rounded up as the arena rounds it), so they add
+// up to what the device has handed out.
 struct DeviceMemory {
-  std::string device;        // "cpu", "cuda:0", "sim"
+  std::string device;        // "cpu", "cuda:0 (...)", "sim (N bytes)"
   uint64_t weights = 0;      // weights read there (on the CPU: views into the memory map)
-  uint64_t kv = 0;           // KV cache
-  uint64_t scratch = 0;      // activations, attention and logits buffers
-  uint64_t total() const noexcept { return weights + kv + scratch; }
+  uint64_t kv = 0;           // KV cache of this context
+  uint64_t scratch = 0;      // activations, attention and logits buffers of this context
+  uint64_t staging = 0;      // host copy of activations crossing between devices
+  uint64_t overhead = 0;     // device only: runtime context + the device's fixed reservations
+  uint64_t peak = 0;         // high-water mark of the bytes allocated there (+ overhead on a device)
+  uint64_t budget = 0;       // device only: the VRAM budget (0 on the host: none)
+  MemoryBreakdown planned;   // what the offload plan lists for this memory (zeros without a plan)
+  uint64_t total() const noexcept { return weights + kv + scratch + staging + overhead; }
 };
 
 struct MemoryReport {
-  std::vector<DeviceMemory> devices;
+  std::vector<DeviceMemory> devices;  // the host first, then the device (when the model has one)
   uint64_t total() const noexcept {
     uint64_t sum = 0;
     for (const auto &d : devices) sum += d.total();
     return sum;
   }
+  // One line per memory, in MB, then (with a plan) the device's peak, planned and budget bytes.
+  VRAMFIT_API std::string to_table() const;
 };
 
 class VRAMFIT_API Context {

@@ -21,11 +21,20 @@
 namespace vramfit {
 
 struct ModelParams {
-  // Where the weights live: "auto", "cpu", "cuda[:N]" or "sim[:CAPACITY]" (host memory behind a
-  // byte capacity, to exercise a GPU/CPU split without a GPU). The CPU engine runs "auto"/"cpu".
+  // Where the weights live: "auto" (cuda when built with CUDA and a GPU exists, else cpu), "cpu",
+  // "cuda[:N]" or "sim[:CAPACITY]" (host memory behind a byte capacity, e.g. "sim:512M", to run
+  // a GPU/CPU split without a GPU). With a device, load() plans the split (make_plan) under
+  // offload.vram_budget_bytes (for sim: the capacity when 0; it must not exceed the capacity)
+  // and uploads the weights the plan puts there.
   std::string device = "auto";
   // How much of the model may go to the device and how it is chosen (the planner's input).
   OffloadPolicy offload;
+  // The contexts the plan reserves device memory for (the budget holds weights + KV + scratch +
+  // staging together). A Context may ask for less, never more (Error(budget_exceeded)); its
+  // n_ctx 0 then means this n_ctx. Unused on the CPU alone.
+  int32_t n_ctx = 0;                 // 0 = the trained context length, at most 4096
+  int32_t n_batch = 512;             // tokens per forward pass
+  GgmlType kv_type = GgmlType::F16;  // KV cache element type: F16, F32 or Q8_0
 };
 
 // The hyper-parameters read from the GGUF metadata (general.architecture = llama).
@@ -59,6 +68,9 @@ class VRAMFIT_API Model {
   const ModelInfo &info() const noexcept;
   const ModelParams &params() const noexcept;
   const std::filesystem::path &path() const noexcept;
+  // The offload plan the model runs (which device holds each tensor and KV layer, bytes per
+  // category); null when it runs on the CPU alone.
+  const Plan *plan() const noexcept;
 
   // ---- tokenizer ----
   // add_special: prepend BOS when the vocab asks for it; parse_special: recognise control tokens

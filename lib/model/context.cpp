@@ -1,11 +1,14 @@
 #include "vramfit/context.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
-#include <map>
 #include <memory>
+#include <mutex>
 
 #include "common/error.hpp"
 #include "model/device_cpu.hpp"
+#include "model/executor.hpp"
 #include "model/model_impl.hpp"
 
 namespace vramfit {
@@ -23,7 +26,9 @@ struct Context::Impl {
   int32_t n_past = 0;
 
   Impl(Model m, const ContextParams &p) : model(std::move(m)), params(p) {}
+  model::Executor *executor() const noexcept { return model.impl().executor.get(); }
   void place_weights();
+  void allocate_buffers();
 };
 
 namespace {
@@ -55,9 +60,26 @@ void Context::Impl::place_weights() {
   place(weights.output_norm);
   place(weights.output);
   if (weights.rope_freqs) place(*weights.rope_freqs);
+  if (weights.rope_freqs_host) place(*weights.rope_freqs_host);
   for (auto &layer : weights.layers) layer.for_each(place);
 
   model::check_placement(weights);
+}
+
+// KV cache and activations where the weights are; on the device, exactly the plan's scratch.
+void Context::Impl::allocate_buffers() {
+  const ModelInfo &info = model.info();
+  const int64_t n_kv_embd = int64_t{info.n_head_kv} * info.head_dim;
+  std::vector<model::PlannedScratch> planned;
+  if (model::Executor *ex = executor()) {
+    std::lock_guard lock(ex->mutex());
+    ex->check_context(params, info);
+    planned.push_back({&ex->device(), ex->planned_scratch()});
+    // A sim device's attention runs on its compute CPU: size that workspace now, too.
+    if (ex->sim_compute()) ex->sim_compute()->reserve_attention(params.n_ctx, n_kv_embd, params.kv_type);
+  }
+  ws = std::make_unique<model::Workspace>(info, weights, params.n_ctx, params.n_batch, params.kv_type, planned);
+  cpu->reserve_attention(params.n_ctx, n_kv_embd, params.kv_type);
 }
 
 Context::Context(Model model, const ContextParams &params) {
@@ -65,13 +87,13 @@ Context::Context(Model model, const ContextParams &params) {
   impl_ = std::make_unique<Impl>(std::move(model), params);
   Impl &c = *impl_;
   const ModelInfo &info = c.model.info();
-  if (c.params.n_ctx == 0) c.params.n_ctx = info.n_ctx_train;
+  if (c.params.n_ctx == 0) c.params.n_ctx = c.executor() ? static_cast<int32_t>(c.executor()->plan().n_ctx)
+                                                         : info.n_ctx_train;
   c.params.n_batch = std::min(c.params.n_batch, c.params.n_ctx);
   c.cpu = std::make_unique<model::CpuDevice>(c.params.n_threads);
   c.params.n_threads = c.cpu->n_threads();
   c.place_weights();
-  c.ws = std::make_unique<model::Workspace>(info, c.weights, c.params.n_ctx, c.params.n_batch, c.params.kv_type);
-  c.cpu->reserve_attention(c.params.n_ctx, int64_t{info.n_head_kv} * info.head_dim, c.params.kv_type);
+  c.allocate_buffers();
   c.logits.resize(static_cast<size_t>(info.n_vocab));
 }
 
@@ -94,6 +116,9 @@ std::span<const float> Context::decode(std::span<const int32_t> tokens, bool all
   const int64_t n_rows = all_logits ? n : 1;
   c.logits.resize(static_cast<size_t>(n_rows * info.n_vocab));
   c.n_logits = 0;  // invalid until this decode finishes
+  // The device runs one batch at a time, whichever context it comes from.
+  std::unique_lock<std::mutex> device_lock;
+  if (model::Executor *ex = c.executor()) device_lock = std::unique_lock(ex->mutex());
   for (int64_t first = 0; first < n; first += c.params.n_batch) {
     const int64_t len = std::min<int64_t>(c.params.n_batch, n - first);
     const bool last_chunk = first + len == n;
@@ -132,23 +157,68 @@ void Context::clear() noexcept {
 
 MemoryReport Context::memory_report() const {
   const Impl &c = *impl_;
-  std::map<model::Device *, DeviceMemory> by_device;
-  auto entry = [&](model::Device *d) -> DeviceMemory & {
-    auto &e = by_device[d];
-    e.device = d->name();
-    return e;
+  model::Executor *ex = c.executor();
+  model::Device *device = ex ? &ex->device() : nullptr;
+  // Bytes as the memory hands them out: the device's arena rounds each reservation up.
+  auto reserved = [&](const model::Device *d, uint64_t bytes) {
+    constexpr uint64_t a = Plan::device_alignment;
+    return d == device ? (std::max<uint64_t>(bytes, 1) + a - 1) / a * a : bytes;
   };
+  DeviceMemory host, dev;
+  auto entry = [&](const model::Device *d) -> DeviceMemory & { return d == device ? dev : host; };
   c.weights.for_each([&](const model::Weight &w) {
-    entry(w.device).weights += row_bytes(w.type, w.ne0) * static_cast<uint64_t>(w.ne1);
+    entry(w.device).weights += reserved(w.device, row_bytes(w.type, w.ne0) * static_cast<uint64_t>(w.ne1));
   });
-  for (const auto &kv : c.ws->kv)
-    entry(kv.device).kv += 2 * row_bytes(kv.type, kv.n_head_kv * kv.head_dim) * static_cast<uint64_t>(kv.n_ctx);
-  for (auto &[device, e] : by_device) e.scratch = device->memory_stats().allocated_bytes - e.kv;
-  // Host buffers of the context itself: the logits handed to the caller and the residual staging.
-  entry(c.cpu.get()).scratch += (c.logits.capacity() + c.ws->staging.capacity()) * sizeof(float);
+  for (const auto &kv : c.ws->kv) {
+    const uint64_t bytes = row_bytes(kv.type, kv.n_head_kv * kv.head_dim) * static_cast<uint64_t>(kv.n_ctx);
+    entry(kv.device).kv += 2 * reserved(kv.device, bytes);
+  }
+
+  // The host: this context's CPU buffers (activations, attention workspace), the logits handed
+  // to the caller and the staging copy of the residual.
+  const model::DeviceMemoryStats cpu = c.cpu->memory_stats();
+  const uint64_t host_vectors = c.logits.capacity() * sizeof(float);
+  host.device = c.cpu->name();
+  host.scratch = cpu.allocated_bytes - host.kv + host_vectors;
+  host.staging = c.ws->staging.capacity() * sizeof(float);
+  host.peak = cpu.peak_bytes + host_vectors + host.staging;
   MemoryReport report;
-  for (auto &[device, e] : by_device) report.devices.push_back(e);
+  if (!ex) {
+    report.devices.push_back(host);
+    return report;
+  }
+  host.planned = ex->plan().host;
+
+  const model::DeviceMemoryStats stats = device->memory_stats();
+  dev.device = device->name();
+  for (const auto &a : c.ws->per_device)
+    if (a.device == device) dev.scratch = reserved(device, a.scratch_bytes);
+  dev.overhead = ex->outside_arena_bytes() + ex->fixed_arena_bytes();
+  dev.peak = stats.peak_bytes + ex->outside_arena_bytes();
+  dev.budget = ex->plan().budget_bytes;
+  dev.planned = ex->plan().device;
+  report.devices.push_back(host);
+  report.devices.push_back(dev);
   return report;
+}
+
+std::string MemoryReport::to_table() const {
+  std::string out = fmt::format("{:<10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}\n", "memory (MB)", "weights",
+                                "kv", "scratch", "staging", "overhead", "total", "peak");
+  for (const DeviceMemory &d : devices) {
+    const std::string name = d.device.substr(0, d.device.find(' '));
+    out += fmt::format("{:<11} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f}\n", name,
+                       d.weights / 1e6, d.kv / 1e6, d.scratch / 1e6, d.staging / 1e6, d.overhead / 1e6,
+                       d.total() / 1e6, d.peak / 1e6);
+    if (d.planned.total() > 0 || d.budget > 0)
+      out += fmt::format("{:<11} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f}\n", "  planned",
+                         d.planned.weights / 1e6, d.planned.kv / 1e6, d.planned.scratch / 1e6,
+                         d.planned.staging / 1e6, d.planned.overhead / 1e6, d.planned.total() / 1e6);
+    if (d.budget > 0)
+      out += fmt::format("{}: peak {} bytes of a {} byte budget ({} planned)\n", d.device, d.peak, d.budget,
+                         d.planned.total());
+  }
+  return out;
 }
 
 }  // namespace vramfit

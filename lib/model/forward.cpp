@@ -43,6 +43,12 @@ void forward(const ModelInfo &info, const LlamaWeights &w, Workspace &ws,
   a->device->get_rows(w.token_embd, tokens.data(), n, a->x);
 
   // Each block runs where its weights are; the residual stream x follows it.
+  // Rope factors the block's device can read (the map's view for host blocks once uploaded).
+  auto rope_on = [&](const Device &device) {
+    RopeParams p = rope;
+    if (w.rope_freqs_host && w.rope_freqs->device != &device) p.freq_factors = &*w.rope_freqs_host;
+    return p;
+  };
   auto run_on = [&](Device &device) -> Device & {
     Activations &next = ws.on(device);
     move_residual(ws, *a, next, n * n_embd);
@@ -59,8 +65,8 @@ void forward(const ModelInfo &info, const LlamaWeights &w, Workspace &ws,
     d.matmul(layer.wq, a->xb, n, a->q);
     d.matmul(layer.wk, a->xb, n, a->k);
     d.matmul(layer.wv, a->xb, n, a->v);
-    d.rope(a->q, n, info.n_head, info.head_dim, pos0, rope);
-    d.rope(a->k, n, info.n_head_kv, info.head_dim, pos0, rope);
+    d.rope(a->q, n, info.n_head, info.head_dim, pos0, rope_on(d));
+    d.rope(a->k, n, info.n_head_kv, info.head_dim, pos0, rope_on(d));
     d.kv_store(ws.kv[l], a->k, a->v, pos0, n);
     d.attention(a->q, ws.kv[l], pos0, n, attention, a->attn);
     d.matmul(layer.wo, a->attn, n, a->xb);

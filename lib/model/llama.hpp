@@ -38,6 +38,8 @@ struct LlamaWeights {
   Weight output_norm;  // [n_embd]
   Weight output;       // [n_vocab][n_embd]; token_embd's view when tied
   std::optional<Weight> rope_freqs;  // [n_rot/2] Llama-3 frequency factors
+  // The map's view of rope_freqs when the executor uploaded it: for blocks that run on the host.
+  std::optional<Weight> rope_freqs_host;
   std::vector<LayerWeights> layers;
 
   // Every weight once (a tied output is not counted twice).
@@ -69,15 +71,27 @@ struct Activations {
   float *gate = nullptr;    // [n_batch][n_ff]
   float *up = nullptr;
   float *logits = nullptr;  // [n_logits_rows][n_vocab]
+  uint64_t scratch_bytes = 0;  // the one allocation every buffer above is carved from
+};
+
+// A device whose activations must come out of one reservation of exactly `bytes` (the offload
+// plan's scratch), so the arena hands out what the plan lists.
+struct PlannedScratch {
+  const Device *device = nullptr;
+  uint64_t bytes = 0;
 };
 
 // Everything a forward pass needs besides the weights: activations on every device a block runs
-// on, and each layer's KV cache on the device of its attention block. It allocates every buffer
-// through those devices (so each is accounted there) and frees them when destroyed.
+// on (one allocation per device, carved into buffers), and each layer's KV cache (K and V, one
+// allocation each) on the device of its attention block. It allocates every buffer through those
+// devices (so each is accounted there) and frees them when destroyed; on an error, it frees what
+// it had allocated before rethrowing.
 class Workspace {
  public:
   // `w` must be placed: every weight has its device, and each block's weights share one.
-  Workspace(const ModelInfo &info, const LlamaWeights &w, int64_t n_ctx, int64_t batch, GgmlType kv_type);
+  // Error(internal) when a planned scratch is smaller than the activations need.
+  Workspace(const ModelInfo &info, const LlamaWeights &w, int64_t n_ctx, int64_t batch, GgmlType kv_type,
+            std::span<const PlannedScratch> planned_scratch = {});
   ~Workspace();
   Workspace(const Workspace &) = delete;
   Workspace &operator=(const Workspace &) = delete;
@@ -91,7 +105,8 @@ class Workspace {
   std::vector<float> staging; // host copy of the residual when it moves between devices
 
  private:
-  float *allocate_floats(Device &device, int64_t n, std::string_view purpose);
+  void allocate_activations(Activations &a, const ModelInfo &info, bool holds_output,
+                            std::span<const PlannedScratch> planned_scratch);
   void *allocate_bytes(Device &device, uint64_t n, std::string_view purpose);
   std::vector<std::pair<Device *, void *>> allocations_;
 };

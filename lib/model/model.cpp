@@ -5,21 +5,8 @@
 #include "model/model_impl.hpp"
 
 namespace vramfit {
-namespace {
-
-void check_device(const std::string &device) {
-  if (device == "auto" || device == "cpu") return;
-  if (device.starts_with("cuda") || device.starts_with("sim"))
-    detail::fail(ErrorCode::unsupported, "ModelParams.device '{}': only the CPU engine is available in this build",
-                 device);
-  detail::fail(ErrorCode::invalid_argument,
-               "ModelParams.device '{}' is not one of auto, cpu, cuda[:N], sim[:CAPACITY]", device);
-}
-
-}  // namespace
-
 Model Model::load(const std::filesystem::path &path, const ModelParams &params) {
-  check_device(params.device);
+  model::parse_device(params.device);  // a bad name fails before the file is read
   gguf::File file = gguf::File::open(path);
   ModelInfo info = model::read_llama_info(file);
   if (info.name.empty()) info.name = path.filename().string();
@@ -31,14 +18,16 @@ Model Model::load(const std::filesystem::path &path, const ModelParams &params) 
   detail::log_info("{}: llama, {} layers, n_embd {}, {} heads ({} KV), n_ff {}, vocab {}, {:.1f} MB of weights",
                    file.name(), info.n_layer, info.n_embd, info.n_head, info.n_head_kv, info.n_ff,
                    info.n_vocab, info.weight_bytes / 1e6);
+  auto executor = model::Executor::create(params, file, info, weights);
   auto impl = std::make_shared<Impl>(Impl{path, params, std::move(file), std::move(tok), std::move(info),
-                                          std::move(weights)});
+                                          std::move(weights), std::move(executor)});
   return Model(std::move(impl));
 }
 
 const ModelInfo &Model::info() const noexcept { return impl_->info; }
 const ModelParams &Model::params() const noexcept { return impl_->params; }
 const std::filesystem::path &Model::path() const noexcept { return impl_->path; }
+const Plan *Model::plan() const noexcept { return impl_->executor ? &impl_->executor->plan() : nullptr; }
 
 std::vector<int32_t> Model::tokenize(std::string_view text, bool add_special, bool parse_special) const {
   return impl_->tokenizer.encode(text, add_special, parse_special);

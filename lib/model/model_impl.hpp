@@ -2,7 +2,9 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 
+#include "model/executor.hpp"
 #include "model/llama.hpp"
 #include "tokenizer/tokenizer.hpp"
 #include "vramfit/gguf.hpp"
@@ -16,7 +18,11 @@ struct Model::Impl {
   gguf::File file;  // the memory map every weight view points into
   tokenizer::Tokenizer tokenizer;
   ModelInfo info;
-  model::LlamaWeights weights;  // device == nullptr: the host memory of the map
+  // device == nullptr: the host memory of the map; else uploaded to the executor's device
+  model::LlamaWeights weights;
+  // The device and the offload plan it runs (null: the CPU alone). Declared last, so it is
+  // destroyed first and frees its device memory while the views into it are no longer used.
+  std::unique_ptr<model::Executor> executor;
 };
 
 }  // namespace vramfit

@@ -1,15 +1,27 @@
 #include <algorithm>
+#include <cstddef>
+#include <utility>
 
 #include "common/error.hpp"
 #include "model/llama.hpp"
 
 namespace vramfit::model {
 
+namespace {
+
+constexpr uint64_t buffer_alignment = 64;  // a cache line: every SIMD load of a row is aligned
+
+uint64_t aligned_floats_bytes(int64_t n) {
+  const uint64_t bytes = static_cast<uint64_t>(n) * sizeof(float);
+  return (bytes + buffer_alignment - 1) / buffer_alignment * buffer_alignment;
+}
+
+}  // namespace
+
 Workspace::Workspace(const ModelInfo &info, const LlamaWeights &w, int64_t n_ctx, int64_t batch,
-                     GgmlType kv_type)
+                     GgmlType kv_type, std::span<const PlannedScratch> planned_scratch)
     : n_batch(batch), n_logits_rows(std::min<int64_t>(batch, 32)) {
-  const int64_t b = batch, n_q = int64_t{info.n_head} * info.head_dim,
-                n_kv = int64_t{info.n_head_kv} * info.head_dim;
+  const int64_t n_kv = int64_t{info.n_head_kv} * info.head_dim;
   try {
     // The devices that run a block, in the order the forward pass meets them.
     std::vector<Device *> devices{w.token_embd.device};
@@ -22,18 +34,10 @@ Workspace::Workspace(const ModelInfo &info, const LlamaWeights &w, int64_t n_ctx
       if (std::any_of(per_device.begin(), per_device.end(), [&](auto &a) { return a.device == d; })) continue;
       Activations a;
       a.device = d;
-      a.x = allocate_floats(*d, b * info.n_embd, "activations (residual)");
-      a.xb = allocate_floats(*d, b * std::max<int64_t>(info.n_embd, n_q), "activations");
-      a.q = allocate_floats(*d, b * n_q, "activations (Q)");
-      a.k = allocate_floats(*d, b * n_kv, "activations (K)");
-      a.v = allocate_floats(*d, b * n_kv, "activations (V)");
-      a.attn = allocate_floats(*d, b * n_q, "activations (attention)");
-      a.gate = allocate_floats(*d, b * info.n_ff, "activations (FFN gate)");
-      a.up = allocate_floats(*d, b * info.n_ff, "activations (FFN up)");
-      if (d == w.output.device) a.logits = allocate_floats(*d, n_logits_rows * info.n_vocab, "logits");
+      allocate_activations(a, info, d == w.output.device, planned_scratch);
       per_device.push_back(a);
     }
-    if (per_device.size() > 1) staging.resize(static_cast<size_t>(b * info.n_embd));
+    if (per_device.size() > 1) staging.resize(static_cast<size_t>(batch * info.n_embd));
 
     // Each layer's K and V live with its attention block.
     const uint64_t kv_bytes = row_bytes(kv_type, n_kv) * static_cast<uint64_t>(n_ctx);
@@ -50,6 +54,37 @@ Workspace::Workspace(const ModelInfo &info, const LlamaWeights &w, int64_t n_ctx
   }
 }
 
+// One allocation holds every activation buffer of the device, each cache-line aligned.
+void Workspace::allocate_activations(Activations &a, const ModelInfo &info, bool holds_output,
+                                     std::span<const PlannedScratch> planned_scratch) {
+  const int64_t b = n_batch, n_q = int64_t{info.n_head} * info.head_dim,
+                n_kv = int64_t{info.n_head_kv} * info.head_dim;
+  const std::pair<float **, int64_t> buffers[] = {
+      {&a.x, b * info.n_embd},   {&a.xb, b * std::max<int64_t>(info.n_embd, n_q)},
+      {&a.q, b * n_q},           {&a.k, b * n_kv},
+      {&a.v, b * n_kv},          {&a.attn, b * n_q},
+      {&a.gate, b * info.n_ff},  {&a.up, b * info.n_ff},
+      {&a.logits, holds_output ? n_logits_rows * info.n_vocab : 0}};
+  uint64_t needed = 0;
+  for (const auto &[ptr, n] : buffers) needed += aligned_floats_bytes(n);
+
+  uint64_t bytes = needed;
+  for (const PlannedScratch &p : planned_scratch) {
+    if (p.device != a.device) continue;
+    if (p.bytes < needed)
+      detail::fail(ErrorCode::internal, "{}: the planned scratch of {} bytes is smaller than the {} the activations need",
+                   a.device->name(), p.bytes, needed);
+    bytes = p.bytes;
+  }
+  auto *base = static_cast<std::byte *>(allocate_bytes(*a.device, bytes, "scratch (activations)"));
+  a.scratch_bytes = bytes;
+  uint64_t offset = 0;
+  for (const auto &[ptr, n] : buffers) {
+    *ptr = n > 0 ? reinterpret_cast<float *>(base + offset) : nullptr;
+    offset += aligned_floats_bytes(n);
+  }
+}
+
 Workspace::~Workspace() {
   for (auto [device, ptr] : allocations_) device->deallocate(ptr);
 }
@@ -58,10 +93,6 @@ Activations &Workspace::on(Device &device) {
   for (auto &a : per_device)
     if (a.device == &device) return a;
   detail::fail(ErrorCode::internal, "no activation buffers on device {}", device.name());
-}
-
-float *Workspace::allocate_floats(Device &device, int64_t n, std::string_view purpose) {
-  return static_cast<float *>(allocate_bytes(device, static_cast<uint64_t>(n) * sizeof(float), purpose));
 }
 
 void *Workspace::allocate_bytes(Device &device, uint64_t n, std::string_view purpose) {

@@ -405,6 +405,75 @@ static void test_plan(void) {
   vramfit_plan_free(plan);
 }
 
+/* ---- a simulated device: the split runs under the budget, with the CPU's logits ---- */
+
+static void last_logits(vramfit_model *model, const vramfit_token *tokens, size_t n, float *out, int32_t n_vocab,
+                        vramfit_memory_report *report) {
+  vramfit_context *ctx = NULL;
+  vramfit_context_params cp = vramfit_context_default_params();
+  const float *logits;
+  cp.n_ctx = 64;
+  cp.n_threads = 1;
+  CHECK_OK(vramfit_context_create(model, &cp, &ctx));
+  if (!ctx) return;
+  CHECK_OK(vramfit_decode(ctx, tokens, n, false));
+  logits = vramfit_get_logits(ctx, -1);
+  CHECK(logits != NULL);
+  if (logits) memcpy(out, logits, (size_t)n_vocab * sizeof *out);
+  report->struct_size = sizeof *report;
+  CHECK_OK(vramfit_context_memory(ctx, report));
+  vramfit_context_free(ctx);
+}
+
+static void test_sim_device(void) {
+  char path[4096];
+  vramfit_model *cpu = NULL, *sim = NULL, *none = NULL;
+  vramfit_model_params mp = vramfit_model_default_params();
+  vramfit_offload_policy policy = vramfit_offload_default_policy();
+  vramfit_memory_report cpu_report, sim_report;
+  vramfit_token tokens[32];
+  size_t n = 0;
+  int32_t n_vocab;
+  float *expected, *got;
+  const uint64_t budget = (uint64_t)48 << 20;
+
+  shared_path("models/synth-Q4_K_M.gguf", path, sizeof path);
+  mp.device = "cpu";
+  CHECK_OK(vramfit_model_load(path, &mp, &cpu));
+  policy.strategy = VRAMFIT_OFFLOAD_LAYERS;
+  policy.vram_budget_bytes = budget;
+  mp.device = "sim:64MiB";
+  mp.offload = &policy;
+  CHECK_OK(vramfit_model_load(path, &mp, &sim));
+  if (!cpu || !sim) {
+    vramfit_model_free(cpu);
+    vramfit_model_free(sim);
+    return;
+  }
+  CHECK_OK(vramfit_tokenize(cpu, kPrompt, strlen(kPrompt), true, tokens, 32, &n));
+  n_vocab = vramfit_model_n_vocab(cpu);
+  expected = (float *)calloc((size_t)n_vocab, sizeof *expected);
+  got = (float *)calloc((size_t)n_vocab, sizeof *got);
+  last_logits(cpu, tokens, n, expected, n_vocab, &cpu_report);
+  last_logits(sim, tokens, n, got, n_vocab, &sim_report);
+  CHECK(memcmp(expected, got, (size_t)n_vocab * sizeof *got) == 0); /* the CPU's kernels either way */
+  CHECK(cpu_report.n_devices == 1 && cpu_report.device_total == 0);
+  CHECK(sim_report.n_devices == 2);
+  CHECK(sim_report.device_total > 0 && sim_report.device_total <= budget);
+  free(expected);
+  free(got);
+
+  /* Too small a budget, and a budget beyond the device: refused with a status and a message. */
+  policy.vram_budget_bytes = 4096;
+  CHECK_FAILS(vramfit_model_load(path, &mp, &none), VRAMFIT_ERR_BUDGET_EXCEEDED);
+  CHECK(strstr(vramfit_last_error(), "smallest budget") != NULL);
+  policy.vram_budget_bytes = (uint64_t)128 << 20;
+  CHECK_FAILS(vramfit_model_load(path, &mp, &none), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK(none == NULL);
+  vramfit_model_free(cpu);
+  vramfit_model_free(sim);
+}
+
 /* ---- the last error is per thread ---- */
 
 static void *fail_on_another_thread(void *status) {
@@ -470,6 +539,7 @@ int main(void) {
     test_error_paths(model);
   }
   test_plan();
+  test_sim_device();
   test_last_error_is_per_thread();
   vramfit_model_free(model);
   free(ref.tokens);

@@ -335,7 +335,9 @@ TEST_CASE("bad arguments are clear errors") {
 TEST_CASE("n_ctx 0 means the trained context; the memory report accounts every buffer") {
   auto path = test::test_data("models/stories260K.gguf");
   if (!path) return;
-  const Model model = Model::load(*path);
+  ModelParams on_cpu;  // "auto" picks a GPU where there is one
+  on_cpu.device = "cpu";
+  const Model model = Model::load(*path, on_cpu);
   const ModelInfo &info = model.info();
   CHECK(info.n_layer == 5);
   CHECK(info.n_embd == 64);
@@ -392,6 +394,19 @@ TEST_CASE("rope frequency factors divide the angles (Llama-3 rope_freqs), like l
   auto la = ca.decode(tokens), lb = cb.decode(tokens), lbase = cbase.decode(tokens);
   CHECK(std::equal(la.begin(), la.end(), lb.begin()));
   CHECK(centred_rel_rms(la, lbase) > 1e-3);  // the factors changed something
+
+  // Split across a simulated device: its layers read the uploaded factors, the CPU's the map's.
+  ModelParams split;
+  split.device = "sim:8MiB";
+  split.n_ctx = 32;
+  split.offload.strategy = OffloadStrategy::manual;
+  split.offload.n_gpu_layers = 2;
+  const Model c = Model::load(with_factors, split);
+  CHECK(c.plan()->location_of("rope_freqs.weight") == Location::device);
+  CHECK(c.plan()->location_of("blk.4.attn_q.weight") == Location::host);
+  Context cc(c, ContextParams{.n_ctx = 32, .n_threads = 1});
+  auto lc = cc.decode(tokens);
+  CHECK(std::equal(la.begin(), la.end(), lc.begin()));
   std::filesystem::remove(with_factors);
   std::filesystem::remove(linear);
 }

@@ -1,0 +1,280 @@
+#include "model/executor.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <map>
+
+#include "common/error.hpp"
+#include "common/log.hpp"
+#include "model/arena.hpp"
+#include "model/device_cpu.hpp"
+#include "model/device_sim.hpp"
+#if defined(VRAMFIT_HAVE_CUDA) && VRAMFIT_HAVE_CUDA
+#include "cuda/runtime.hpp"
+#include "model/device_cuda.hpp"
+#endif
+
+namespace vramfit::model {
+
+using detail::fail;
+
+namespace {
+
+constexpr bool have_cuda() {
+#if defined(VRAMFIT_HAVE_CUDA) && VRAMFIT_HAVE_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+int cuda_device_count() {
+#if defined(VRAMFIT_HAVE_CUDA) && VRAMFIT_HAVE_CUDA
+  return cuda::device_count();
+#else
+  return 0;
+#endif
+}
+
+// "512M", "2GiB", "1000000": the same units as the CLI (k/m/g/t = 1e3.., kib/mib/gib/tib = 2^10..).
+std::optional<uint64_t> parse_capacity(std::string_view text) {
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end == text.data()) return std::nullopt;
+  std::string unit(end, text.data() + text.size());
+  for (char &c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static const std::map<std::string, uint64_t> scale{
+      {"", 1},           {"b", 1},          {"k", 1000},         {"kb", 1000},        {"m", 1000000},
+      {"mb", 1000000},   {"g", 1000000000}, {"gb", 1000000000},  {"kib", 1ull << 10}, {"mib", 1ull << 20},
+      {"gib", 1ull << 30}, {"t", 1000000000000}, {"tb", 1000000000000}, {"tib", 1ull << 40}};
+  auto it = scale.find(unit);
+  if (it == scale.end() || value > UINT64_MAX / it->second) return std::nullopt;
+  return value * it->second;
+}
+
+uint64_t arena_bytes(uint64_t bytes) {
+  constexpr uint64_t a = Plan::device_alignment;
+  return (std::max<uint64_t>(bytes, 1) + a - 1) / a * a;
+}
+
+uint64_t weight_bytes(const Weight &w) { return row_bytes(w.type, w.ne0) * static_cast<uint64_t>(w.ne1); }
+
+// Every weight the forward pass reads, mutable; a tied output appears twice (same name).
+std::vector<Weight *> all_weights(LlamaWeights &w) {
+  std::vector<Weight *> out{&w.token_embd, &w.output_norm, &w.output};
+  if (w.rope_freqs) out.push_back(&*w.rope_freqs);
+  for (auto &layer : w.layers) layer.for_each([&](Weight &x) { out.push_back(&x); });
+  return out;
+}
+
+// The forward pass runs a block (attention with its KV cache, feed-forward, output head) on one
+// device: refuse a plan that splits one, naming the tensors, before any byte is uploaded.
+void check_plan_runs(const Plan &plan, const LlamaWeights &w) {
+  auto same_side = [&](std::initializer_list<const Weight *> block) {
+    const Location first = plan.location_of(block.begin()[0]->name);
+    for (const Weight *other : block)
+      if (plan.location_of(other->name) != first)
+        fail(ErrorCode::unsupported,
+             "the offload plan puts '{}' on the {} and '{}' on the {}, but the forward pass runs each block "
+             "(attention, feed-forward, output head) on one device; make the -ot rules name whole blocks",
+             block.begin()[0]->name, to_string(first), other->name, to_string(plan.location_of(other->name)));
+  };
+  same_side({&w.output, &w.output_norm});
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const LayerWeights &layer = w.layers[l];
+    same_side({&layer.wq, &layer.attn_norm, &layer.wk, &layer.wv, &layer.wo});
+    same_side({&layer.w_gate, &layer.ffn_norm, &layer.w_up, &layer.w_down});
+    if (plan.kv[l].location != plan.location_of(layer.wq.name))
+      fail(ErrorCode::unsupported,
+           "the offload plan puts layer {}'s KV cache on the {} and its attention on the {}; the executor runs "
+           "attention where its KV cache is (use kv_placement follow_layer)",
+           l, to_string(plan.kv[l].location), to_string(plan.location_of(layer.wq.name)));
+  }
+}
+
+PlanRequest plan_request(const ModelParams &params, const ModelInfo &info) {
+  if (params.n_batch <= 0)
+    fail(ErrorCode::invalid_argument, "ModelParams.n_batch = {} must be positive", params.n_batch);
+  if (params.n_ctx < 0) fail(ErrorCode::invalid_argument, "ModelParams.n_ctx = {} is negative", params.n_ctx);
+  PlanRequest request;
+  request.n_ctx = planned_n_ctx(params, info);
+  request.n_batch = std::min(static_cast<uint32_t>(params.n_batch), request.n_ctx);
+  request.kv_type = to_kv_type(params.kv_type);
+  request.policy = params.offload;
+  return request;
+}
+
+}  // namespace
+
+DeviceSpec parse_device(const std::string &device) {
+  DeviceSpec spec;
+  auto bad = [&]() -> DeviceSpec {
+    fail(ErrorCode::invalid_argument, "device '{}' is not one of auto, cpu, cuda[:N], sim[:CAPACITY]", device);
+  };
+  if (device == "cpu") return spec;
+  if (device == "auto") {
+    if (cuda_device_count() > 0) spec.kind = DeviceKind::cuda;
+    return spec;
+  }
+  if (device == "sim" || device.starts_with("sim:")) {
+    spec.kind = DeviceKind::sim;
+    if (device.size() > 4) {
+      auto capacity = parse_capacity(std::string_view(device).substr(4));
+      if (!capacity || *capacity == 0) return bad();
+      spec.capacity = *capacity;
+    }
+    return spec;
+  }
+  if (device == "cuda" || device.starts_with("cuda:")) {
+    spec.kind = DeviceKind::cuda;
+    if (device.size() > 5) {
+      const std::string_view n = std::string_view(device).substr(5);
+      auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), spec.index);
+      if (ec != std::errc() || end != n.data() + n.size() || spec.index < 0) return bad();
+    }
+    if (!have_cuda())
+      fail(ErrorCode::unsupported, "device '{}': this vramfit was built without CUDA (use cpu or sim:CAPACITY)",
+           device);
+    const int count = cuda_device_count();
+    if (spec.index >= count)
+      fail(ErrorCode::device, "device '{}': no such CUDA device ({} found: no driver, no GPU or not visible)",
+           device, count);
+    return spec;
+  }
+  return bad();
+}
+
+uint32_t planned_n_ctx(const ModelParams &params, const ModelInfo &info) {
+  if (params.n_ctx > 0) return static_cast<uint32_t>(params.n_ctx);
+  return static_cast<uint32_t>(std::min(info.n_ctx_train, 4096));
+}
+
+GgmlType to_ggml_type(KvType type) {
+  switch (type) {
+    case KvType::f16: return GgmlType::F16;
+    case KvType::f32: return GgmlType::F32;
+    case KvType::q8_0: return GgmlType::Q8_0;
+  }
+  return GgmlType::F16;
+}
+
+KvType to_kv_type(GgmlType type) {
+  switch (type) {
+    case GgmlType::F16: return KvType::f16;
+    case GgmlType::F32: return KvType::f32;
+    case GgmlType::Q8_0: return KvType::q8_0;
+    default: break;
+  }
+  fail(ErrorCode::invalid_argument, "KV type {} is not one of F16, F32, Q8_0", type_name(type));
+}
+
+std::unique_ptr<Executor> Executor::create(const ModelParams &params, const gguf::File &file,
+                                           const ModelInfo &info, LlamaWeights &weights) {
+  const DeviceSpec spec = parse_device(params.device);
+  if (spec.kind == DeviceKind::cpu) return nullptr;
+
+  std::unique_ptr<Executor> ex(new Executor());
+  PlanRequest request = plan_request(params, info);
+  MachineProfile &machine = request.machine;
+  if (spec.kind == DeviceKind::sim) {
+    uint64_t &budget = request.policy.vram_budget_bytes;
+    if (budget == 0) budget = spec.capacity;
+    if (budget == 0)
+      fail(ErrorCode::invalid_argument, "device 'sim' needs a capacity (sim:512M) or a VRAM budget");
+    if (spec.capacity > 0 && budget > spec.capacity)
+      fail(ErrorCode::invalid_argument, "the VRAM budget {} bytes is larger than the device '{}' ({} bytes)", budget,
+           params.device, spec.capacity);
+    // A sim device has no runtime context and no fixed reservations: its arena is the budget.
+    machine.device_memory_bytes = std::max(spec.capacity, budget);
+    machine.device_fixed_overhead_bytes = 0;
+    machine.measured.device_fixed_overhead = true;
+    ex->plan_ = make_plan(file, request);
+    check_plan_runs(ex->plan_, weights);
+    ex->sim_compute_ = std::make_unique<CpuDevice>(0);
+    ex->device_ = std::make_unique<SimDevice>(*ex->sim_compute_, ex->plan_.budget_bytes);
+  } else {
+#if defined(VRAMFIT_HAVE_CUDA) && VRAMFIT_HAVE_CUDA
+    CudaDeviceConfig config;
+    config.device_index = spec.index;
+    const cuda::FixedOverhead measured = cuda::measure_fixed_overhead(spec.index);
+    ex->outside_arena_bytes_ = measured.context_bytes + measured.cublas_bytes;
+    ex->fixed_arena_bytes_ = CudaDevice::fixed_reservation_bytes(config);
+    machine.device_memory_bytes = measured.total_bytes;
+    // Free memory as if our context did not exist yet: the budget counts it as overhead.
+    machine.device_free_bytes = measured.free_bytes + ex->outside_arena_bytes_;
+    machine.measured.device_memory = true;
+    machine.device_fixed_overhead_bytes = ex->outside_arena_bytes_ + ex->fixed_arena_bytes_;
+    machine.measured.device_fixed_overhead = true;
+    ex->plan_ = make_plan(file, request);
+    check_plan_runs(ex->plan_, weights);
+    config.budget_bytes = ex->plan_.budget_bytes - ex->outside_arena_bytes_;
+    ex->device_ = std::make_unique<CudaDevice>(config);
+#endif
+  }
+  detail::log_info("{}: offload plan ({}): {} of {} bytes of the budget on {}, {} of {} layers entirely there",
+                   file.name(), ex->plan_.chosen_by, ex->plan_.device.total(), ex->plan_.budget_bytes,
+                   ex->device_->name(), ex->plan_.n_device_layers, ex->plan_.n_layer);
+  ex->upload_weights(weights);
+  return ex;
+}
+
+// One arena reservation per tensor the plan puts on the device; the views then point there.
+void Executor::upload_weights(LlamaWeights &weights) {
+  std::map<std::string_view, const void *> uploaded;  // by name: a tied output reuses token_embd's
+  const std::optional<Weight> rope_freqs_host = weights.rope_freqs;
+  for (Weight *w : all_weights(weights)) {
+    if (plan_.location_of(w->name) != Location::device) continue;
+    auto [it, fresh] = uploaded.try_emplace(w->name, nullptr);
+    if (fresh) {
+      const uint64_t bytes = weight_bytes(*w);
+      void *copy = device_->allocate(bytes, w->name);
+      uploaded_.push_back(copy);
+      device_->upload(copy, w->data, bytes);
+      weight_arena_bytes_ += arena_bytes(bytes);
+      it->second = copy;
+    }
+    w->data = it->second;
+    w->device = device_.get();
+  }
+  device_->synchronize();
+  // Blocks on the host read the rope factors from the map.
+  if (weights.rope_freqs && weights.rope_freqs->device) weights.rope_freqs_host = rope_freqs_host;
+}
+
+Executor::~Executor() {
+  for (void *p : uploaded_) device_->deallocate(p);
+}
+
+void Executor::check_context(const ContextParams &params, const ModelInfo &info) const {
+  auto exceeds = [&](std::string_view what, auto asked, auto planned) {
+    fail(ErrorCode::budget_exceeded,
+         "ContextParams.{} = {} exceeds the {} the offload plan sized the device's KV cache and scratch for; "
+         "pass {} <= {} or load the model with ModelParams.{} = {}",
+         what, asked, planned, what, planned, what, asked);
+  };
+  if (static_cast<uint32_t>(params.n_ctx) > plan_.n_ctx) exceeds("n_ctx", params.n_ctx, plan_.n_ctx);
+  if (static_cast<uint32_t>(params.n_batch) > plan_.n_batch) exceeds("n_batch", params.n_batch, plan_.n_batch);
+  const int64_t n_kv = int64_t{info.n_head_kv} * info.head_dim;
+  const uint64_t kv_bytes = row_bytes(params.kv_type, n_kv) * static_cast<uint64_t>(params.n_ctx);
+  const bool kv_on_device = std::any_of(plan_.kv.begin(), plan_.kv.end(),
+                                        [](const PlannedKvLayer &kv) { return kv.location == Location::device; });
+  if (kv_on_device && row_bytes(params.kv_type, n_kv) > row_bytes(to_ggml_type(plan_.kv_type), n_kv))
+    exceeds("kv_type", type_name(params.kv_type), to_string(plan_.kv_type));
+
+  uint64_t needed = planned_scratch();
+  for (const PlannedKvLayer &kv : plan_.kv)
+    if (kv.location == Location::device) needed += 2 * arena_bytes(kv_bytes);
+  const DeviceMemoryStats stats = device_->memory_stats();
+  const uint64_t free_bytes = stats.budget_bytes - stats.allocated_bytes;
+  if (needed > free_bytes)
+    fail(ErrorCode::budget_exceeded,
+         "{}: a context needs {} bytes of the device (KV cache and scratch at n_ctx={}, n_batch={}) but only {} of "
+         "its {} are free ({} in use: weights and other contexts); free another context or plan a smaller one",
+         device_->name(), needed, params.n_ctx, params.n_batch, free_bytes, stats.budget_bytes,
+         stats.allocated_bytes);
+}
+
+}  // namespace vramfit::model

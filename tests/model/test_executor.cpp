@@ -1,0 +1,269 @@
+// The executor on a simulated device: a model split across "device" and CPU as an offload plan
+// says, under budgets from "nothing fits" to "everything fits". A sim device runs the CPU's
+// kernels on its own memory, so every split must give the CPU-only logits, and the device's
+// arena must never hold more than the budget.
+#include <doctest/doctest.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/model_impl.hpp"
+#include "test_data.hpp"
+#include "vramfit/context.hpp"
+
+using namespace vramfit;
+
+namespace {
+
+constexpr int32_t kCtx = 64, kBatch = 16, kThreads = 2;
+
+ModelParams params_for(std::string device, OffloadPolicy policy = {}) {
+  ModelParams p;
+  p.device = std::move(device);
+  p.offload = std::move(policy);
+  p.n_ctx = kCtx;
+  p.n_batch = kBatch;
+  return p;
+}
+
+ContextParams context_params() {
+  ContextParams c;
+  c.n_ctx = kCtx;
+  c.n_batch = kBatch;
+  c.n_threads = kThreads;
+  return c;
+}
+
+struct Logits {
+  std::vector<float> batch;   // every token of the prompt + continuation decoded as one call
+  std::vector<float> stream;  // the prompt, then one token at a time: the last logits of each call
+};
+
+// The sequence is longer than n_batch, so the batch is decoded in chunks.
+std::vector<int32_t> sequence(const Model &model) {
+  std::vector<int32_t> tokens = model.tokenize("Once upon a time, there was a little girl named Lily. She", true);
+  REQUIRE(tokens.size() > static_cast<size_t>(kBatch));
+  return tokens;
+}
+
+Logits run(Context &ctx, const std::vector<int32_t> &tokens) {
+  Logits out;
+  ctx.clear();
+  auto all = ctx.decode(tokens, true);
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    auto row = ctx.logits(static_cast<int32_t>(i));
+    out.batch.insert(out.batch.end(), row.begin(), row.end());
+  }
+  (void)all;
+  ctx.clear();
+  const size_t n_prompt = 5;
+  auto first = ctx.decode(std::span(tokens).first(n_prompt));
+  out.stream.assign(first.begin(), first.end());
+  for (size_t i = n_prompt; i < tokens.size(); ++i) {
+    auto row = ctx.decode(std::span(tokens).subspan(i, 1));
+    out.stream.insert(out.stream.end(), row.begin(), row.end());
+  }
+  return out;
+}
+
+double max_relative_diff(const std::vector<float> &got, const std::vector<float> &want) {
+  REQUIRE(got.size() == want.size());
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    worst = std::max(worst, std::abs(double{got[i]} - want[i]) / std::max(1e-30, std::abs(double{want[i]})));
+  return worst;
+}
+
+model::Device &device_of(const Model &model) { return model.impl().executor->device(); }
+
+OffloadPolicy policy(OffloadStrategy strategy, uint64_t budget) {
+  OffloadPolicy p;
+  p.strategy = strategy;
+  p.vram_budget_bytes = budget;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("sim device: every budget and strategy gives the CPU-only logits, inside the budget") {
+  auto path = test::test_data("models/synth-Q4_K_M.gguf");
+  if (!path) return;
+  const Model cpu_model = Model::load(*path, params_for("cpu"));
+  CHECK(cpu_model.plan() == nullptr);
+  const std::vector<int32_t> tokens = sequence(cpu_model);
+  Context cpu_ctx(cpu_model, context_params());
+  const Logits expected = run(cpu_ctx, tokens);
+
+  // Everything on the device: the whole model, its KV cache and scratch.
+  const uint64_t everything = [&] {
+    PlanRequest request;
+    request.n_ctx = kCtx;
+    request.n_batch = kBatch;
+    request.machine.device_fixed_overhead_bytes = 0;  // as a sim device
+    request.policy = policy(OffloadStrategy::manual, 1ull << 40);
+    request.policy.n_gpu_layers = 1000;
+    request.policy.rules = {{"token_embd", true}};
+    const Plan all = make_plan(cpu_model.impl().file, request);
+    CHECK(all.host.weights == 0);
+    return all.device.total();
+  }();
+
+  // A budget below the smallest useful one is refused, naming that budget; which then works.
+  uint64_t smallest = 0;
+  try {
+    (void)Model::load(*path, params_for("sim", policy(OffloadStrategy::layers, 4096)));
+    FAIL("a 4 KiB budget was accepted");
+  } catch (const Error &e) {
+    CHECK(e.code() == ErrorCode::budget_exceeded);
+    const std::string message = e.what();
+    const std::string named = "the smallest budget that works is ";
+    const size_t at = message.find(named);
+    REQUIRE(at != std::string::npos);
+    smallest = std::stoull(message.substr(at + named.size()));
+  }
+  CHECK_NOTHROW((void)Model::load(*path, params_for("sim", policy(OffloadStrategy::layers, smallest))));
+  CHECK_THROWS_AS((void)Model::load(*path, params_for("sim", policy(OffloadStrategy::layers, smallest - 1))), Error);
+
+  // Manual -ot rules: whole layers 0 and 2 (with their KV); or blocks apart, so the residual
+  // crosses at every block: layer 0's attention, layer 1's feed-forward and the output head.
+  OffloadPolicy layers_0_2 = policy(OffloadStrategy::manual, 0);
+  layers_0_2.rules = {{"^blk\\.(0|2)\\.", true}};
+  OffloadPolicy blocks = policy(OffloadStrategy::manual, 0);
+  blocks.rules = {{"^blk\\.0\\.attn", true}, {"^blk\\.1\\.ffn", true}, {"^output", true}};
+  const std::vector<std::pair<std::string, OffloadPolicy>> strategies{
+      {"layers", policy(OffloadStrategy::layers, 0)},
+      {"fastest", policy(OffloadStrategy::fastest, 0)},
+      {"manual layers 0,2", layers_0_2},
+      {"manual blocks", blocks}};
+
+  int n_split = 0, n_refused = 0;
+  for (int step = 1; step <= 17; ++step) {
+    const uint64_t budget = everything * static_cast<uint64_t>(step) / 16;  // 1/16 .. 17/16 of everything
+    for (auto [name, p] : strategies) {
+      CAPTURE(name);
+      CAPTURE(budget);
+      p.vram_budget_bytes = budget;
+      std::optional<Model> model;
+      try {
+        model = Model::load(*path, params_for("sim", p));
+      } catch (const Error &e) {
+        CHECK(e.code() == ErrorCode::budget_exceeded);  // too small for this strategy: a clean refusal
+        CHECK(budget < everything);
+        ++n_refused;
+        continue;
+      }
+      const Plan &plan = *model->plan();
+      Context ctx(*model, context_params());
+      const Logits got = run(ctx, tokens);
+      CHECK(max_relative_diff(got.batch, expected.batch) <= 1e-6);
+      CHECK(max_relative_diff(got.stream, expected.stream) <= 1e-6);
+      CHECK(got.batch == expected.batch);  // the same kernels on the same numbers: bit-identical
+
+      // The device holds exactly what the plan lists (no staging buffer is needed on it: the
+      // residual lands in the device's activations), never more than the budget.
+      const MemoryReport report = ctx.memory_report();
+      REQUIRE(report.devices.size() == 2);
+      const DeviceMemory &dev = report.devices[1];
+      CHECK(dev.weights == plan.device.weights);
+      CHECK(dev.kv == plan.device.kv);
+      CHECK(dev.scratch == plan.device.scratch);
+      CHECK(dev.peak == plan.device.total() - plan.device.staging);
+      CHECK(dev.peak <= budget);
+      CHECK(dev.budget == budget);
+      const model::DeviceMemoryStats stats = device_of(*model).memory_stats();
+      CHECK(stats.budget_bytes == budget);
+      CHECK(stats.peak_bytes <= budget);
+      if (plan.device.weights > 0 && plan.host.weights > 0) ++n_split;
+    }
+  }
+  MESSAGE(fmt::format("everything = {} bytes; {} partial splits, {} refusals", everything, n_split, n_refused));
+  CHECK(n_split >= 6);    // partial splits were exercised, not only all or nothing
+  CHECK(n_refused >= 1);  // and budgets too small for some strategy
+}
+
+TEST_CASE("sim device: an allocation past the budget fails cleanly and the context still decodes") {
+  auto path = test::test_data("models/synth-Q4_K_M.gguf");
+  if (!path) return;
+  const Model cpu_model = Model::load(*path, params_for("cpu"));
+  const std::vector<int32_t> tokens = sequence(cpu_model);
+  Context cpu_ctx(cpu_model, context_params());
+  const Logits expected = run(cpu_ctx, tokens);
+
+  const Model model = Model::load(*path, params_for("sim:64MiB", policy(OffloadStrategy::layers, 0)));
+  CHECK(model.plan()->budget_bytes == 64ull << 20);
+  Context ctx(model, context_params());
+  model::Device &device = device_of(model);
+  const model::DeviceMemoryStats before = device.memory_stats();
+  const uint64_t free_bytes = before.budget_bytes - before.allocated_bytes;
+  CHECK_THROWS_WITH_AS(device.allocate(free_bytes + 1, "one byte too many"), doctest::Contains("one byte too many"),
+                       Error);
+  CHECK(device.memory_stats().allocated_bytes == before.allocated_bytes);
+
+  // A second context that does not fit is refused before anything is allocated.
+  void *hog = device.allocate(free_bytes - 1024, "hog");
+  try {
+    Context second(model, context_params());
+    FAIL("a context past the budget was created");
+  } catch (const Error &e) {
+    CHECK(e.code() == ErrorCode::budget_exceeded);
+  }
+  CHECK(device.memory_stats().allocated_bytes == before.allocated_bytes + free_bytes - 1024 + 0);
+  device.deallocate(hog);
+
+  const Logits got = run(ctx, tokens);
+  CHECK(got.batch == expected.batch);
+  CHECK(got.stream == expected.stream);
+}
+
+TEST_CASE("sim device: a context larger than the plan is refused, naming what to change") {
+  auto path = test::test_data("models/synth-Q4_K_M.gguf");
+  if (!path) return;
+  const Model model = Model::load(*path, params_for("sim:64MiB"));
+  const uint64_t allocated = device_of(model).memory_stats().allocated_bytes;
+  ContextParams big = context_params();
+  big.n_ctx = kCtx * 2;
+  CHECK_THROWS_WITH_AS(Context(model, big), doctest::Contains("n_ctx"), Error);
+  big = context_params();
+  big.n_batch = kBatch * 2;
+  CHECK_THROWS_WITH_AS(Context(model, big), doctest::Contains("n_batch"), Error);
+  big = context_params();
+  big.kv_type = GgmlType::F32;  // planned F16
+  CHECK_THROWS_WITH_AS(Context(model, big), doctest::Contains("kv_type"), Error);
+  CHECK(device_of(model).memory_stats().allocated_bytes == allocated);
+
+  ContextParams defaults;  // n_ctx 0: the plan's
+  defaults.n_batch = kBatch;
+  Context ctx(model, defaults);
+  CHECK(ctx.n_ctx() == kCtx);
+}
+
+TEST_CASE("device names and budgets are checked") {
+  auto path = test::test_data("models/synth-Q4_K_M.gguf");
+  if (!path) return;
+  auto code_of = [&](const ModelParams &p) -> std::optional<ErrorCode> {
+    try {
+      (void)Model::load(*path, p);
+    } catch (const Error &e) {
+      return e.code();
+    }
+    return std::nullopt;
+  };
+  CHECK(code_of(params_for("gpu")) == ErrorCode::invalid_argument);
+  CHECK(code_of(params_for("sim:lots")) == ErrorCode::invalid_argument);
+  CHECK(code_of(params_for("sim")) == ErrorCode::invalid_argument);  // neither capacity nor budget
+  CHECK(code_of(params_for("sim:1M", policy(OffloadStrategy::fastest, 2u << 20))) == ErrorCode::invalid_argument);
+#if !(defined(VRAMFIT_HAVE_CUDA) && VRAMFIT_HAVE_CUDA)
+  CHECK(code_of(params_for("cuda")) == ErrorCode::unsupported);
+  CHECK(code_of(params_for("cuda:1")) == ErrorCode::unsupported);
+  CHECK(Model::load(*path, params_for("auto")).plan() == nullptr);
+#endif
+  // A manual rule that splits a block cannot run: refused before anything is uploaded.
+  OffloadPolicy split = policy(OffloadStrategy::manual, 64u << 20);
+  split.rules = {{"blk\\.0\\.attn_q", true}};
+  CHECK(code_of(params_for("sim", split)) == ErrorCode::unsupported);
+}
