@@ -5,8 +5,7 @@
 function(vramfit_add_component name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LIBS" ${ARGN})
   if(NOT ARG_SOURCES)
-    message(STATUS "vramfit: component ${name} has no sources yet; skipped")
-    return()
+    message(FATAL_ERROR "component ${name} has no sources")
   endif()
   add_library(vramfit_${name} OBJECT ${ARG_SOURCES})
   target_include_directories(vramfit_${name} PUBLIC
