@@ -9,8 +9,9 @@ if(NOT VRAMFIT_CUDA STREQUAL "OFF")
   if(CMAKE_CUDA_COMPILER)
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
       # No GPU at configure time on CI, so "native" cannot work: Turing through Hopper,
-      # plus PTX of the newest for forward compatibility.
-      set(CMAKE_CUDA_ARCHITECTURES "75-real;86-real;89-real;90")
+      # plus PTX of the newest for forward compatibility. sm_80 (A100) needs its own code: it runs
+      # neither sm_86 code nor compute_90 PTX.
+      set(CMAKE_CUDA_ARCHITECTURES "75-real;80-real;86-real;89-real;90")
     endif()
     enable_language(CUDA)
     # CMake 3.25 knows nvcc's -std flags only up to C++17; nvcc 12+ accepts -std=c++20.

@@ -83,7 +83,32 @@ void dequantize_any(GgmlType type, const void *src, Out *dst, int64_t n, cudaStr
   throw Error(ErrorCode::internal, "CUDA dequantize: no kernel for " + name);
 }
 
+template <class Block, int BlockSize>
+void take_stack_bytes(uint64_t &bytes) {
+  cudaFuncAttributes to_f32{}, to_f16{};
+  check(cudaFuncGetAttributes(&to_f32, dequantize_kernel<Block, BlockSize, float>), "cudaFuncGetAttributes");
+  check(cudaFuncGetAttributes(&to_f16, dequantize_kernel<Block, BlockSize, uint16_t>), "cudaFuncGetAttributes");
+  bytes = std::max<uint64_t>({bytes, to_f32.localSizeBytes, to_f16.localSizeBytes});
+}
+
 }  // namespace
+
+uint64_t dequantize_stack_bytes() {
+  using namespace quant;
+  uint64_t bytes = 0;
+  take_stack_bytes<f32_weight, 1>(bytes);
+  take_stack_bytes<f16_weight, 1>(bytes);
+  take_stack_bytes<bf16_weight, 1>(bytes);
+  take_stack_bytes<block_q4_0, QK4_0>(bytes);
+  take_stack_bytes<block_q8_0, QK8_0>(bytes);
+  take_stack_bytes<block_q2_K, QK_K>(bytes);
+  take_stack_bytes<block_q3_K, QK_K>(bytes);
+  take_stack_bytes<block_q4_K, QK_K>(bytes);
+  take_stack_bytes<block_q5_K, QK_K>(bytes);
+  take_stack_bytes<block_q6_K, QK_K>(bytes);
+  take_stack_bytes<block_q8_K, QK_K>(bytes);
+  return bytes;
+}
 
 void dequantize(GgmlType type, const void *src_dev, float *dst_dev, int64_t n, cudaStream_t stream) {
   dequantize_any(type, src_dev, dst_dev, n, stream);

@@ -22,4 +22,7 @@ void dequantize(GgmlType type, const void *src_dev, float *dst_dev, int64_t n, c
 // The same, rounded to IEEE half (round to nearest even) for cuBLAS f16 GEMMs.
 void dequantize_f16(GgmlType type, const void *src_dev, uint16_t *dst_dev, int64_t n, cudaStream_t stream);
 
+// The largest per-thread stack (local memory) of these kernels, in bytes (see kernel_stack_bytes).
+uint64_t dequantize_stack_bytes();
+
 }  // namespace vramfit::cuda

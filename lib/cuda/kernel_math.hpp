@@ -146,4 +146,20 @@ VRAMFIT_HD int64_t kv_head_of(int64_t head, int64_t n_head, int64_t n_head_kv) {
   return head / (n_head / n_head_kv);
 }
 
+// The attention kernel gives lane l of a warp the head dimensions l, l+32, ...: how many.
+VRAMFIT_HD int attention_lane_dims(int64_t head_dim, int lane) { return (int)((head_dim - lane + 31) / 32); }
+
+// ---- cuBLAS: a row-major product in column-major terms ----
+// y[t][r] (row stride ldy) = sum_k W[r][k] x[t][k] for row-major W [rows][k] and x [n_tokens][k].
+// cuBLAS reads column-major: W's memory is W^T (k x rows, lda = k), x's is x^T (k x n_tokens,
+// ldb = k), and y's is y^T (rows x n_tokens, ldc = ldy). So y^T = op(A) op(B) with A = W's
+// memory transposed (op T: rows x k = W) and B = x's memory as is (op N).
+struct GemmArgs {
+  bool transpose_a, transpose_b;
+  int m, n, k, lda, ldb, ldc;
+};
+inline GemmArgs row_major_gemm(int64_t rows, int64_t k, int64_t n_tokens, int64_t ldy) {
+  return {true, false, (int)rows, (int)n_tokens, (int)k, (int)k, (int)k, (int)ldy};
+}
+
 }  // namespace vramfit::cuda

@@ -2,6 +2,7 @@
 // here only decides which thread computes what. Straightforward layouts, chosen to be obviously
 // right: one warp per output row (gemv) or per (token, head) (attention), grid-stride loops for
 // element-wise work.
+#include <algorithm>
 #include <string>
 #include <type_traits>
 
@@ -21,7 +22,16 @@ constexpr int kAttnWarps = 4;          // (token, head) pairs per attention bloc
 constexpr int kAttnMaxDimsPerLane = 8;  // head_dim <= 256
 constexpr int kThreads = 256;
 
-cudaStream_t stream_of(Runtime &rt) { return static_cast<cudaStream_t>(rt.stream()); }
+// Every launch takes its stream here, which also makes the runtime's device current on this thread.
+cudaStream_t stream_of(Runtime &rt) {
+  rt.activate();
+  return static_cast<cudaStream_t>(rt.stream());
+}
+
+cublasHandle_t cublas_of(Runtime &rt) {
+  rt.activate();
+  return static_cast<cublasHandle_t>(rt.cublas());
+}
 
 [[noreturn]] void fail(ErrorCode code, const char *op, const std::string &what) {
   throw Error(code, std::string("cuda ") + op + ": " + what);
@@ -181,7 +191,7 @@ __global__ void attention_kernel(const float *q, KvType kv_type, const void *k_c
   const int64_t t = item / n_head, head = item % n_head;
   const int64_t kv_offset = kv_head_of(head, n_head, n_head_kv) * head_dim;  // element in a cache row
   const float *qh = q + (t * n_head + head) * head_dim;
-  const int dims = static_cast<int>((head_dim - lane + kWarp - 1) / kWarp);  // this lane's dimensions
+  const int dims = attention_lane_dims(head_dim, lane);
   float qv[kAttnMaxDimsPerLane], acc[kAttnMaxDimsPerLane];
   for (int i = 0; i < dims; ++i) {
     qv[i] = qh[lane + i * kWarp];
@@ -214,6 +224,13 @@ __global__ void add_kernel(float *y, const float *x, int64_t n) {
     y[i] += x[i];
 }
 
+template <class Kernel>
+void take_stack_bytes(uint64_t &bytes, Kernel *kernel) {
+  cudaFuncAttributes a{};
+  check(cudaFuncGetAttributes(&a, kernel), "cudaFuncGetAttributes");
+  bytes = std::max<uint64_t>(bytes, a.localSizeBytes);
+}
+
 KvType kv_type_of(GgmlType type, const char *op) {
   switch (type) {
     case GgmlType::F32: return KvType::f32;
@@ -224,6 +241,27 @@ KvType kv_type_of(GgmlType type, const char *op) {
 }
 
 }  // namespace
+
+uint64_t kernel_stack_bytes() {
+  uint64_t bytes = dequantize_stack_bytes();
+  for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q2_K,
+                        GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K})
+    dispatch_weight(type, "kernel_stack_bytes", [&](auto *tag) {
+      using Chunk = std::remove_pointer_t<decltype(tag)>;
+      take_stack_bytes(bytes, get_rows_kernel<Chunk>);
+      take_stack_bytes(bytes, gemv_kernel<Chunk>);
+    });
+  take_stack_bytes(bytes, f32_to_f16_kernel);
+  take_stack_bytes(bytes, rms_norm_kernel<float>);
+  take_stack_bytes(bytes, rms_norm_kernel<f16_elem>);
+  take_stack_bytes(bytes, rope_kernel);
+  take_stack_bytes(bytes, kv_store_plain_kernel);
+  take_stack_bytes(bytes, kv_store_q8_0_kernel);
+  take_stack_bytes(bytes, attention_kernel);
+  take_stack_bytes(bytes, swiglu_kernel);
+  take_stack_bytes(bytes, add_kernel);
+  return bytes;
+}
 
 bool supports_weight_type(GgmlType type) noexcept {
   switch (type) {
@@ -277,15 +315,27 @@ void convert_f32_to_f16(Runtime &rt, const float *x, int64_t n, uint16_t *out) {
   check_launch("matmul (convert)");
 }
 
+namespace {
+// The argument mapping is row_major_gemm (kernel_math.hpp, host-tested).
+void gemm(Runtime &rt, const void *w, const void *x, cudaDataType_t input_type, int64_t rows, int64_t k,
+          int64_t n_tokens, float *y, int64_t ldy, const char *op) {
+  const GemmArgs g = row_major_gemm(rows, k, n_tokens, ldy);
+  const float alpha = 1.0f, beta = 0.0f;  // CUBLAS_COMPUTE_32F takes float scalars
+  check(cublasGemmEx(cublas_of(rt), g.transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N, g.transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                     g.m, g.n, g.k, &alpha, w, input_type, g.lda, x, input_type, g.ldb, &beta, y, CUDA_R_32F, g.ldc,
+                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+        op);
+}
+}  // namespace
+
 void gemm_f16(Runtime &rt, const uint16_t *w16, int64_t rows, int64_t k, const uint16_t *x16, int64_t n_tokens,
               float *y, int64_t ldy) {
-  // Row-major W [rows][k] is column-major W^T (k x rows): y^T (rows x n_tokens) = op_T(W^T) * x^T.
-  const float alpha = 1.0f, beta = 0.0f;
-  check(cublasGemmEx(static_cast<cublasHandle_t>(rt.cublas()), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows),
-                     static_cast<int>(n_tokens), static_cast<int>(k), &alpha, w16, CUDA_R_16F, static_cast<int>(k),
-                     x16, CUDA_R_16F, static_cast<int>(k), &beta, y, CUDA_R_32F, static_cast<int>(ldy),
-                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-        "matmul (cublasGemmEx)");
+  gemm(rt, w16, x16, CUDA_R_16F, rows, k, n_tokens, y, ldy, "matmul (cublasGemmEx f16)");
+}
+
+void gemm_f32(Runtime &rt, const float *w, int64_t rows, int64_t k, const float *x, int64_t n_tokens, float *y,
+              int64_t ldy) {
+  gemm(rt, w, x, CUDA_R_32F, rows, k, n_tokens, y, ldy, "matmul (cublasGemmEx f32)");
 }
 
 void rms_norm(Runtime &rt, const float *x, GgmlType weight_type, const void *weight, int64_t n, int64_t n_tokens,
@@ -342,8 +392,8 @@ void attention(Runtime &rt, const float *q, GgmlType kv_type, const void *k_cach
   if (n_head_kv <= 0 || n_head % n_head_kv != 0)
     fail(ErrorCode::invalid_argument, "attention",
          "n_head " + std::to_string(n_head) + " is not a multiple of n_head_kv " + std::to_string(n_head_kv));
-  if (n_tokens <= 0) return;
   const int64_t items = n_tokens * n_head;
+  if (items <= 0) return;
   const unsigned blocks = static_cast<unsigned>((items + kAttnWarps - 1) / kAttnWarps);
   attention_kernel<<<blocks, kAttnWarps * kWarp, 0, stream_of(rt)>>>(q, type, k_cache, v_cache,
                                                                      row_bytes(kv_type, n_head_kv * head_dim), n_head,

@@ -12,6 +12,10 @@
 
 namespace vramfit::cuda {
 
+// The largest per-thread stack (local memory) any kernel of lib/cuda needs, in bytes: what
+// Runtime reserves up front (cudaLimitStackSize).
+uint64_t kernel_stack_bytes();
+
 // True when the weight kernels (get_rows, gemv, dequantize_f16) handle `type`:
 // F32, F16, BF16, Q4_0, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K.
 bool supports_weight_type(GgmlType type) noexcept;
@@ -33,6 +37,9 @@ void convert_f32_to_f16(Runtime &rt, const float *x, int64_t n, uint16_t *out);
 // (cublasGemmEx): w16 [rows][k], x16 [n_tokens][k].
 void gemm_f16(Runtime &rt, const uint16_t *w16, int64_t rows, int64_t k, const uint16_t *x16, int64_t n_tokens,
               float *y, int64_t ldy);
+// The same in plain f32 for F32 weights, read in place: no rounding of weights or activations.
+void gemm_f32(Runtime &rt, const float *w, int64_t rows, int64_t k, const float *x, int64_t n_tokens, float *y,
+              int64_t ldy);
 
 // y[t] = x[t] / sqrt(mean(x[t]^2) + eps) * weight, weight F32 or F16 of n elements.
 void rms_norm(Runtime &rt, const float *x, GgmlType weight_type, const void *weight, int64_t n, int64_t n_tokens,

@@ -3,6 +3,7 @@
 #include "common/error.hpp"
 #include "common/log.hpp"
 #include "cuda/check.hpp"
+#include "cuda/ops.hpp"
 
 namespace vramfit::cuda {
 
@@ -82,15 +83,35 @@ Runtime::Runtime(int device) : device_(device), impl_(std::make_unique<Impl>()) 
     cudaStreamDestroy(impl_->stream);
     throw_cublas_error(s, "cublasCreate");
   }
-  check(cublasSetStream(impl_->cublas, impl_->stream), "cublasSetStream");
+  try {
+    // Before any cublasSetWorkspace: cublasSetStream resets the workspace to cuBLAS's own pool.
+    check(cublasSetStream(impl_->cublas, impl_->stream), "cublasSetStream");
+    reserve_kernel_stack();
+  } catch (...) {  // the destructor does not run for a half-built object
+    cublasDestroy(impl_->cublas);
+    cudaStreamDestroy(impl_->stream);
+    throw;
+  }
+}
+
+// The driver grows the per-thread stack on demand at a launch and never shrinks it; growing it
+// here, to the largest any of our kernels needs, makes its memory part of the measured overhead.
+void Runtime::reserve_kernel_stack() {
+  const uint64_t needed = kernel_stack_bytes();
+  size_t current = 0;
+  check(cudaDeviceGetLimit(&current, cudaLimitStackSize), "cudaDeviceGetLimit(stack)");
+  if (needed > current) check(cudaDeviceSetLimit(cudaLimitStackSize, needed), "reserving the kernels' thread stacks");
 }
 
 Runtime::~Runtime() {
   // Destruction never throws; a failure here means the context is already gone.
+  cudaSetDevice(device_);
   cudaStreamSynchronize(impl_->stream);
   cublasDestroy(impl_->cublas);
   cudaStreamDestroy(impl_->stream);
 }
+
+void Runtime::activate() const { check(cudaSetDevice(device_), "cudaSetDevice"); }
 
 void *Runtime::malloc(uint64_t bytes, const char *purpose) {
   check(cudaSetDevice(device_), "cudaSetDevice");
@@ -107,24 +128,30 @@ void *Runtime::malloc(uint64_t bytes, const char *purpose) {
 }
 
 void Runtime::free(void *ptr) noexcept {
-  if (ptr && cudaFree(ptr) != cudaSuccess) {
+  if (ptr && (cudaSetDevice(device_) != cudaSuccess || cudaFree(ptr) != cudaSuccess)) {
     (void)cudaGetLastError();
     detail::log_warn("cuda: cudaFree failed on device {}", device_);
   }
 }
 
 void Runtime::upload(void *device_dst, const void *host_src, uint64_t bytes) {
+  activate();
   check(cudaMemcpyAsync(device_dst, host_src, bytes, cudaMemcpyHostToDevice, impl_->stream), "upload");
 }
 
 void Runtime::download(void *host_dst, const void *device_src, uint64_t bytes) {
+  activate();
   check(cudaMemcpyAsync(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, impl_->stream), "download");
   synchronize("download");  // the caller reads host_dst next
 }
 
-void Runtime::synchronize(const char *op) { check(cudaStreamSynchronize(impl_->stream), op); }
+void Runtime::synchronize(const char *op) {
+  activate();
+  check(cudaStreamSynchronize(impl_->stream), op);
+}
 
 void Runtime::set_cublas_workspace(void *ptr, uint64_t bytes) {
+  activate();
   check(cublasSetWorkspace(impl_->cublas, ptr, bytes), "cublasSetWorkspace");
 }
 

@@ -24,19 +24,25 @@ struct DeviceInfo {
 DeviceInfo device_info(int device);
 
 // What using a GPU costs before any model byte lands on it, for the planner: cudaMemGetInfo
-// before and after creating the stream and the cuBLAS handle (the CUDA context itself must exist
-// before cudaMemGetInfo answers, so its size is bounded as total - free right after creation,
-// which also counts other processes' memory on a shared GPU).
+// before and after creating a Runtime (the CUDA context itself must exist before cudaMemGetInfo
+// answers, so its size is bounded as total - free right after creation, which also counts other
+// processes' memory on a shared GPU).
 struct FixedOverhead {
   uint64_t total_bytes = 0;
   uint64_t context_bytes = 0;  // total - free once the context exists (an upper bound, see above)
-  uint64_t cublas_bytes = 0;   // free before - free after the stream + cuBLAS handle
+  // free before - free after a Runtime: the stream, the cuBLAS handle and the kernels' thread
+  // stacks (see Runtime).
+  uint64_t cublas_bytes = 0;
   uint64_t free_bytes = 0;     // free after everything: what a VRAM budget can use
 };
 FixedOverhead measure_fixed_overhead(int device = 0);
 
 // One device, one stream, one cuBLAS handle. All work vramfit issues on the device goes through
 // this stream in order, which is what makes the arena's immediate reuse of released memory safe.
+// Construction also reserves the thread stacks our kernels need (their local arrays: about 1 KiB
+// per thread, times every thread the GPU can hold, hundreds of MB): the driver would otherwise
+// grow them at the first launch, outside the budget, and fail there when the budget took all the
+// free memory.
 class Runtime {
  public:
   explicit Runtime(int device = 0);
@@ -45,6 +51,9 @@ class Runtime {
   Runtime &operator=(const Runtime &) = delete;
 
   int device() const noexcept { return device_; }
+  // Makes this runtime's device the calling thread's current one (CUDA's current device is per
+  // host thread, and a context may decode from any thread): every launch and copy calls it.
+  void activate() const;
   // The one cudaMalloc of a device: Error(out_of_memory) naming the size and the free memory.
   void *malloc(uint64_t bytes, const char *purpose);
   void free(void *ptr) noexcept;
@@ -53,14 +62,18 @@ class Runtime {
   void upload(void *device_dst, const void *host_src, uint64_t bytes);
   void download(void *host_dst, const void *device_src, uint64_t bytes);
   void synchronize(const char *op = "synchronize");
-  // Gives cuBLAS a workspace carved from the arena, so its memory is accounted.
+  // Gives cuBLAS a workspace carved from the arena, so its memory is accounted (nullptr, 0: none;
+  // cuBLAS then never falls back to its own pool, and GEMMs may fail: see kMinCublasWorkspace).
   void set_cublas_workspace(void *ptr, uint64_t bytes);
+  // cuBLAS's documented minimum workspace that avoids CUBLAS_STATUS_ALLOC_FAILED.
+  static constexpr uint64_t kMinCublasWorkspace = 16 << 10;
 
   // Opaque handles for the kernel launchers (cudaStream_t, cublasHandle_t).
   void *stream() const noexcept;
   void *cublas() const noexcept;
 
  private:
+  void reserve_kernel_stack();
   struct Impl;
   int device_;
   std::unique_ptr<Impl> impl_;

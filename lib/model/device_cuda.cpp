@@ -36,10 +36,11 @@ CudaDevice::CudaDevice(const CudaDeviceConfig &config)
                  config.cublas_workspace_bytes, config.matmul_scratch_bytes, token_staging * sizeof(int32_t));
   base_ = static_cast<std::byte *>(runtime_->malloc(config.budget_bytes, "the VRAM budget"));
   try {
-    if (config.cublas_workspace_bytes > 0) {
-      void *workspace = at(arena_.reserve(config.cublas_workspace_bytes, "cuBLAS workspace"));
-      runtime_->set_cublas_workspace(workspace, config.cublas_workspace_bytes);
-    }
+    // Always set, even to nothing: without it cuBLAS would use memory of its own, outside the budget.
+    void *workspace = nullptr;
+    if (config.cublas_workspace_bytes > 0)
+      workspace = at(arena_.reserve(config.cublas_workspace_bytes, "cuBLAS workspace"));
+    runtime_->set_cublas_workspace(workspace, config.cublas_workspace_bytes);
     if (config.matmul_scratch_bytes > 0)
       scratch_ = reinterpret_cast<uint16_t *>(at(arena_.reserve(config.matmul_scratch_bytes, "matmul f16 scratch")));
     tokens_ = reinterpret_cast<int32_t *>(at(arena_.reserve(token_staging * sizeof(int32_t), "token staging")));
@@ -154,7 +155,12 @@ void CudaDevice::matmul(const Weight &w, const float *x, int64_t n_tokens, float
   if (!cuda::supports_weight_type(w.type))
     detail::fail(ErrorCode::unsupported, "{} matmul: '{}' is {}, which has no CUDA kernel", name_, w.name,
                  type_name(w.type));
-  if (n_tokens > config_.gemv_max_tokens && matmul_batched(w, x, n_tokens, y)) return;
+  const bool batched = n_tokens > config_.gemv_max_tokens && w.ne1 > 0 &&
+                       config_.cublas_workspace_bytes >= cuda::Runtime::kMinCublasWorkspace;
+  // F32 weights are multiplied as they are: an f16 GEMM would round them and x (~1e-3 relative).
+  if (batched && w.type == GgmlType::F32)
+    return cuda::gemm_f32(*runtime_, static_cast<const float *>(w.data), w.ne1, w.ne0, x, n_tokens, y, w.ne1);
+  if (batched && matmul_batched(w, x, n_tokens, y)) return;
   cuda::gemv(*runtime_, w.type, w.data, w.ne0, w.ne1, x, n_tokens, y);
 }
 
@@ -170,6 +176,7 @@ void CudaDevice::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_
       detail::fail(ErrorCode::invalid_argument, "{} rope: freq_factors '{}' must be F32 with n_rot/2 = {} values",
                    name_, params.freq_factors->name, params.n_rot / 2);
     factors = static_cast<const float *>(params.freq_factors->data);
+    check_range(factors, static_cast<uint64_t>(params.n_rot / 2) * sizeof(float), "rope (freq_factors)");
   }
   cuda::rope(*runtime_, x, n_tokens, n_heads, head_dim, pos0, params.n_rot, params.freq_base, params.freq_scale,
              factors);

@@ -2,6 +2,9 @@
 // budget, and the copies. Without a CUDA device it says so and checks nothing.
 #include <doctest/doctest.h>
 
+#include <cuda_runtime_api.h>
+
+#include "cuda/ops.hpp"
 #include "cuda/runtime.hpp"
 #include "model/device_check.hpp"
 #include "model/device_cuda.hpp"
@@ -36,6 +39,8 @@ TEST_CASE("cuda device ops agree with float64 references") {
     CHECK(c.passed());
     // Same block code as the CPU reference, compiled without FMA contraction: bit-exact rows.
     if (c.op.starts_with("get_rows")) CHECK(c.error == 0.0);
+    // F32 weights go through an f32 GEMM, never an f16 one, whatever the batch.
+    if (c.op.starts_with("matmul F32")) CHECK(c.error <= 1e-5);
   }
   CHECK(gpu.memory_stats().allocated_bytes == CudaDevice::fixed_reservation_bytes(config_of(64 << 20)));
 }
@@ -69,4 +74,26 @@ TEST_CASE("cuda fixed overhead is measured") {
   CHECK(o.free_bytes <= o.total_bytes);
   CHECK(o.context_bytes > 0);
   MESSAGE("context " << o.context_bytes << " B, cuBLAS " << o.cublas_bytes << " B, free " << o.free_bytes << " B");
+}
+
+TEST_CASE("cuda device without a cuBLAS workspace still computes every op (GEMV only)") {
+  if (!have_gpu()) return;
+  CudaDeviceConfig config = config_of(64 << 20);
+  config.cublas_workspace_bytes = 0;  // cuBLAS gets no memory at all: batched matmul must not call it
+  CudaDevice gpu(config);
+  for (const OpCheck &c : check_device_ops(gpu)) {
+    CAPTURE(c.op);
+    CAPTURE(c.error);
+    CHECK(c.passed());
+  }
+}
+
+TEST_CASE("a cuda runtime reserves the thread stacks of its kernels up front") {
+  if (!have_gpu()) return;
+  cuda::Runtime runtime(0);
+  size_t stack = 0;
+  REQUIRE(cudaDeviceGetLimit(&stack, cudaLimitStackSize) == cudaSuccess);
+  CHECK(cuda::kernel_stack_bytes() > 0);  // the K-quant GEMV holds a dequantized block per thread
+  CHECK(stack >= cuda::kernel_stack_bytes());
+  MESSAGE("per-thread stack " << stack << " B");
 }

@@ -244,3 +244,61 @@ TEST_CASE("streaming-softmax attention with GQA matches float64 softmax attentio
   CHECK(kv_head_of(3, 4, 2) == 1);
   CHECK(kv_head_of(7, 8, 1) == 0);
 }
+
+TEST_CASE("attention lanes cover every head dimension exactly once") {
+  for (int64_t head_dim = 1; head_dim <= 256; ++head_dim) {
+    CAPTURE(head_dim);
+    std::vector<int> seen(static_cast<size_t>(head_dim), 0);
+    for (int lane = 0; lane < 32; ++lane) {
+      const int dims = attention_lane_dims(head_dim, lane);
+      REQUIRE(dims >= 0);
+      REQUIRE(dims <= 8);  // the kernel's per-lane arrays
+      for (int i = 0; i < dims; ++i) {
+        REQUIRE(lane + 32 * i < head_dim);
+        ++seen[static_cast<size_t>(lane + 32 * i)];
+      }
+    }
+    for (int count : seen) REQUIRE(count == 1);
+  }
+}
+
+namespace {
+
+// BLAS's column-major GEMM, as its reference implementation defines it: C = op(A) op(B), C m x n.
+void blas_gemm(bool ta, bool tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
+               int ldc) {
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < m; ++i) {
+      double sum = 0;
+      for (int p = 0; p < k; ++p) {
+        const float a_ip = ta ? a[p + i * lda] : a[i + p * lda];
+        const float b_pj = tb ? b[j + p * ldb] : b[p + j * ldb];
+        sum += static_cast<double>(a_ip) * b_pj;
+      }
+      c[i + j * ldc] = static_cast<float>(sum);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("the cuBLAS arguments compute y[t][r] = W[r] . x[t] for row-major W and x, into a strided tile") {
+  // A tile of 5 weight rows starting at row 3 of an 11-row output, 7 inputs, 4 tokens.
+  const int64_t rows = 5, k = 7, n_tokens = 4, ldy = 11, r0 = 3;
+  const std::vector<float> w = random_floats(rows * k, 31), x = random_floats(n_tokens * k, 32);
+  std::vector<float> y(n_tokens * ldy, -99.0f);
+  const GemmArgs g = row_major_gemm(rows, k, n_tokens, ldy);
+  blas_gemm(g.transpose_a, g.transpose_b, g.m, g.n, g.k, w.data(), g.lda, x.data(), g.ldb, y.data() + r0, g.ldc);
+  for (int64_t t = 0; t < n_tokens; ++t)
+    for (int64_t r = 0; r < ldy; ++r) {
+      if (r < r0 || r >= r0 + rows) {
+        REQUIRE(y[t * ldy + r] == -99.0f);  // other tiles' outputs untouched
+        continue;
+      }
+      double ref = 0;
+      for (int64_t i = 0; i < k; ++i) ref += static_cast<double>(w[(r - r0) * k + i]) * x[t * k + i];
+      REQUIRE(y[t * ldy + r] == doctest::Approx(ref).epsilon(1e-6));
+    }
+  CHECK(g.lda >= (g.transpose_a ? g.k : g.m));  // cuBLAS's own argument checks
+  CHECK(g.ldb >= (g.transpose_b ? g.n : g.k));
+  CHECK(g.ldc >= g.m);
+}
