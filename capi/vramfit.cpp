@@ -49,6 +49,7 @@ static_assert(VRAMFIT_ERR_BUDGET_EXCEEDED == int(ErrorCode::budget_exceeded));
 static_assert(VRAMFIT_ERR_CONTEXT_FULL == int(ErrorCode::context_full));
 static_assert(VRAMFIT_ERR_DEVICE == int(ErrorCode::device));
 static_assert(VRAMFIT_ERR_INTERNAL == int(ErrorCode::internal));
+static_assert(VRAMFIT_ERR_CANCELLED == int(ErrorCode::cancelled));
 
 // Appending a field must never land in an older version's tail padding (the library would read
 // the application's padding bytes as that field), so the structs that grow have none.
@@ -56,7 +57,7 @@ template <class T, class Last>
 constexpr bool ends_without_padding(size_t last_offset) {
   return sizeof(T) == last_offset + sizeof(Last);
 }
-static_assert(ends_without_padding<vramfit_model_params, const void *>(offsetof(vramfit_model_params, offload)));
+static_assert(ends_without_padding<vramfit_model_params, uint32_t>(offsetof(vramfit_model_params, reserved2)));
 static_assert(ends_without_padding<vramfit_context_params, int32_t>(offsetof(vramfit_context_params, kv_type)));
 static_assert(ends_without_padding<vramfit_offload_policy, uint32_t>(offsetof(vramfit_offload_policy, reserved)));
 static_assert(ends_without_padding<vramfit_sampler_params, uint64_t>(offsetof(vramfit_sampler_params, seed)));
@@ -133,7 +134,11 @@ vramfit_offload_policy default_policy() {
           d.n_gpu_layers, static_cast<int32_t>(d.kv_placement), nullptr, 0, d.min_ctx, 0};
 }
 
-vramfit_model_params default_model_params() { return {sizeof(vramfit_model_params), 0, nullptr, nullptr}; }
+vramfit_model_params default_model_params() {
+  const vramfit::ModelParams d;
+  return {sizeof(vramfit_model_params), 0, nullptr, nullptr, nullptr, nullptr, static_cast<uint32_t>(d.n_ctx),
+          static_cast<uint32_t>(d.n_batch), VRAMFIT_KV_F16, 0};
+}
 
 vramfit_context_params default_context_params() {
   const vramfit::ContextParams d;
@@ -174,17 +179,29 @@ vramfit::OffloadPolicy to_cpp(const vramfit_offload_policy *user) {
   return p;
 }
 
+int32_t to_int32(uint32_t value, const char *field) {
+  if (value > uint32_t(INT32_MAX)) fail(ErrorCode::invalid_argument, std::string(field) + " is too large");
+  return static_cast<int32_t>(value);
+}
+
+vramfit::GgmlType to_kv_type(int32_t kv_type, const char *field) {
+  constexpr vramfit::GgmlType kv_types[] = {vramfit::GgmlType::F16, vramfit::GgmlType::F32, vramfit::GgmlType::Q8_0};
+  return kv_types[enum_in_range<size_t>(kv_type, 3, field)];
+}
+
 vramfit::ModelParams to_cpp(const vramfit_model_params *user) {
   const vramfit_model_params c = read_params(user, default_model_params(), "vramfit_model_params");
   vramfit::ModelParams p;
   if (c.device) p.device = c.device;
   p.offload = to_cpp(c.offload);
+  if (c.progress)
+    p.progress = [callback = c.progress, user_data = c.progress_user_data](float fraction) {
+      return callback(fraction, user_data);
+    };
+  p.n_ctx = to_int32(c.n_ctx, "vramfit_model_params.n_ctx");
+  p.n_batch = to_int32(c.n_batch, "vramfit_model_params.n_batch");
+  p.kv_type = to_kv_type(c.kv_type, "vramfit_model_params.kv_type");
   return p;
-}
-
-int32_t to_int32(uint32_t value, const char *field) {
-  if (value > uint32_t(INT32_MAX)) fail(ErrorCode::invalid_argument, std::string(field) + " is too large");
-  return static_cast<int32_t>(value);
 }
 
 vramfit::ContextParams to_cpp(const vramfit_context_params *user) {
@@ -193,8 +210,7 @@ vramfit::ContextParams to_cpp(const vramfit_context_params *user) {
   p.n_ctx = to_int32(c.n_ctx, "vramfit_context_params.n_ctx");
   p.n_batch = to_int32(c.n_batch, "vramfit_context_params.n_batch");
   p.n_threads = c.n_threads;
-  constexpr vramfit::GgmlType kv_types[] = {vramfit::GgmlType::F16, vramfit::GgmlType::F32, vramfit::GgmlType::Q8_0};
-  p.kv_type = kv_types[enum_in_range<size_t>(c.kv_type, 3, "vramfit_context_params.kv_type")];
+  p.kv_type = to_kv_type(c.kv_type, "vramfit_context_params.kv_type");
   return p;
 }
 
@@ -264,7 +280,7 @@ const char *vramfit_last_error(void) { return t_last_error.c_str(); }
 const char *vramfit_status_string(vramfit_status status) {
   if (status == VRAMFIT_OK) return "ok";
   if (status == VRAMFIT_ERR_BUFFER_TOO_SMALL) return "buffer_too_small";
-  if (status >= VRAMFIT_ERR_INVALID_ARGUMENT && status <= VRAMFIT_ERR_INTERNAL)
+  if ((status >= VRAMFIT_ERR_INVALID_ARGUMENT && status <= VRAMFIT_ERR_INTERNAL) || status == VRAMFIT_ERR_CANCELLED)
     return vramfit::to_string(static_cast<ErrorCode>(status));
   return "unknown";
 }
@@ -458,14 +474,21 @@ vramfit_status vramfit_plan_create(const char *path, const vramfit_model_params 
     require(path, "vramfit_plan_create", "path");
     require(out, "vramfit_plan_create", "out");
     const vramfit_model_params mp = read_params(model_params, default_model_params(), "vramfit_model_params");
-    const vramfit_context_params cp = read_params(context_params, default_context_params(), "vramfit_context_params");
     const vramfit::gguf::File header = vramfit::gguf::File::open(path);
     const vramfit::ModelShape shape = vramfit::ModelShape::from_gguf(header);
 
+    // The context's shape when given, else the one vramfit_model_load would plan for.
     vramfit::PlanRequest request;
-    request.n_ctx = cp.n_ctx > 0 ? cp.n_ctx : shape.n_ctx_train;
-    request.n_batch = cp.n_batch;
-    request.kv_type = enum_in_range<vramfit::KvType>(cp.kv_type, 3, "vramfit_context_params.kv_type");
+    if (context_params) {
+      const vramfit_context_params cp = read_params(context_params, default_context_params(), "vramfit_context_params");
+      request.n_ctx = cp.n_ctx > 0 ? cp.n_ctx : shape.n_ctx_train;
+      request.n_batch = cp.n_batch;
+      request.kv_type = enum_in_range<vramfit::KvType>(cp.kv_type, 3, "vramfit_context_params.kv_type");
+    } else {
+      request.n_ctx = mp.n_ctx > 0 ? mp.n_ctx : std::min<uint32_t>(shape.n_ctx_train, 4096);
+      request.n_batch = mp.n_batch;
+      request.kv_type = enum_in_range<vramfit::KvType>(mp.kv_type, 3, "vramfit_model_params.kv_type");
+    }
     static_assert(int(vramfit::KvType::f16) == VRAMFIT_KV_F16 && int(vramfit::KvType::q8_0) == VRAMFIT_KV_Q8_0);
     request.policy = to_cpp(mp.offload);
     vramfit::probe_host_memory(request.machine);

@@ -80,7 +80,8 @@ typedef enum vramfit_status {
   VRAMFIT_ERR_CONTEXT_FULL = 7,     /* the KV cache has no room for the batch (nothing changed) */
   VRAMFIT_ERR_DEVICE = 8,           /* a CUDA / device runtime error */
   VRAMFIT_ERR_INTERNAL = 9,         /* a bug in vramfit: please report it with the message */
-  VRAMFIT_ERR_BUFFER_TOO_SMALL = 10 /* an output buffer is too small; *n_out says what is needed */
+  VRAMFIT_ERR_BUFFER_TOO_SMALL = 10, /* an output buffer is too small; *n_out says what is needed */
+  VRAMFIT_ERR_CANCELLED = 11         /* a callback asked to stop (the load progress callback) */
 } vramfit_status;
 
 /* The message of the last failed call on the calling thread ("" when none failed yet). Valid
@@ -153,6 +154,12 @@ typedef struct vramfit_offload_policy {
   uint32_t reserved;           /* 0 */
 } vramfit_offload_policy;
 
+/* Receives the fraction of a model load done, rising from 0 to 1, on the loading thread: 0 once
+** the file is validated, after each weight uploaded to the device (by bytes), 1 when loaded.
+** Return false to cancel: vramfit_model_load then frees what it made and returns
+** VRAMFIT_ERR_CANCELLED. */
+typedef bool (*vramfit_progress_callback)(float fraction, void *user_data);
+
 /* How to load a model. */
 typedef struct vramfit_model_params {
   uint32_t struct_size;
@@ -163,6 +170,16 @@ typedef struct vramfit_model_params {
   /* The offload policy (NULL, the default: vramfit_offload_default_policy()). Copied by the
   ** callee. A pointer, not a member, so that either struct can grow on its own. */
   const vramfit_offload_policy *offload;
+  /* Appended fields: a struct_size that ends before one gives it the default below. */
+  vramfit_progress_callback progress; /* NULL (default): no progress reports */
+  void *progress_user_data;           /* passed to progress */
+  /* The contexts the plan reserves device memory for (the budget holds weights, KV cache and
+  ** scratch together). A context may ask for less, never more (VRAMFIT_ERR_BUDGET_EXCEEDED), and
+  ** its n_ctx 0 then means this n_ctx. Unused on the CPU alone. */
+  uint32_t n_ctx;   /* 0 (default) = the trained context length, at most 4096 */
+  uint32_t n_batch; /* tokens per forward pass; default 512 */
+  int32_t kv_type;  /* vramfit_kv_type; default F16 */
+  uint32_t reserved2; /* 0; keeps the struct free of tail padding */
 } vramfit_model_params;
 
 /* How to size an inference context. */
@@ -225,7 +242,8 @@ static inline vramfit_sampler_params vramfit_sampler_default_params(void) {
 /* Memory-maps and validates the GGUF file at `path` (weights are used from the map, not copied)
 ** and stores a new model in *out (*out = NULL on failure). p may be NULL for the defaults.
 ** Errors: INVALID_ARGUMENT (NULL path/out, bad params), IO (cannot open), FORMAT (not GGUF, a
-** missing tensor), UNSUPPORTED (architecture, tensor type, GGUF v1), BUDGET_EXCEEDED, DEVICE. */
+** missing tensor), UNSUPPORTED (architecture, tensor type, GGUF v1), BUDGET_EXCEEDED, DEVICE,
+** CANCELLED (p->progress returned false). */
 VRAMFIT_CAPI vramfit_status vramfit_model_load(const char *path, const vramfit_model_params *p,
                                                vramfit_model **out);
 /* Releases the model handle (NULL is a no-op). Contexts made from it stay valid: they keep the
@@ -328,8 +346,9 @@ VRAMFIT_CAPI void vramfit_sampler_reset(vramfit_sampler *sampler);
 /* ---- planning -------------------------------------------------------------------------------- */
 
 /* Plans where each tensor and KV layer of the model at `path` would go under model_params'
-** offload policy (NULL: defaults) for context_params' n_ctx, n_batch and kv_type (NULL:
-** defaults; n_ctx 0 = the trained length). Reads only the file's header, so it works on
+** offload policy (NULL: defaults) for context_params' n_ctx, n_batch and kv_type (n_ctx 0 = the
+** trained length), or when context_params is NULL for model_params' (as vramfit_model_load
+** plans them). Reads only the file's header, so it works on
 ** header-only files and needs no GPU (the machine is a documented default profile plus this
 ** host's memory). Errors: INVALID_ARGUMENT, IO, FORMAT, BUDGET_EXCEEDED (the message names the
 ** smallest budget that works). Thread-safe. */

@@ -35,6 +35,7 @@ constexpr const char *kUsage = R"(usage: vramfit run -m MODEL -p PROMPT [options
       --min-p P            (default 0.05; 0: off)
       --repeat-penalty R   (default 1.0: off)
       --seed S             random seed (default 4294967295)
+      --no-display-prompt  print only the generated text (default: the prompt, then the text)
 )";
 
 struct BadFlag {
@@ -69,6 +70,7 @@ struct RunOptions {
   ContextParams context;
   SamplerParams sampler;
   GenerateParams generate;
+  bool display_prompt = true;
 };
 
 RunOptions parse(std::span<const std::string_view> args) {
@@ -106,6 +108,7 @@ RunOptions parse(std::span<const std::string_view> args) {
     else if (flag == "--min-p") o.sampler.min_p = parse_number<float>(flag, value());
     else if (flag == "--repeat-penalty") o.sampler.repeat_penalty = parse_number<float>(flag, value());
     else if (flag == "--seed") o.sampler.seed = parse_number<uint64_t>(flag, value());
+    else if (flag == "--no-display-prompt") o.display_prompt = false;
     else throw BadFlag{fmt::format("unknown option '{}' (see vramfit run --help)", flag)};
   }
   if (o.model.empty()) throw BadFlag{"-m MODEL is required"};
@@ -137,6 +140,12 @@ int run(std::span<const std::string_view> args) {
   Sampler sampler(o.sampler);
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
+  // As llama.cpp: the prompt, then the text as it streams; stdout ends its line and is flushed
+  // before the stats go to stderr, so a terminal shows them on lines of their own.
+  if (o.display_prompt) {
+    fmt::print("{}", o.prompt);
+    std::fflush(stdout);  // shown while the prompt is decoded
+  }
   o.generate.on_piece = [](std::string_view piece) {
     fmt::print("{}", piece);
     std::fflush(stdout);
@@ -144,13 +153,16 @@ int run(std::span<const std::string_view> args) {
   };
   const GenerateResult r = generate(ctx, sampler, o.prompt, o.generate);
   fmt::print("\n");
+  std::fflush(stdout);
 
   const MemoryReport mem = ctx.memory_report();
   fmt::print(stderr, "load: {:.2f} s ({}, n_ctx {}, {} threads, KV {})\n", load_s, model.info().name, ctx.n_ctx(),
              ctx.n_threads(), type_name(ctx.params().kv_type));
-  if (const Plan *plan = model.plan())
+  if (const Plan *plan = model.plan()) {
     fmt::print(stderr, "offload: {}, {} of {} layers entirely on {}\n", plan->chosen_by, plan->n_device_layers,
                plan->n_layer, mem.devices.back().device);
+    for (const std::string &note : plan->notes) fmt::print(stderr, "offload: {}\n", note);
+  }
   fmt::print(stderr, "{}", mem.to_table());
   fmt::print(stderr, "prompt: {} tokens, {:.2f} tok/s\n", r.stats.n_prompt, r.stats.prompt_tok_s);
   fmt::print(stderr, "generation: {} tokens, {:.2f} tok/s\n", r.stats.n_generated, r.stats.generation_tok_s);

@@ -22,6 +22,7 @@ enum class ErrorCode : int {
   context_full = 7,      // the KV cache has no room for the batch
   device = 8,            // a CUDA / device runtime error
   internal = 9,          // a bug in vramfit
+  cancelled = 11,        // the caller's callback asked to stop (ModelParams.progress returned false)
 };
 
 // Short stable name of a code ("format", "budget_exceeded", ...).

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -35,6 +36,10 @@ struct ModelParams {
   int32_t n_ctx = 0;                 // 0 = the trained context length, at most 4096
   int32_t n_batch = 512;             // tokens per forward pass
   GgmlType kv_type = GgmlType::F16;  // KV cache element type: F16, F32 or Q8_0
+  // Called on the loading thread with the fraction of the load done, rising from 0 to 1: 0 once
+  // the file is validated, after each weight uploaded to the device (by bytes), 1 when loaded.
+  // Return false to cancel: load() then frees what it made and throws Error(cancelled).
+  std::function<bool(float fraction)> progress;
 };
 
 // The hyper-parameters read from the GGUF metadata (general.architecture = llama).
@@ -66,10 +71,11 @@ class VRAMFIT_API Model {
   static Model load(const std::filesystem::path &path, const ModelParams &params = {});
 
   const ModelInfo &info() const noexcept;
-  const ModelParams &params() const noexcept;
+  const ModelParams &params() const noexcept;  // as loaded, less the progress callback (null)
   const std::filesystem::path &path() const noexcept;
   // The offload plan the model runs (which device holds each tensor and KV layer, bytes per
-  // category); null when it runs on the CPU alone.
+  // category); null for device "cpu" (or "auto" without a GPU). A plan that puts nothing on the
+  // device is kept, with a note, but no device is created: the CPU runs the model alone.
   const Plan *plan() const noexcept;
 
   // ---- tokenizer ----

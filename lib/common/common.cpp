@@ -17,6 +17,7 @@ const char *to_string(ErrorCode code) noexcept {
     case ErrorCode::context_full: return "context_full";
     case ErrorCode::device: return "device";
     case ErrorCode::internal: return "internal";
+    case ErrorCode::cancelled: return "cancelled";
   }
   return "unknown";
 }

@@ -95,6 +95,24 @@ void check_plan_runs(const Plan &plan, const LlamaWeights &w) {
   }
 }
 
+bool places_anything_on_device(const Plan &plan) {
+  auto on_device = [](const auto &item) { return item.location == Location::device; };
+  return std::any_of(plan.tensors.begin(), plan.tensors.end(), on_device) ||
+         std::any_of(plan.kv.begin(), plan.kv.end(), on_device);
+}
+
+// A plan that puts nothing on the device needs no device: rather than reserve a budget that would
+// hold nothing, keep the plan alone (saying why) and run on the CPU.
+bool keep_if_host_only(Plan &plan, std::optional<Plan> &host_only_plan, const gguf::File &file) {
+  if (places_anything_on_device(plan)) return false;
+  plan.notes.push_back(fmt::format("no tensor and no KV layer is placed on the device, so it is not created and "
+                                   "none of the {} byte budget is reserved: the CPU runs the model",
+                                   plan.budget_bytes));
+  detail::log_info("{}: {}", file.name(), plan.notes.back());
+  host_only_plan = std::move(plan);
+  return true;
+}
+
 PlanRequest plan_request(const ModelParams &params, const ModelInfo &info) {
   if (params.n_batch <= 0)
     fail(ErrorCode::invalid_argument, "ModelParams.n_batch = {} must be positive", params.n_batch);
@@ -171,8 +189,15 @@ KvType to_kv_type(GgmlType type) {
   fail(ErrorCode::invalid_argument, "KV type {} is not one of F16, F32, Q8_0", type_name(type));
 }
 
+void report_progress(const ModelParams &params, const gguf::File &file, float fraction) {
+  if (params.progress && !params.progress(fraction))
+    fail(ErrorCode::cancelled, "{}: loading cancelled at {:.0f}%: ModelParams.progress returned false", file.name(),
+         fraction * 100);
+}
+
 std::unique_ptr<Executor> Executor::create(const ModelParams &params, const gguf::File &file,
-                                           const ModelInfo &info, LlamaWeights &weights) {
+                                           const ModelInfo &info, LlamaWeights &weights,
+                                           std::optional<Plan> &host_only_plan) {
   const DeviceSpec spec = parse_device(params.device);
   if (spec.kind == DeviceKind::cpu) return nullptr;
 
@@ -193,6 +218,7 @@ std::unique_ptr<Executor> Executor::create(const ModelParams &params, const gguf
     machine.measured.device_fixed_overhead = true;
     ex->plan_ = make_plan(file, request);
     check_plan_runs(ex->plan_, weights);
+    if (keep_if_host_only(ex->plan_, host_only_plan, file)) return nullptr;
     ex->sim_compute_ = std::make_unique<CpuDevice>(0);
     ex->device_ = std::make_unique<SimDevice>(*ex->sim_compute_, ex->plan_.budget_bytes);
   } else {
@@ -210,6 +236,7 @@ std::unique_ptr<Executor> Executor::create(const ModelParams &params, const gguf
     machine.measured.device_fixed_overhead = true;
     ex->plan_ = make_plan(file, request);
     check_plan_runs(ex->plan_, weights);
+    if (keep_if_host_only(ex->plan_, host_only_plan, file)) return nullptr;
     config.budget_bytes = ex->plan_.budget_bytes - ex->outside_arena_bytes_;
     ex->device_ = std::make_unique<CudaDevice>(config);
 #endif
@@ -217,14 +244,17 @@ std::unique_ptr<Executor> Executor::create(const ModelParams &params, const gguf
   detail::log_info("{}: offload plan ({}): {} of {} bytes of the budget on {}, {} of {} layers entirely there",
                    file.name(), ex->plan_.chosen_by, ex->plan_.device.total(), ex->plan_.budget_bytes,
                    ex->device_->name(), ex->plan_.n_device_layers, ex->plan_.n_layer);
-  ex->upload_weights(weights);
+  ex->upload_weights(weights, params, file);
   return ex;
 }
 
 // One arena reservation per tensor the plan puts on the device; the views then point there.
-void Executor::upload_weights(LlamaWeights &weights) {
+// Progress is the fraction of the device's weight bytes uploaded (a cancel unwinds through
+// ~Executor, which frees every copy made so far).
+void Executor::upload_weights(LlamaWeights &weights, const ModelParams &params, const gguf::File &file) {
   std::map<std::string_view, const void *> uploaded;  // by name: a tied output reuses token_embd's
   const std::optional<Weight> rope_freqs_host = weights.rope_freqs;
+  const uint64_t total_bytes = std::max<uint64_t>(plan_.device.weights, 1);
   for (Weight *w : all_weights(weights)) {
     if (plan_.location_of(w->name) != Location::device) continue;
     auto [it, fresh] = uploaded.try_emplace(w->name, nullptr);
@@ -235,6 +265,7 @@ void Executor::upload_weights(LlamaWeights &weights) {
       device_->upload(copy, w->data, bytes);
       weight_arena_bytes_ += arena_bytes(bytes);
       it->second = copy;
+      report_progress(params, file, static_cast<float>(std::min(1.0, double(weight_arena_bytes_) / total_bytes)));
     }
     w->data = it->second;
     w->device = device_.get();

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,15 +50,22 @@ uint32_t planned_n_ctx(const ModelParams &params, const ModelInfo &info);
 KvType to_kv_type(GgmlType type);
 GgmlType to_ggml_type(KvType type);
 
+// Calls params.progress, when set, with the fraction of the load of `file` done;
+// Error(cancelled) naming the file when it returns false.
+void report_progress(const ModelParams &params, const gguf::File &file, float fraction);
+
 class Executor {
  public:
-  // Returns null when the model runs on the CPU alone (device "cpu", or "auto" without a GPU).
-  // Otherwise plans, builds the device and uploads the weights the plan places there, pointing
-  // those views at the device copies. Error(budget_exceeded) when the plan cannot fit (the
-  // message names the smallest budget that works), Error(unsupported) for a plan the forward
-  // pass cannot run (a block split across devices, a KV cache apart from its attention).
+  // Returns null when the model runs on the CPU alone: device "cpu" ("auto" without a GPU), or
+  // a plan that puts nothing on the device, which is then not created (no memory reserved) and
+  // the plan, with a note saying so, is stored in `host_only_plan`. Otherwise plans, builds the
+  // device and uploads the weights the plan places there, pointing those views at the device
+  // copies and reporting progress per weight (report_progress). Error(budget_exceeded) when the
+  // plan cannot fit (the message names the smallest budget that works), Error(unsupported) for
+  // a plan the forward pass cannot run (a block split across devices, a KV cache apart from its
+  // attention), Error(cancelled) when params.progress says stop (nothing is kept).
   static std::unique_ptr<Executor> create(const ModelParams &params, const gguf::File &file, const ModelInfo &info,
-                                          LlamaWeights &weights);
+                                          LlamaWeights &weights, std::optional<Plan> &host_only_plan);
   ~Executor();
   Executor(const Executor &) = delete;
   Executor &operator=(const Executor &) = delete;
@@ -83,7 +91,7 @@ class Executor {
 
  private:
   Executor() = default;
-  void upload_weights(LlamaWeights &weights);
+  void upload_weights(LlamaWeights &weights, const ModelParams &params, const gguf::File &file);
 
   Plan plan_;
   std::unique_ptr<CpuDevice> sim_compute_;

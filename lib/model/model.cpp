@@ -18,16 +18,24 @@ Model Model::load(const std::filesystem::path &path, const ModelParams &params) 
   detail::log_info("{}: llama, {} layers, n_embd {}, {} heads ({} KV), n_ff {}, vocab {}, {:.1f} MB of weights",
                    file.name(), info.n_layer, info.n_embd, info.n_head, info.n_head_kv, info.n_ff,
                    info.n_vocab, info.weight_bytes / 1e6);
-  auto executor = model::Executor::create(params, file, info, weights);
-  auto impl = std::make_shared<Impl>(Impl{path, params, std::move(file), std::move(tok), std::move(info),
-                                          std::move(weights), std::move(executor)});
+  model::report_progress(params, file, 0.0f);
+  std::optional<Plan> host_only_plan;
+  auto executor = model::Executor::create(params, file, info, weights, host_only_plan);
+  model::report_progress(params, file, 1.0f);
+  ModelParams kept = params;
+  kept.progress = nullptr;  // its captures need not outlive load()
+  auto impl = std::make_shared<Impl>(Impl{path, std::move(kept), std::move(file), std::move(tok), std::move(info),
+                                          std::move(weights), std::move(host_only_plan), std::move(executor)});
   return Model(std::move(impl));
 }
 
 const ModelInfo &Model::info() const noexcept { return impl_->info; }
 const ModelParams &Model::params() const noexcept { return impl_->params; }
 const std::filesystem::path &Model::path() const noexcept { return impl_->path; }
-const Plan *Model::plan() const noexcept { return impl_->executor ? &impl_->executor->plan() : nullptr; }
+const Plan *Model::plan() const noexcept {
+  if (impl_->executor) return &impl_->executor->plan();
+  return impl_->host_only_plan ? &*impl_->host_only_plan : nullptr;
+}
 
 std::vector<int32_t> Model::tokenize(std::string_view text, bool add_special, bool parse_special) const {
   return impl_->tokenizer.encode(text, add_special, parse_special);

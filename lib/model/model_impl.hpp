@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "model/executor.hpp"
 #include "model/llama.hpp"
@@ -20,6 +21,8 @@ struct Model::Impl {
   ModelInfo info;
   // device == nullptr: the host memory of the map; else uploaded to the executor's device
   model::LlamaWeights weights;
+  // The offload plan when it put nothing on the device (no executor then: the CPU runs it all).
+  std::optional<Plan> host_only_plan;
   // The device and the offload plan it runs (null: the CPU alone). Declared last, so it is
   // destroyed first and frees its device memory while the views into it are no longer used.
   std::unique_ptr<model::Executor> executor;

@@ -474,6 +474,177 @@ static void test_sim_device(void) {
   vramfit_model_free(sim);
 }
 
+/* ---- model load progress: called, rising, ends at 1; false cancels and leaks nothing ---- */
+
+typedef struct {
+  float seen[512];
+  int n;
+  int cancel_at; /* the call that returns false; -1: never */
+} progress_log;
+
+static bool record_progress(float fraction, void *user_data) {
+  progress_log *log = (progress_log *)user_data;
+  if (log->n < (int)(sizeof log->seen / sizeof log->seen[0])) log->seen[log->n] = fraction;
+  return log->n++ != log->cancel_at;
+}
+
+/* A device destroyed with allocations still live says so in a warning. */
+static void count_device_leaks(vramfit_log_level level, const char *message, void *n_leaks) {
+  (void)level;
+  if (strstr(message, "live allocations")) ++*(int *)n_leaks;
+}
+
+static int rises_from_0_to_1(const progress_log *log) {
+  int i;
+  if (log->n < 2 || log->seen[0] != 0.0f || log->seen[log->n - 1] != 1.0f) return 0;
+  for (i = 1; i < log->n; ++i)
+    if (log->seen[i] < log->seen[i - 1]) return 0;
+  return 1;
+}
+
+static void test_load_progress(void) {
+  char path[4096];
+  vramfit_model *model = (vramfit_model *)&model;
+  vramfit_model_params mp = vramfit_model_default_params();
+  vramfit_offload_policy policy = vramfit_offload_default_policy();
+  progress_log log;
+  int n_device_calls, cancel_at, n_leaks = 0;
+
+  shared_path("models/synth-Q4_K_M.gguf", path, sizeof path);
+  memset(&log, 0, sizeof log);
+  log.cancel_at = -1;
+  mp.device = "cpu";
+  mp.progress = record_progress;
+  mp.progress_user_data = &log;
+  CHECK_OK(vramfit_model_load(path, &mp, &model)); /* the CPU alone: the two ends */
+  CHECK(log.n == 2 && rises_from_0_to_1(&log));
+  vramfit_model_free(model);
+
+  memset(&log, 0, sizeof log);
+  log.cancel_at = -1;
+  policy.strategy = VRAMFIT_OFFLOAD_LAYERS;
+  mp.device = "sim:64MiB";
+  mp.offload = &policy;
+  CHECK_OK(vramfit_model_load(path, &mp, &model)); /* a device: once per uploaded weight too */
+  CHECK(log.n > 4 && rises_from_0_to_1(&log));
+  vramfit_model_free(model);
+  n_device_calls = log.n;
+
+  /* Cancelled at the start, half-way through the uploads and at the end: a status, a message,
+  ** *out = NULL, no call after the cancel, and nothing leaked: no device allocation (the device
+  ** would warn) nor host memory (LeakSanitizer). */
+  vramfit_set_log_callback(count_device_leaks, &n_leaks);
+  for (cancel_at = 0; cancel_at < n_device_calls; cancel_at += n_device_calls / 2 > 0 ? n_device_calls / 2 : 1) {
+    memset(&log, 0, sizeof log);
+    log.cancel_at = cancel_at;
+    model = (vramfit_model *)&model;
+    CHECK_FAILS(vramfit_model_load(path, &mp, &model), VRAMFIT_ERR_CANCELLED);
+    CHECK(model == NULL);
+    CHECK(log.n == cancel_at + 1);
+    CHECK(strstr(vramfit_last_error(), "cancelled") != NULL);
+  }
+  vramfit_set_log_callback(NULL, NULL);
+  CHECK(n_leaks == 0);
+  CHECK(strcmp(vramfit_status_string(VRAMFIT_ERR_CANCELLED), "cancelled") == 0);
+}
+
+/* ---- the plan's shape from vramfit_model_params, and its defaults for an older struct ---- */
+
+static void test_model_params_plan_shape(void) {
+  char path[4096];
+  char needle[64];
+  vramfit_model *model = NULL;
+  vramfit_context *ctx = NULL;
+  vramfit_plan *plan = NULL;
+  vramfit_offload_policy policy = vramfit_offload_default_policy();
+  vramfit_model_params mp = vramfit_model_default_params();
+  vramfit_context_params cp = vramfit_context_default_params();
+  union {
+    vramfit_model_params params;
+    unsigned char bytes[sizeof(vramfit_model_params) + 16];
+  } old;
+  uint32_t default_n_ctx;
+
+  shared_path("models/synth-Q4_K_M.gguf", path, sizeof path);
+  CHECK(mp.n_ctx == 0 && mp.n_batch == 512 && mp.kv_type == VRAMFIT_KV_F16 && mp.progress == NULL);
+  policy.strategy = VRAMFIT_OFFLOAD_LAYERS;
+
+  /* An application built before the fields existed: struct_size ends before them and the 0xFF
+  ** bytes behind (a wild callback, n_ctx 2^32-1, kv_type -1) are never read. */
+  memset(old.bytes, 0xFF, sizeof old.bytes);
+  memcpy(old.bytes, &mp, offsetof(vramfit_model_params, progress));
+  old.params.struct_size = (uint32_t)offsetof(vramfit_model_params, progress);
+  old.params.device = "sim:64MiB";
+  old.params.offload = &policy;
+  CHECK_OK(vramfit_model_load(path, &old.params, &model));
+  CHECK_OK(vramfit_context_create(model, NULL, &ctx)); /* n_ctx 0: the planned one */
+  default_n_ctx = (uint32_t)vramfit_model_n_ctx_train(model) < 4096 ? (uint32_t)vramfit_model_n_ctx_train(model) : 4096;
+  CHECK(vramfit_context_n_ctx(ctx) == (int32_t)default_n_ctx);
+  vramfit_context_free(ctx);
+  ctx = NULL;
+  vramfit_model_free(model);
+  model = NULL;
+  CHECK_OK(vramfit_plan_create(path, &old.params, NULL, &plan));
+  snprintf(needle, sizeof needle, "\"n_ctx\": %u, \"n_batch\": 512, \"kv_type\": \"f16\"", (unsigned)default_n_ctx);
+  CHECK(plan && strstr(vramfit_plan_json(plan), needle) != NULL);
+  vramfit_plan_free(plan);
+  plan = NULL;
+
+  /* Set: the plan reserves for that shape, and a context may not ask for more. */
+  mp.device = "sim:64MiB";
+  mp.offload = &policy;
+  mp.n_ctx = 64;
+  mp.n_batch = 16;
+  mp.kv_type = VRAMFIT_KV_Q8_0;
+  CHECK_OK(vramfit_plan_create(path, &mp, NULL, &plan));
+  CHECK(plan && strstr(vramfit_plan_json(plan), "\"n_ctx\": 64, \"n_batch\": 16, \"kv_type\": \"q8_0\"") != NULL);
+  vramfit_plan_free(plan);
+  CHECK_OK(vramfit_model_load(path, &mp, &model));
+  cp.n_batch = 16;
+  cp.kv_type = VRAMFIT_KV_Q8_0;
+  CHECK_OK(vramfit_context_create(model, &cp, &ctx)); /* n_ctx 0: the plan's 64 */
+  CHECK(vramfit_context_n_ctx(ctx) == 64);
+  vramfit_context_free(ctx);
+  ctx = NULL;
+  cp.n_ctx = 128;
+  CHECK_FAILS(vramfit_context_create(model, &cp, &ctx), VRAMFIT_ERR_BUDGET_EXCEEDED);
+  CHECK(strstr(vramfit_last_error(), "n_ctx") != NULL);
+  cp.n_ctx = 64;
+  cp.n_batch = 32;
+  CHECK_FAILS(vramfit_context_create(model, &cp, &ctx), VRAMFIT_ERR_BUDGET_EXCEEDED);
+  CHECK(strstr(vramfit_last_error(), "n_batch") != NULL);
+  vramfit_model_free(model);
+
+  mp.kv_type = 5;
+  CHECK_FAILS(vramfit_model_load(path, &mp, &model), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(vramfit_last_error(), "kv_type") != NULL);
+}
+
+/* ---- a plan that puts nothing on the device: no device, the host alone in the report ---- */
+
+static void test_plan_without_device(void) {
+  char path[4096];
+  vramfit_model *model = NULL;
+  vramfit_context *ctx = NULL;
+  vramfit_model_params mp = vramfit_model_default_params();
+  vramfit_offload_policy policy = vramfit_offload_default_policy();
+  vramfit_memory_report report;
+
+  shared_path("models/synth-Q4_K_M.gguf", path, sizeof path);
+  policy.strategy = VRAMFIT_OFFLOAD_LAYERS;
+  policy.n_gpu_layers = 0;
+  mp.device = "sim:64MiB";
+  mp.offload = &policy;
+  CHECK_OK(vramfit_model_load(path, &mp, &model));
+  CHECK_OK(vramfit_context_create(model, NULL, &ctx));
+  memset(&report, 0, sizeof report);
+  report.struct_size = sizeof report;
+  CHECK_OK(vramfit_context_memory(ctx, &report));
+  CHECK(report.n_devices == 1 && report.device_total == 0);
+  vramfit_context_free(ctx);
+  vramfit_model_free(model);
+}
+
 /* ---- the last error is per thread ---- */
 
 static void *fail_on_another_thread(void *status) {
@@ -512,6 +683,7 @@ int main(void) {
   char version[32];
   reference ref = {0, 0, 0, NULL, NULL};
   vramfit_model *model = NULL;
+  vramfit_model_params cpu = vramfit_model_default_params();
 
   if (env && *env)
     snprintf(g_shared, sizeof g_shared, "%s", env);
@@ -530,7 +702,8 @@ int main(void) {
     return ci && strcmp(ci, "true") == 0 ? 1 : 0;
   }
   vramfit_set_log_callback(count_logs, &g_log_calls);
-  CHECK_OK(vramfit_model_load(path, NULL, &model));
+  cpu.device = "cpu"; /* the CPU against llama.cpp: "auto" would pick a GPU where there is one */
+  CHECK_OK(vramfit_model_load(path, &cpu, &model));
   vramfit_set_log_callback(NULL, NULL);
   CHECK(read_reference(shared_path("reference/logits/stories260K.logits.bin", path, sizeof path), &ref));
   if (model && ref.tokens) {
@@ -540,6 +713,9 @@ int main(void) {
   }
   test_plan();
   test_sim_device();
+  test_load_progress();
+  test_model_params_plan_shape();
+  test_plan_without_device();
   test_last_error_is_per_thread();
   vramfit_model_free(model);
   free(ref.tokens);

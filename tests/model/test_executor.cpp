@@ -15,6 +15,7 @@
 #include "model/model_impl.hpp"
 #include "test_data.hpp"
 #include "vramfit/context.hpp"
+#include "vramfit/log.hpp"
 
 using namespace vramfit;
 
@@ -141,7 +142,7 @@ TEST_CASE("sim device: every budget and strategy gives the CPU-only logits, insi
       {"manual layers 0,2", layers_0_2},
       {"manual blocks", blocks}};
 
-  int n_split = 0, n_refused = 0;
+  int n_split = 0, n_refused = 0, n_host_only = 0;
   for (int step = 1; step <= 17; ++step) {
     const uint64_t budget = everything * static_cast<uint64_t>(step) / 16;  // 1/16 .. 17/16 of everything
     for (auto [name, p] : strategies) {
@@ -164,9 +165,15 @@ TEST_CASE("sim device: every budget and strategy gives the CPU-only logits, insi
       CHECK(max_relative_diff(got.stream, expected.stream) <= 1e-6);
       CHECK(got.batch == expected.batch);  // the same kernels on the same numbers: bit-identical
 
+      // A plan that puts nothing on the device (a layer count of 0 fits) runs without one.
+      const MemoryReport report = ctx.memory_report();
+      if (plan.device.weights == 0 && !model->impl().executor) {
+        CHECK(report.devices.size() == 1);
+        ++n_host_only;
+        continue;
+      }
       // The device holds exactly what the plan lists (no staging buffer is needed on it: the
       // residual lands in the device's activations), never more than the budget.
-      const MemoryReport report = ctx.memory_report();
       REQUIRE(report.devices.size() == 2);
       const DeviceMemory &dev = report.devices[1];
       CHECK(dev.weights == plan.device.weights);
@@ -181,7 +188,8 @@ TEST_CASE("sim device: every budget and strategy gives the CPU-only logits, insi
       if (plan.device.weights > 0 && plan.host.weights > 0) ++n_split;
     }
   }
-  MESSAGE(fmt::format("everything = {} bytes; {} partial splits, {} refusals", everything, n_split, n_refused));
+  MESSAGE(fmt::format("everything = {} bytes; {} partial splits, {} refusals, {} plans without the device",
+                      everything, n_split, n_refused, n_host_only));
   CHECK(n_split >= 6);    // partial splits were exercised, not only all or nothing
   CHECK(n_refused >= 1);  // and budgets too small for some strategy
 }
@@ -266,4 +274,89 @@ TEST_CASE("device names and budgets are checked") {
   OffloadPolicy split = policy(OffloadStrategy::manual, 64u << 20);
   split.rules = {{"blk\\.0\\.attn_q", true}};
   CHECK(code_of(params_for("sim", split)) == ErrorCode::unsupported);
+}
+
+TEST_CASE("a plan that puts nothing on the device creates no device and reserves nothing") {
+  auto path = test::test_data("models/synth-Q4_K_M.gguf");
+  if (!path) return;
+  const Model cpu_model = Model::load(*path, params_for("cpu"));
+  const std::vector<int32_t> tokens = sequence(cpu_model);
+  Context cpu_ctx(cpu_model, context_params());
+  const Logits expected = run(cpu_ctx, tokens);
+
+  OffloadPolicy no_layers = policy(OffloadStrategy::layers, 0);
+  no_layers.n_gpu_layers = 0;
+  const Model model = Model::load(*path, params_for("sim:64MiB", no_layers));
+  REQUIRE(model.plan() != nullptr);  // the plan is kept, and says why nothing is on the device
+  const Plan &plan = *model.plan();
+  CHECK(plan.n_device_layers == 0);
+  CHECK(std::none_of(plan.tensors.begin(), plan.tensors.end(),
+                     [](const PlannedTensor &t) { return t.location == Location::device; }));
+  REQUIRE(!plan.notes.empty());
+  CHECK(plan.notes.back().find("it is not created") != std::string::npos);
+  CHECK(model.impl().executor == nullptr);
+
+  Context ctx(model, context_params());
+  const MemoryReport report = ctx.memory_report();
+  REQUIRE(report.devices.size() == 1);  // the host alone
+  CHECK(report.devices[0].device == cpu_ctx.memory_report().devices[0].device);
+  const Logits got = run(ctx, tokens);
+  CHECK(got.batch == expected.batch);
+  CHECK(got.stream == expected.stream);
+}
+
+TEST_CASE("load progress rises from 0 to 1, once per uploaded weight; returning false cancels the load") {
+  auto path = test::test_data("models/synth-Q4_K_M.gguf");
+  if (!path) return;
+  std::vector<float> seen;
+  auto record = [&](ModelParams p) {
+    p.progress = [&](float fraction) {
+      seen.push_back(fraction);
+      return true;
+    };
+    return p;
+  };
+
+  // The CPU alone: the two ends.
+  (void)Model::load(*path, record(params_for("cpu")));
+  CHECK(seen == std::vector<float>{0.0f, 1.0f});
+
+  // A device: 0, then one report per uploaded tensor, rising, then 1.
+  seen.clear();
+  const Model model = Model::load(*path, record(params_for("sim:64MiB", policy(OffloadStrategy::layers, 0))));
+  CHECK(model.params().progress == nullptr);  // not kept past load()
+  const Plan &plan = *model.plan();
+  const auto n_uploaded = std::count_if(plan.tensors.begin(), plan.tensors.end(),
+                                        [](const PlannedTensor &t) { return t.location == Location::device; });
+  REQUIRE(n_uploaded > 2);
+  CHECK(seen.size() == static_cast<size_t>(n_uploaded) + 2);
+  CHECK(seen.front() == 0.0f);
+  CHECK(seen.back() == 1.0f);
+  CHECK(std::is_sorted(seen.begin(), seen.end()));
+  CHECK(seen[seen.size() - 2] == doctest::Approx(1.0));  // the last upload completes the weights
+
+  // Cancelled at the start, half-way through the uploads and at the end: Error(cancelled), no
+  // report after it, and nothing leaked: no device allocation outlives its device (which warns
+  // about any), nor any host memory (the sanitize build's LeakSanitizer checks that).
+  int n_leaks = 0;
+  set_log_callback([](LogLevel, const char *message, void *n) {
+    *static_cast<int *>(n) += std::string_view(message).find("live allocations") != std::string_view::npos;
+  }, &n_leaks);
+  const size_t n_reports = seen.size();
+  for (const size_t cancel_at : {size_t{0}, n_reports / 2, n_reports - 1}) {
+    CAPTURE(cancel_at);
+    size_t calls = 0;
+    ModelParams p = params_for("sim:64MiB", policy(OffloadStrategy::layers, 0));
+    p.progress = [&](float) { return calls++ != cancel_at; };
+    try {
+      (void)Model::load(*path, p);
+      FAIL("the load was not cancelled");
+    } catch (const Error &e) {
+      CHECK(e.code() == ErrorCode::cancelled);
+      CHECK(std::string(e.what()).find("cancelled") != std::string::npos);
+    }
+    CHECK(calls == cancel_at + 1);  // no report after the cancel
+  }
+  set_log_callback(nullptr, nullptr);
+  CHECK(n_leaks == 0);
 }

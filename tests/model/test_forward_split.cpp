@@ -15,6 +15,14 @@ using namespace vramfit;
 
 namespace {
 
+// The CPU reference path, explicitly: "auto" would pick a GPU where there is one (the GPU path is
+// tests/devices/test_cuda_device.cpp).
+ModelParams cpu_only() {
+  ModelParams p;
+  p.device = "cpu";
+  return p;
+}
+
 std::vector<float> run_forward(const Model &model, const model::LlamaWeights &w, std::span<const int32_t> tokens) {
   const ModelInfo &info = model.info();
   model::Workspace ws(info, w, 64, 64, GgmlType::F32);
@@ -28,7 +36,7 @@ std::vector<float> run_forward(const Model &model, const model::LlamaWeights &w,
 TEST_CASE("a model split between the CPU and a simulated device gives the CPU-only logits exactly") {
   auto path = test::test_data("models/synth-Q4_K_M.gguf");
   if (!path) return;
-  const Model model = Model::load(*path);
+  const Model model = Model::load(*path, cpu_only());
   const std::vector<int32_t> tokens = model.tokenize("Once upon a time, there was a little", true);
 
   model::CpuDevice cpu(2);

@@ -20,6 +20,14 @@ using namespace vramfit;
 
 namespace {
 
+// The CPU reference path, explicitly: "auto" would pick a GPU where there is one (the GPU path is
+// tests/devices/test_cuda_device.cpp).
+ModelParams cpu_only() {
+  ModelParams p;
+  p.device = "cpu";
+  return p;
+}
+
 constexpr const char *kPrompt = "Once upon a time, there was a little";
 
 struct Reference {
@@ -165,7 +173,7 @@ TEST_CASE("logits match llama.cpp for every model and format, batched and throug
     const std::string name = c.model;
     CAPTURE(name);
     const Reference ref = read_reference(*ref_path);
-    const Model model = Model::load(*model_path);
+    const Model model = Model::load(*model_path, cpu_only());
     REQUIRE(model.n_vocab() == ref.n_vocab);
 
     const std::vector<int32_t> prompt = model.tokenize(kPrompt, true, false);
@@ -200,7 +208,7 @@ TEST_CASE("batch and incremental paths agree on F32 weights (stories260K), chunk
   auto ref_path = test::test_data("reference/logits/stories260K.logits.bin");
   if (!path || !ref_path) return;
   const Reference ref = read_reference(*ref_path);
-  const Model model = Model::load(*path);
+  const Model model = Model::load(*path, cpu_only());
   Context whole(model, ContextParams{.n_ctx = 64, .n_batch = 64, .n_threads = 2, .kv_type = GgmlType::F32});
   Context chunked(model, ContextParams{.n_ctx = 64, .n_batch = 5, .n_threads = 1, .kv_type = GgmlType::F32});
   const auto a = eval_batch(whole, ref.tokens);
@@ -218,7 +226,7 @@ TEST_CASE("greedy generation on stories260K reproduces llama.cpp's 24 tokens and
   auto ref_path = test::test_data("reference/logits/stories260K.logits.bin");
   if (!path || !ref_path) return;
   const Reference ref = read_reference(*ref_path);
-  const Model model = Model::load(*path);
+  const Model model = Model::load(*path, cpu_only());
   Context ctx(model, ContextParams{.n_ctx = 128, .n_threads = 2});
   Sampler sampler(greedy());
   std::string streamed;
@@ -241,7 +249,7 @@ TEST_CASE("greedy generation on stories260K reproduces llama.cpp's 24 tokens and
 TEST_CASE("stop strings and the callback end generation; the stop string is never streamed") {
   auto path = test::test_data("models/stories260K.gguf");
   if (!path) return;
-  const Model model = Model::load(*path);
+  const Model model = Model::load(*path, cpu_only());
   Context ctx(model, ContextParams{.n_ctx = 128, .n_threads = 1});
   Sampler sampler(greedy());
   GenerateParams params;
@@ -265,7 +273,7 @@ TEST_CASE("stop strings and the callback end generation; the stop string is neve
 TEST_CASE("two threads with two contexts on one model give the same greedy tokens") {
   auto path = test::test_data("models/synth-Q4_K_M.gguf");
   if (!path) return;
-  const Model model = Model::load(*path);
+  const Model model = Model::load(*path, cpu_only());
   std::vector<int32_t> results[2];
   auto run = [&](int i) {
     Context ctx(model, ContextParams{.n_ctx = 64, .n_threads = 1});
@@ -284,7 +292,7 @@ TEST_CASE("two threads with two contexts on one model give the same greedy token
 TEST_CASE("a full context is an error that changes nothing") {
   auto path = test::test_data("models/stories260K.gguf");
   if (!path) return;
-  const Model model = Model::load(*path);
+  const Model model = Model::load(*path, cpu_only());
   Context ctx(model, ContextParams{.n_ctx = 8, .n_threads = 1});
   const std::vector<int32_t> tokens = model.tokenize(kPrompt, true);
   REQUIRE(tokens.size() > 8);
@@ -312,7 +320,7 @@ TEST_CASE("a full context is an error that changes nothing") {
 TEST_CASE("bad arguments are clear errors") {
   auto path = test::test_data("models/stories260K.gguf");
   if (!path) return;
-  const Model model = Model::load(*path);
+  const Model model = Model::load(*path, cpu_only());
   CHECK_THROWS_AS(Context(model, ContextParams{.n_batch = 0}), Error);
   CHECK_THROWS_AS(Context(model, ContextParams{.kv_type = GgmlType::Q4_K}), Error);
   Context ctx(model, ContextParams{.n_ctx = 16, .n_threads = 1});
@@ -329,15 +337,13 @@ TEST_CASE("bad arguments are clear errors") {
   ModelParams tpu;
   tpu.device = "tpu";
   CHECK_THROWS_AS(Model::load(*path, tpu), Error);
-  CHECK_THROWS_AS(Model::load("/nonexistent/model.gguf"), Error);
+  CHECK_THROWS_AS(Model::load("/nonexistent/model.gguf", cpu_only()), Error);
 }
 
 TEST_CASE("n_ctx 0 means the trained context; the memory report accounts every buffer") {
   auto path = test::test_data("models/stories260K.gguf");
   if (!path) return;
-  ModelParams on_cpu;  // "auto" picks a GPU where there is one
-  on_cpu.device = "cpu";
-  const Model model = Model::load(*path, on_cpu);
+  const Model model = Model::load(*path, cpu_only());
   const ModelInfo &info = model.info();
   CHECK(info.n_layer == 5);
   CHECK(info.n_embd == 64);
@@ -361,7 +367,7 @@ TEST_CASE("a q8_0 KV cache stays close to the f32 one") {
   auto ref_path = test::test_data("reference/logits/synth-Q8_0.logits.bin");
   if (!path || !ref_path) return;
   const Reference ref = read_reference(*ref_path);
-  const Model model = Model::load(*path);
+  const Model model = Model::load(*path, cpu_only());
   Context f32(model, ContextParams{.n_ctx = 64, .n_threads = 2, .kv_type = GgmlType::F32});
   Context q8(model, ContextParams{.n_ctx = 64, .n_threads = 2, .kv_type = GgmlType::Q8_0});
   const auto a = eval_incremental(f32, ref.tokens);
@@ -376,7 +382,7 @@ TEST_CASE("a q8_0 KV cache stays close to the f32 one") {
 TEST_CASE("rope frequency factors divide the angles (Llama-3 rope_freqs), like linear scaling") {
   auto path = test::test_data("models/stories260K.gguf");
   if (!path) return;
-  const Model base = Model::load(*path);
+  const Model base = Model::load(*path, cpu_only());
   const int64_t half = base.info().n_rot / 2;
   const auto with_factors = write_variant(*path, "rope-freqs", [&](gguf::Writer &w) {
     const std::vector<float> twos(static_cast<size_t>(half), 2.0f);
@@ -387,7 +393,7 @@ TEST_CASE("rope frequency factors divide the angles (Llama-3 rope_freqs), like l
     w.set_string("llama.rope.scaling.type", "linear");
     w.set_f32("llama.rope.scaling.factor", 2.0f);
   });
-  const Model a = Model::load(with_factors), b = Model::load(linear);
+  const Model a = Model::load(with_factors, cpu_only()), b = Model::load(linear, cpu_only());
   const std::vector<int32_t> tokens = base.tokenize(kPrompt, true);
   Context ca(a, ContextParams{.n_ctx = 32, .n_threads = 1}), cb(b, ContextParams{.n_ctx = 32, .n_threads = 1}),
       cbase(base, ContextParams{.n_ctx = 32, .n_threads = 1});
@@ -417,14 +423,14 @@ TEST_CASE("missing tensors and other architectures are refused at load, by name"
   auto missing = write_variant(*path, "missing", [](gguf::Writer &) {}, {"blk.2.ffn_up.weight"});
   auto other = write_variant(*path, "arch", [](gguf::Writer &w) { w.set_string("general.architecture", "gpt2"); });
   try {
-    Model::load(missing);
+    Model::load(missing, cpu_only());
     FAIL("a missing tensor must be refused");
   } catch (const Error &e) {
     CHECK(e.code() == ErrorCode::format);
     CHECK(std::string(e.what()).find("blk.2.ffn_up.weight") != std::string::npos);
   }
   try {
-    Model::load(other);
+    Model::load(other, cpu_only());
     FAIL("gpt2 must be refused");
   } catch (const Error &e) {
     CHECK(e.code() == ErrorCode::unsupported);
@@ -444,7 +450,7 @@ TEST_CASE("tensor types the kernels lack are refused at load, naming the tensor 
     w.add_tensor(q.name, GgmlType::Q4_1, std::span<const int64_t>(q.ne.data(), q.n_dims), zeros);
   }, {q.name});
   try {
-    Model::load(variant);
+    Model::load(variant, cpu_only());
     FAIL("Q4_1 must be refused");
   } catch (const Error &e) {
     CHECK(e.code() == ErrorCode::unsupported);
@@ -452,7 +458,8 @@ TEST_CASE("tensor types the kernels lack are refused at load, naming the tensor 
     CHECK(std::string(e.what()).find("Q4_1") != std::string::npos);
   }
   std::filesystem::remove(variant);
-  if (auto ragged = test::test_data("models/edge-q8_0-ragged-rows.gguf")) CHECK_THROWS_AS(Model::load(*ragged), Error);
+  if (auto ragged = test::test_data("models/edge-q8_0-ragged-rows.gguf"))
+    CHECK_THROWS_AS(Model::load(*ragged, cpu_only()), Error);
 }
 
 TEST_CASE("decoding is deterministic, survives a move, and generation continues a filled context") {
@@ -460,7 +467,7 @@ TEST_CASE("decoding is deterministic, survives a move, and generation continues 
   auto ref_path = test::test_data("reference/logits/stories260K.logits.bin");
   if (!path || !ref_path) return;
   const Reference ref = read_reference(*ref_path);
-  const Model model = Model::load(*path);
+  const Model model = Model::load(*path, cpu_only());
   const std::span<const int32_t> prompt(ref.tokens.data(), static_cast<size_t>(ref.n_prompt));
 
   Context first(model, ContextParams{.n_ctx = 64, .n_threads = 2});
