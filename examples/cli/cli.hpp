@@ -29,6 +29,8 @@ bool register_command(Command command);
 // Parses "11.5GiB", "12GB", "800MiB", "4096" into bytes; nullopt when malformed.
 std::optional<uint64_t> parse_size(std::string_view text);
 std::string format_bytes(uint64_t bytes);  // "41.42 GB (38.57 GiB)"
+// True when any argument is --help or -h: the command then prints its usage and returns 0.
+bool asks_for_help(std::span<const std::string_view> args);
 
 }  // namespace vramfit::cli
 

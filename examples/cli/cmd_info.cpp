@@ -223,11 +223,10 @@ std::optional<Options> parse_options(std::span<const std::string_view> args) {
 }
 
 int run_info(std::span<const std::string_view> args) {
-  for (std::string_view arg : args)
-    if (arg == "--help" || arg == "-h") {
-      fmt::print("{}", kUsage);
-      return 0;
-    }
+  if (asks_for_help(args)) {
+    fmt::print("{}", kUsage);
+    return 0;
+  }
   auto options = parse_options(args);
   if (!options) return 2;
   auto file = gguf::File::open(std::string(options->model));

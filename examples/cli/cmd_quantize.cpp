@@ -60,11 +60,10 @@ void print_progress(const QuantizeProgress &p) {
 }
 
 int run_quantize(std::span<const std::string_view> args) {
-  for (std::string_view arg : args)
-    if (arg == "--help" || arg == "-h") {
-      fmt::print("{}", kUsage);
-      return 0;
-    }
+  if (asks_for_help(args)) {
+    fmt::print("{}", kUsage);
+    return 0;
+  }
   auto options = parse_options(args);
   if (!options) return 2;
   set_log_callback(print_warning, nullptr);

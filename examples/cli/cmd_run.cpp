@@ -121,11 +121,10 @@ RunOptions parse(std::span<const std::string_view> args) {
 }
 
 int run(std::span<const std::string_view> args) {
-  for (auto a : args)
-    if (a == "--help" || a == "-h") {
-      fmt::print("{}", kUsage);
-      return 0;
-    }
+  if (asks_for_help(args)) {
+    fmt::print("{}", kUsage);
+    return 0;
+  }
   RunOptions o;
   try {
     o = parse(args);

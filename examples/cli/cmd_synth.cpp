@@ -135,11 +135,10 @@ int64_t copy_vocab(gguf::Writer &w, const std::string &path) {
 }
 
 int synth(std::span<const std::string_view> args) {
-  for (auto a : args)
-    if (a == "--help" || a == "-h") {
-      fmt::print("{}", kUsage);
-      return 0;
-    }
+  if (asks_for_help(args)) {
+    fmt::print("{}", kUsage);
+    return 0;
+  }
   Shape s;
   gguf::Writer w;
   try {

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <exception>
@@ -60,6 +61,10 @@ std::optional<uint64_t> parse_size(std::string_view text) {
 
 std::string format_bytes(uint64_t bytes) {
   return fmt::format("{:.2f} GB ({:.2f} GiB)", bytes / 1e9, bytes / (1024.0 * 1024 * 1024));
+}
+
+bool asks_for_help(std::span<const std::string_view> args) {
+  return std::ranges::any_of(args, [](std::string_view a) { return a == "--help" || a == "-h"; });
 }
 
 }  // namespace vramfit::cli

@@ -25,7 +25,7 @@ uint64_t CudaDevice::fixed_reservation_bytes(const CudaDeviceConfig &config) {
 CudaDevice::CudaDevice(const CudaDeviceConfig &config)
     : config_(config),
       runtime_(std::make_unique<cuda::Runtime>(config.device_index)),
-      arena_(config.budget_bytes, alignment, fmt::format("cuda:{}", config.device_index)) {
+      memory_(config.budget_bytes, alignment, fmt::format("cuda:{}", config.device_index)) {
   const cuda::DeviceInfo info = cuda::device_info(config.device_index);
   name_ = fmt::format("cuda:{} ({}, budget {} bytes)", info.index, info.name, config.budget_bytes);
   if (fixed_reservation_bytes(config) > config.budget_bytes)
@@ -34,18 +34,18 @@ CudaDevice::CudaDevice(const CudaDeviceConfig &config)
                  "workspace {}, matmul scratch {}, token staging {})",
                  config.device_index, config.budget_bytes, fixed_reservation_bytes(config),
                  config.cublas_workspace_bytes, config.matmul_scratch_bytes, token_staging * sizeof(int32_t));
-  base_ = static_cast<std::byte *>(runtime_->malloc(config.budget_bytes, "the VRAM budget"));
+  memory_.attach(static_cast<std::byte *>(runtime_->malloc(config.budget_bytes, "the VRAM budget")));
   try {
     // Always set, even to nothing: without it cuBLAS would use memory of its own, outside the budget.
     void *workspace = nullptr;
     if (config.cublas_workspace_bytes > 0)
-      workspace = at(arena_.reserve(config.cublas_workspace_bytes, "cuBLAS workspace"));
+      workspace = memory_.allocate(config.cublas_workspace_bytes, "cuBLAS workspace");
     runtime_->set_cublas_workspace(workspace, config.cublas_workspace_bytes);
     if (config.matmul_scratch_bytes > 0)
-      scratch_ = reinterpret_cast<uint16_t *>(at(arena_.reserve(config.matmul_scratch_bytes, "matmul f16 scratch")));
-    tokens_ = reinterpret_cast<int32_t *>(at(arena_.reserve(token_staging * sizeof(int32_t), "token staging")));
+      scratch_ = static_cast<uint16_t *>(memory_.allocate(config.matmul_scratch_bytes, "matmul f16 scratch"));
+    tokens_ = static_cast<int32_t *>(memory_.allocate(token_staging * sizeof(int32_t), "token staging"));
   } catch (...) {
-    runtime_->free(base_);
+    runtime_->free(memory_.base());
     throw;
   }
   detail::log_info("{}: {} bytes reserved for cuBLAS, matmul scratch and tokens", name_,
@@ -58,59 +58,31 @@ CudaDevice::~CudaDevice() {
   } catch (const Error &e) {
     detail::log_warn("{}", e.what());
   }
-  runtime_->free(base_);
+  runtime_->free(memory_.base());
 }
 
 std::string CudaDevice::name() const { return name_; }
 
-void *CudaDevice::allocate(uint64_t bytes, std::string_view purpose) { return at(arena_.reserve(bytes, purpose)); }
+void *CudaDevice::allocate(uint64_t bytes, std::string_view purpose) { return memory_.allocate(bytes, purpose); }
 
 // Released memory may be handed out again at once: every use of it is ordered on the one stream.
-void CudaDevice::deallocate(void *ptr) noexcept {
-  if (!ptr) return;
-  const auto *p = static_cast<const std::byte *>(ptr);
-  if (p < base_ || p >= base_ + config_.budget_bytes || !arena_.release(static_cast<uint64_t>(p - base_)))
-    detail::log_warn("{}: deallocate of {} which this device did not allocate (ignored)", name_, ptr);
-}
-
-void CudaDevice::check_range(const void *ptr, uint64_t bytes, const char *op) const {
-  const auto *p = static_cast<const std::byte *>(ptr);
-  const bool inside = p && p >= base_ && static_cast<uint64_t>(p - base_) <= config_.budget_bytes &&
-                      bytes <= config_.budget_bytes - static_cast<uint64_t>(p - base_);
-  if (!inside)
-    detail::fail(ErrorCode::invalid_argument, "{} {}: {} bytes at {} are not memory of this device", name_, op,
-                 bytes, ptr);
-}
+void CudaDevice::deallocate(void *ptr) noexcept { memory_.deallocate(ptr); }
 
 void CudaDevice::upload(void *device_dst, const void *host_src, uint64_t bytes) {
   if (bytes == 0) return;
-  check_range(device_dst, bytes, "upload");
+  memory_.check_range(device_dst, bytes, "upload");
   runtime_->upload(device_dst, host_src, bytes);
-  std::lock_guard lock(stats_mutex_);
-  bytes_uploaded_ += bytes;
-  ++n_copies_;
+  memory_.count_upload(bytes);
 }
 
 void CudaDevice::download(void *host_dst, const void *device_src, uint64_t bytes) {
   if (bytes == 0) return;
-  check_range(device_src, bytes, "download");
+  memory_.check_range(device_src, bytes, "download");
   runtime_->download(host_dst, device_src, bytes);
-  std::lock_guard lock(stats_mutex_);
-  bytes_downloaded_ += bytes;
-  ++n_copies_;
+  memory_.count_download(bytes);
 }
 
-DeviceMemoryStats CudaDevice::memory_stats() const {
-  DeviceMemoryStats stats;
-  stats.budget_bytes = arena_.budget();
-  stats.allocated_bytes = arena_.in_use();
-  stats.peak_bytes = arena_.peak();
-  std::lock_guard lock(stats_mutex_);
-  stats.bytes_uploaded = bytes_uploaded_;
-  stats.bytes_downloaded = bytes_downloaded_;
-  stats.n_copies = n_copies_;
-  return stats;
-}
+DeviceMemoryStats CudaDevice::memory_stats() const { return memory_.stats(); }
 
 void CudaDevice::get_rows(const Weight &table, const int32_t *host_tokens, int64_t n_tokens, float *out) {
   for (int64_t t = 0; t < n_tokens; ++t)
@@ -176,7 +148,7 @@ void CudaDevice::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_
       detail::fail(ErrorCode::invalid_argument, "{} rope: freq_factors '{}' must be F32 with n_rot/2 = {} values",
                    name_, params.freq_factors->name, params.n_rot / 2);
     factors = static_cast<const float *>(params.freq_factors->data);
-    check_range(factors, static_cast<uint64_t>(params.n_rot / 2) * sizeof(float), "rope (freq_factors)");
+    memory_.check_range(factors, static_cast<uint64_t>(params.n_rot / 2) * sizeof(float), "rope (freq_factors)");
   }
   cuda::rope(*runtime_, x, n_tokens, n_heads, head_dim, pos0, params.n_rot, params.freq_base, params.freq_scale,
              factors);

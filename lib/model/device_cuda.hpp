@@ -13,10 +13,9 @@
 
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <string>
 
-#include "model/arena.hpp"
+#include "model/arena_memory.hpp"
 #include "model/device.hpp"
 
 namespace vramfit::cuda {
@@ -69,24 +68,17 @@ class CudaDevice final : public Device {
   void add(float *y, const float *x, int64_t n) override;
   void synchronize() override;
 
-  const Arena &arena() const noexcept { return arena_; }
+  const Arena &arena() const noexcept { return memory_.arena(); }
 
  private:
-  std::byte *at(uint64_t offset) const noexcept { return base_ + offset; }
-  void check_range(const void *ptr, uint64_t bytes, const char *op) const;
   bool matmul_batched(const Weight &w, const float *x, int64_t n_tokens, float *y);
 
   CudaDeviceConfig config_;
   std::unique_ptr<cuda::Runtime> runtime_;
-  Arena arena_;
-  std::byte *base_ = nullptr;  // the one cudaMalloc
+  ArenaMemory memory_;  // over the one cudaMalloc
   int32_t *tokens_ = nullptr;  // staging for get_rows' host tokens
   uint16_t *scratch_ = nullptr;
   std::string name_;
-  mutable std::mutex stats_mutex_;
-  uint64_t bytes_uploaded_ = 0;
-  uint64_t bytes_downloaded_ = 0;
-  uint64_t n_copies_ = 0;
 };
 
 }  // namespace vramfit::model

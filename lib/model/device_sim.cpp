@@ -13,7 +13,7 @@ void SimDevice::AlignedFree::operator()(std::byte *p) const noexcept {
 }
 
 SimDevice::SimDevice(Device &compute, uint64_t capacity_bytes, uint64_t alignment)
-    : compute_(compute), arena_(capacity_bytes, alignment, "sim"), memory_(nullptr, AlignedFree{alignment}) {
+    : compute_(compute), memory_(capacity_bytes, alignment, "sim"), host_(nullptr, AlignedFree{alignment}) {
   if (capacity_bytes == 0) return;
   // One allocation of exactly the capacity. The pages are untouched until used, so a large
   // simulated device costs host memory only for what is actually uploaded.
@@ -21,67 +21,37 @@ SimDevice::SimDevice(Device &compute, uint64_t capacity_bytes, uint64_t alignmen
   if (!p)
     detail::fail(ErrorCode::out_of_memory, "sim: cannot allocate {} bytes of host memory for the simulated device",
                  capacity_bytes);
-  memory_.reset(static_cast<std::byte *>(p));
+  host_.reset(static_cast<std::byte *>(p));
+  memory_.attach(host_.get());
 }
 
 SimDevice::~SimDevice() {
-  if (arena_.n_live() > 0)
-    detail::log_warn("sim: destroyed with {} live allocations ({} bytes)", arena_.n_live(), arena_.in_use());
+  const Arena &arena = memory_.arena();
+  if (arena.n_live() > 0)
+    detail::log_warn("sim: destroyed with {} live allocations ({} bytes)", arena.n_live(), arena.in_use());
 }
 
-std::string SimDevice::name() const { return fmt::format("sim ({} bytes)", arena_.budget()); }
+std::string SimDevice::name() const { return fmt::format("sim ({} bytes)", memory_.arena().budget()); }
 
-void *SimDevice::allocate(uint64_t bytes, std::string_view purpose) {
-  return memory_.get() + arena_.reserve(bytes, purpose);
-}
+void *SimDevice::allocate(uint64_t bytes, std::string_view purpose) { return memory_.allocate(bytes, purpose); }
 
-void SimDevice::deallocate(void *ptr) noexcept {
-  if (!ptr) return;
-  const auto *p = static_cast<const std::byte *>(ptr);
-  if (p < memory_.get() || p >= memory_.get() + arena_.budget() ||
-      !arena_.release(static_cast<uint64_t>(p - memory_.get())))
-    detail::log_warn("sim: deallocate of {} which this device did not allocate (ignored)", ptr);
-}
-
-void SimDevice::check_range(const void *ptr, uint64_t bytes, const char *op) const {
-  const auto *p = static_cast<const std::byte *>(ptr);
-  const std::byte *base = memory_.get();
-  const bool inside = p && base && p >= base && static_cast<uint64_t>(p - base) <= arena_.budget() &&
-                      bytes <= arena_.budget() - static_cast<uint64_t>(p - base);
-  if (!inside)
-    detail::fail(ErrorCode::invalid_argument, "sim {}: {} bytes at {} are not memory of this device", op, bytes,
-                 ptr);
-}
+void SimDevice::deallocate(void *ptr) noexcept { memory_.deallocate(ptr); }
 
 void SimDevice::upload(void *device_dst, const void *host_src, uint64_t bytes) {
   if (bytes == 0) return;
-  check_range(device_dst, bytes, "upload");
+  memory_.check_range(device_dst, bytes, "upload");
   std::memcpy(device_dst, host_src, bytes);
-  std::lock_guard lock(stats_mutex_);
-  bytes_uploaded_ += bytes;
-  ++n_copies_;
+  memory_.count_upload(bytes);
 }
 
 void SimDevice::download(void *host_dst, const void *device_src, uint64_t bytes) {
   if (bytes == 0) return;
-  check_range(device_src, bytes, "download");
+  memory_.check_range(device_src, bytes, "download");
   std::memcpy(host_dst, device_src, bytes);
-  std::lock_guard lock(stats_mutex_);
-  bytes_downloaded_ += bytes;
-  ++n_copies_;
+  memory_.count_download(bytes);
 }
 
-DeviceMemoryStats SimDevice::memory_stats() const {
-  DeviceMemoryStats stats;
-  stats.budget_bytes = arena_.budget();
-  stats.allocated_bytes = arena_.in_use();
-  stats.peak_bytes = arena_.peak();
-  std::lock_guard lock(stats_mutex_);
-  stats.bytes_uploaded = bytes_uploaded_;
-  stats.bytes_downloaded = bytes_downloaded_;
-  stats.n_copies = n_copies_;
-  return stats;
-}
+DeviceMemoryStats SimDevice::memory_stats() const { return memory_.stats(); }
 
 // The compute device sees our weights and caches as its own: they are host memory.
 Weight SimDevice::as_compute(const Weight &w) const {

@@ -10,9 +10,8 @@
 
 #include <cstddef>
 #include <memory>
-#include <mutex>
 
-#include "model/arena.hpp"
+#include "model/arena_memory.hpp"
 #include "model/device.hpp"
 
 namespace vramfit::model {
@@ -50,7 +49,7 @@ class SimDevice final : public Device {
   void add(float *y, const float *x, int64_t n) override;
   void synchronize() override;
 
-  const Arena &arena() const noexcept { return arena_; }
+  const Arena &arena() const noexcept { return memory_.arena(); }
 
  private:
   struct AlignedFree {
@@ -58,18 +57,12 @@ class SimDevice final : public Device {
     void operator()(std::byte *p) const noexcept;
   };
 
-  // Throws Error(invalid_argument) naming `op` unless [ptr, ptr+bytes) lies in this device's memory.
-  void check_range(const void *ptr, uint64_t bytes, const char *op) const;
   Weight as_compute(const Weight &w) const;
   KvLayer as_compute(const KvLayer &kv) const;
 
   Device &compute_;
-  Arena arena_;
-  std::unique_ptr<std::byte[], AlignedFree> memory_;
-  mutable std::mutex stats_mutex_;
-  uint64_t bytes_uploaded_ = 0;
-  uint64_t bytes_downloaded_ = 0;
-  uint64_t n_copies_ = 0;
+  ArenaMemory memory_;
+  std::unique_ptr<std::byte[], AlignedFree> host_;  // the one allocation memory_ hands out
 };
 
 }  // namespace vramfit::model

@@ -92,21 +92,25 @@ VRAMFIT_HD void k4_scale_min(int j, const uint8_t *q, uint8_t &scale, uint8_t &m
   }
 }
 
+// The multiplier and offset of Q4_K / Q5_K sub-block j: w = d * q - m.
+struct K4SubBlock {
+  float d, m;
+};
+VRAMFIT_HD K4SubBlock k4_sub_block(int j, const uint8_t *scales, float d, float dmin) {
+  uint8_t sc, m;
+  k4_scale_min(j, scales, sc, m);
+  return {d * sc, dmin * m};
+}
+
 // Q4_K: each 32 bytes of qs hold 64 weights: low nibbles the first sub-block, high the second.
 VRAMFIT_HD void dequantize_block(const block_q4_K &b, float *out) {
   const float d = f16_to_f32(b.d);
   const float min = f16_to_f32(b.dmin);
   const uint8_t *q = b.qs;
   for (int is = 0; is < QK_K / 32; is += 2) {
-    uint8_t sc, m;
-    k4_scale_min(is, b.scales, sc, m);
-    const float d1 = d * sc;
-    const float m1 = min * m;
-    k4_scale_min(is + 1, b.scales, sc, m);
-    const float d2 = d * sc;
-    const float m2 = min * m;
-    for (int l = 0; l < 32; ++l) *out++ = d1 * (q[l] & 0xF) - m1;
-    for (int l = 0; l < 32; ++l) *out++ = d2 * (q[l] >> 4) - m2;
+    const K4SubBlock s1 = k4_sub_block(is, b.scales, d, min), s2 = k4_sub_block(is + 1, b.scales, d, min);
+    for (int l = 0; l < 32; ++l) *out++ = s1.d * (q[l] & 0xF) - s1.m;
+    for (int l = 0; l < 32; ++l) *out++ = s2.d * (q[l] >> 4) - s2.m;
     q += 32;
   }
 }
@@ -118,15 +122,9 @@ VRAMFIT_HD void dequantize_block(const block_q5_K &b, float *out) {
   const uint8_t *ql = b.qs;
   uint8_t u1 = 1, u2 = 2;
   for (int is = 0; is < QK_K / 32; is += 2) {
-    uint8_t sc, m;
-    k4_scale_min(is, b.scales, sc, m);
-    const float d1 = d * sc;
-    const float m1 = min * m;
-    k4_scale_min(is + 1, b.scales, sc, m);
-    const float d2 = d * sc;
-    const float m2 = min * m;
-    for (int l = 0; l < 32; ++l) *out++ = d1 * ((ql[l] & 0xF) + ((b.qh[l] & u1) ? 16 : 0)) - m1;
-    for (int l = 0; l < 32; ++l) *out++ = d2 * ((ql[l] >> 4) + ((b.qh[l] & u2) ? 16 : 0)) - m2;
+    const K4SubBlock s1 = k4_sub_block(is, b.scales, d, min), s2 = k4_sub_block(is + 1, b.scales, d, min);
+    for (int l = 0; l < 32; ++l) *out++ = s1.d * ((ql[l] & 0xF) + ((b.qh[l] & u1) ? 16 : 0)) - s1.m;
+    for (int l = 0; l < 32; ++l) *out++ = s2.d * ((ql[l] >> 4) + ((b.qh[l] & u2) ? 16 : 0)) - s2.m;
     ql += 32;
     u1 = (uint8_t)(u1 << 2);
     u2 = (uint8_t)(u2 << 2);

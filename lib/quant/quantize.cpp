@@ -23,6 +23,20 @@ int nearest_int(float f) {
   return (bits & 0x007fffff) - 0x00400000;
 }
 
+// The value of largest magnitude in x[0..n), sign kept: the first such (ggml's loops compare
+// strictly), 0 when all are zero. Its fabs is ggml's "amax".
+float signed_absmax(const float *x, int n) {
+  float max = 0, amax = 0;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  return max;
+}
+
 // (int)v clamped to [lo, hi]; NaN gives 0. A plain cast of NaN or of a huge value is UB, and
 // corrupt input can produce either.
 int truncate_to_int(float v, int lo, int hi) {
@@ -105,15 +119,8 @@ float make_qkx2_quants(int n, int nmax, const float *x, const float *weights, ui
 // Symmetric, x ~ scale * (L - nmax), L in 0..2*nmax-1, weights x^2: starts from -nmax/max and
 // moves single quants while that raises (sum w x l)^2 / (sum w l^2) (the least-squares fit).
 float make_q3_quants(int n, int nmax, const float *x, int8_t *L) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
+  const float max = signed_absmax(x, n);
+  if (std::fabs(max) < kGroupMaxEps) {
     std::fill(L, L + n, int8_t{0});
     return 0.f;
   }
@@ -153,15 +160,8 @@ float make_q3_quants(int n, int nmax, const float *x, int8_t *L) {
 // Symmetric with weights x^2 (ggml's make_qx_quants, rmse_type 1): tries 19 scales around
 // -nmax/max and keeps the one with the best least-squares fit. L in 0..2*nmax-1 (offset nmax).
 float make_qx_quants(int n, int nmax, const float *x, int8_t *L) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
+  const float max = signed_absmax(x, n);
+  if (std::fabs(max) < kGroupMaxEps) {
     std::fill(L, L + n, int8_t{0});
     return 0.f;
   }
@@ -199,14 +199,7 @@ float make_qx_quants(int n, int nmax, const float *x, int8_t *L) {
 // ---- one block per function ----
 
 void quantize_block(const float *x, block_q4_0 &y) {
-  float amax = 0, max = 0;  // max: the value of largest magnitude, sign kept
-  for (int j = 0; j < QK4_0; ++j) {
-    if (amax < std::fabs(x[j])) {
-      amax = std::fabs(x[j]);
-      max = x[j];
-    }
-  }
-  const float d = max / -8;
+  const float d = signed_absmax(x, QK4_0) / -8;
   const float id = d ? 1.0f / d : 0.0f;
   y.d = f32_to_f16(d);
   // ggml truncates x*id + 8.5 toward zero (a round-half-up of x*id), capped at 15.
@@ -268,14 +261,8 @@ void quantize_block(const float *x, block_q2_K &y) {
 void quantize_block(const float *x, block_q3_K &y) {
   int8_t L[QK_K];
   float scales[QK_K / 16];
-  float max_scale = 0, amax = 0;
-  for (int j = 0; j < QK_K / 16; ++j) {
-    scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j);
-    if (std::fabs(scales[j]) > amax) {
-      amax = std::fabs(scales[j]);
-      max_scale = scales[j];
-    }
-  }
+  for (int j = 0; j < QK_K / 16; ++j) scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j);
+  const float max_scale = signed_absmax(scales, QK_K / 16);
   std::memset(y.scales, 0, sizeof y.scales);
   y.d = f32_to_f16(0.f);
   if (max_scale) {
@@ -338,12 +325,9 @@ void quantize_k4_scales(const float *x, int nmax, float rmin, int nstep, uint8_t
   dmin_out = f32_to_f16(max_min / 63.f);
   // Re-quantize against the scales as stored.
   for (int j = 0; j < QK_K / 32; ++j) {
-    uint8_t sc, m;
-    k4_scale_min(j, packed, sc, m);
-    const float d = f16_to_f32(d_out) * sc;
-    if (!d) continue;
-    const float dm = f16_to_f32(dmin_out) * m;
-    for (int ii = 0; ii < 32; ++ii) L[32 * j + ii] = static_cast<uint8_t>(std::clamp(nearest_int((x[32 * j + ii] + dm) / d), 0, nmax));
+    const K4SubBlock sub = k4_sub_block(j, packed, f16_to_f32(d_out), f16_to_f32(dmin_out));
+    if (!sub.d) continue;
+    for (int ii = 0; ii < 32; ++ii) L[32 * j + ii] = static_cast<uint8_t>(std::clamp(nearest_int((x[32 * j + ii] + sub.m) / sub.d), 0, nmax));
   }
 }
 
@@ -371,15 +355,9 @@ void quantize_block(const float *x, block_q5_K &y) {
 void quantize_block(const float *x, block_q6_K &y) {
   int8_t L[QK_K];
   float scales[QK_K / 16];
-  float max_scale = 0, max_abs_scale = 0;
-  for (int ib = 0; ib < QK_K / 16; ++ib) {
-    scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
-    if (std::fabs(scales[ib]) > max_abs_scale) {
-      max_abs_scale = std::fabs(scales[ib]);
-      max_scale = scales[ib];
-    }
-  }
-  if (max_abs_scale < kGroupMaxEps) {
+  for (int ib = 0; ib < QK_K / 16; ++ib) scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+  const float max_scale = signed_absmax(scales, QK_K / 16);
+  if (std::fabs(max_scale) < kGroupMaxEps) {
     std::memset(&y, 0, sizeof y);
     return;
   }
@@ -404,15 +382,9 @@ void quantize_block(const float *x, block_q6_K &y) {
 }
 
 void quantize_block(const float *x, block_q8_K &y) {
-  float max = 0, amax = 0;
-  for (int j = 0; j < QK_K; ++j) {
-    if (std::fabs(x[j]) > amax) {
-      amax = std::fabs(x[j]);
-      max = x[j];
-    }
-  }
+  const float max = signed_absmax(x, QK_K);
   std::memset(&y, 0, sizeof y);
-  if (!amax) return;
+  if (!max) return;
   const float iscale = -127.f / max;
   for (int j = 0; j < QK_K; ++j) y.qs[j] = static_cast<int8_t>(std::clamp(nearest_int(iscale * x[j]), -128, 127));
   for (int j = 0; j < QK_K / 16; ++j) {

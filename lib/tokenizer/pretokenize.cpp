@@ -70,6 +70,17 @@ Pieces split_each(const Text &t, const Pieces &pieces, SplitPiece split_piece) {
   return out;
 }
 
+// 's|'t|'re|'ve|'m|'ll|'d at pos (case-insensitive for llama3): the length of the match, or 0.
+size_t contraction_length(const Piece &p, size_t pos, bool ignore_case) {
+  auto at = [&](size_t i) { return ignore_case ? to_lower(p.cpt(i)) : p.cpt(i); };
+  if (p.cpt(pos) != '\'' || pos + 1 >= p.end) return 0;
+  const uint32_t c1 = at(pos + 1);
+  if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') return 2;
+  if (pos + 2 >= p.end) return 0;
+  const uint32_t c2 = at(pos + 2);
+  return (c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l') ? 3 : 0;
+}
+
 // Whitespace run handling shared by gpt2 and llama3: \s+(?!\S) keeps the last space for the next
 // word when more text follows; otherwise \s+ takes the run.
 size_t whitespace_run_end(const Piece &p, size_t pos) {
@@ -87,21 +98,11 @@ void split_gpt2_piece(const Piece &p, Pieces &out) {
     prev_end = end;
   };
   for (size_t pos = p.begin; pos < p.end;) {
-    const uint32_t c = p.cpt(pos);
-    if (c == '\'' && pos + 1 < p.end) {
-      const uint32_t c1 = p.cpt(pos + 1);
-      if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') {
-        add(pos += 2);
-        continue;
-      }
-      if (pos + 2 < p.end) {
-        const uint32_t c2 = p.cpt(pos + 2);
-        if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) {
-          add(pos += 3);
-          continue;
-        }
-      }
+    if (const size_t n = contraction_length(p, pos, /*ignore_case=*/false)) {
+      add(pos += n);
+      continue;
     }
+    const uint32_t c = p.cpt(pos);
     const size_t first = (c == ' ') ? pos + 1 : pos;  // the optional leading space
     if (p.letter(first) || p.number(first) || p.other(first)) {
       const bool letter = p.letter(first), number = p.number(first);
@@ -128,21 +129,11 @@ void split_llama3_piece(const Piece &p, size_t max_digits, Pieces &out) {
     prev_end = end;
   };
   for (size_t pos = p.begin; pos < p.end;) {
-    const uint32_t c = p.cpt(pos);
-    if (c == '\'' && pos + 1 < p.end) {
-      const uint32_t c1 = to_lower(p.cpt(pos + 1));
-      if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') {
-        add(pos += 2);
-        continue;
-      }
-      if (pos + 2 < p.end) {
-        const uint32_t c2 = to_lower(p.cpt(pos + 2));
-        if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) {
-          add(pos += 3);
-          continue;
-        }
-      }
+    if (const size_t n = contraction_length(p, pos, /*ignore_case=*/true)) {
+      add(pos += n);
+      continue;
     }
+    const uint32_t c = p.cpt(pos);
     if (c != '\r' && c != '\n' && !p.number(pos) && (p.letter(pos) || p.letter(pos + 1))) {
       ++pos;  // one leading non-letter (or the first letter)
       while (p.letter(pos)) ++pos;

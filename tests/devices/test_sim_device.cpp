@@ -5,10 +5,12 @@
 #include <vector>
 
 #include "model/device_sim.hpp"
+#include "test_util.hpp"
 #include "vramfit/error.hpp"
 
 using namespace vramfit;
 using namespace vramfit::model;
+using vramfit::test::error_code_of;
 
 namespace {
 
@@ -78,15 +80,6 @@ class RecordingDevice final : public Device {
     last_data = w.data;
   }
 };
-
-ErrorCode error_code_of(auto &&f) {
-  try {
-    f();
-  } catch (const Error &e) {
-    return e.code();
-  }
-  return ErrorCode::internal;  // no error: the CHECKs comparing the code fail
-}
 
 }  // namespace
 

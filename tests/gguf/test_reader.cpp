@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "test_data.hpp"
+#include "test_util.hpp"
 #include "vramfit/gguf.hpp"
 
 using namespace vramfit;
@@ -236,14 +237,7 @@ TEST_CASE("typed lookups convert with range checks and name the key when they ca
 }
 
 TEST_CASE("files the OS cannot give us are io errors") {
-  auto code_of = [](const std::filesystem::path &p) {
-    try {
-      gguf::File::open(p);
-    } catch (const Error &e) {
-      return e.code();
-    }
-    return ErrorCode::internal;
-  };
+  auto code_of = [](const std::filesystem::path &p) { return test::error_code_of([&] { gguf::File::open(p); }); };
   CHECK(code_of("/nonexistent/model.gguf") == ErrorCode::io);
   CHECK(code_of(std::filesystem::temp_directory_path()) == ErrorCode::io);
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "test_data.hpp"
+#include "test_util.hpp"
 #include "vramfit/gguf.hpp"
 
 using namespace vramfit;
@@ -235,23 +236,16 @@ TEST_CASE("the writer refuses what it cannot write correctly") {
   gguf::Writer w;
   const std::vector<int64_t> ragged{100, 2};
   auto bytes = random_bytes(2 * 34 * 4, 9);
-  auto code_of = [](auto &&fn) {
-    try {
-      fn();
-    } catch (const Error &e) {
-      return e.code();
-    }
-    return ErrorCode::internal;
-  };
-  CHECK(code_of([&] { w.add_tensor("r", GgmlType::Q8_0, ragged, std::span(bytes).first(10)); }) ==
+  using test::error_code_of;
+  CHECK(error_code_of([&] { w.add_tensor("r", GgmlType::Q8_0, ragged, std::span(bytes).first(10)); }) ==
         ErrorCode::invalid_argument);
   const std::vector<int64_t> shape{64, 2};
-  CHECK(code_of([&] { w.add_tensor("q", GgmlType::Q8_0, shape, std::span(bytes).first(10)); }) ==
+  CHECK(error_code_of([&] { w.add_tensor("q", GgmlType::Q8_0, shape, std::span(bytes).first(10)); }) ==
         ErrorCode::invalid_argument);
   w.add_tensor("q", GgmlType::Q8_0, shape, std::span(bytes).first(4 * 34));
-  CHECK(code_of([&] { w.add_tensor("q", GgmlType::Q8_0, shape, std::span(bytes).first(4 * 34)); }) ==
+  CHECK(error_code_of([&] { w.add_tensor("q", GgmlType::Q8_0, shape, std::span(bytes).first(4 * 34)); }) ==
         ErrorCode::invalid_argument);
-  CHECK(code_of([&] { w.set_u32("general.alignment", 64); }) == ErrorCode::invalid_argument);
+  CHECK(error_code_of([&] { w.set_u32("general.alignment", 64); }) == ErrorCode::invalid_argument);
 
   // A failing producer leaves neither the target nor a temporary file behind.
   auto dir = std::filesystem::temp_directory_path() / "vramfit-test-gguf-atomic";
@@ -261,6 +255,6 @@ TEST_CASE("the writer refuses what it cannot write correctly") {
                [](std::span<std::byte>) { throw Error(ErrorCode::io, "producer failed"); });
   CHECK_THROWS_AS(w.write_file(dir / "x.gguf"), Error);
   CHECK(std::filesystem::is_empty(dir));
-  CHECK(code_of([&] { w.write_file(dir / "no-such-dir" / "x.gguf"); }) == ErrorCode::io);
+  CHECK(error_code_of([&] { w.write_file(dir / "no-such-dir" / "x.gguf"); }) == ErrorCode::io);
   std::filesystem::remove_all(dir);
 }

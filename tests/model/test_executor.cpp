@@ -14,6 +14,7 @@
 
 #include "model/model_impl.hpp"
 #include "test_data.hpp"
+#include "test_util.hpp"
 #include "vramfit/context.hpp"
 #include "vramfit/log.hpp"
 
@@ -253,14 +254,7 @@ TEST_CASE("sim device: a context larger than the plan is refused, naming what to
 TEST_CASE("device names and budgets are checked") {
   auto path = test::test_data("models/synth-Q4_K_M.gguf");
   if (!path) return;
-  auto code_of = [&](const ModelParams &p) -> std::optional<ErrorCode> {
-    try {
-      (void)Model::load(*path, p);
-    } catch (const Error &e) {
-      return e.code();
-    }
-    return std::nullopt;
-  };
+  auto code_of = [&](const ModelParams &p) { return test::error_code_of([&] { (void)Model::load(*path, p); }); };
   CHECK(code_of(params_for("gpu")) == ErrorCode::invalid_argument);
   CHECK(code_of(params_for("sim:lots")) == ErrorCode::invalid_argument);
   CHECK(code_of(params_for("sim")) == ErrorCode::invalid_argument);  // neither capacity nor budget

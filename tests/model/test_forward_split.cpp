@@ -9,19 +9,13 @@
 #include "model/device_sim.hpp"
 #include "model/llama.hpp"
 #include "model/model_impl.hpp"
+#include "model_test_util.hpp"
 #include "test_data.hpp"
 
 using namespace vramfit;
+using vramfit::test::cpu_only;
 
 namespace {
-
-// The CPU reference path, explicitly: "auto" would pick a GPU where there is one (the GPU path is
-// tests/devices/test_cuda_device.cpp).
-ModelParams cpu_only() {
-  ModelParams p;
-  p.device = "cpu";
-  return p;
-}
 
 std::vector<float> run_forward(const Model &model, const model::LlamaWeights &w, std::span<const int32_t> tokens) {
   const ModelInfo &info = model.info();

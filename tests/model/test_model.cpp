@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "model_test_util.hpp"
 #include "test_data.hpp"
 #include "vramfit/context.hpp"
 #include "vramfit/generate.hpp"
@@ -17,16 +18,9 @@
 #include "vramfit/sampler.hpp"
 
 using namespace vramfit;
+using vramfit::test::cpu_only;
 
 namespace {
-
-// The CPU reference path, explicitly: "auto" would pick a GPU where there is one (the GPU path is
-// tests/devices/test_cuda_device.cpp).
-ModelParams cpu_only() {
-  ModelParams p;
-  p.device = "cpu";
-  return p;
-}
 
 constexpr const char *kPrompt = "Once upon a time, there was a little";
 

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -24,6 +25,15 @@ T pick(std::mt19937_64 &rng, std::initializer_list<T> options) {
 
 uint64_t log_uniform(std::mt19937_64 &rng, double lo, double hi) {
   return static_cast<uint64_t>(std::exp(std::uniform_real_distribution<double>(std::log(lo), std::log(hi))(rng)));
+}
+
+// The plan of the case, or nullopt when the planner refuses it.
+std::optional<Plan> plan_if_possible(const Case &c) {
+  try {
+    return make_plan(c.model, c.request);
+  } catch (const Error &) {
+    return std::nullopt;
+  }
 }
 
 Case random_case(std::mt19937_64 &rng) {
@@ -131,10 +141,8 @@ TEST_CASE("layers: more budget never gives a slower plan or fewer device bytes")
     const uint64_t b1 = c.request.policy.vram_budget_bytes;
     const uint64_t b2 = b1 + log_uniform(rng, 1, 4.0 * double(b1));
     c.request.policy.vram_budget_bytes = b2;
-    Plan more;
-    try {
-      more = make_plan(c.model, c.request);
-    } catch (const Error &) {  // the larger budget fails: so must the smaller
+    const std::optional<Plan> more = plan_if_possible(c);
+    if (!more) {  // the larger budget fails: so must the smaller
       c.request.policy.vram_budget_bytes = b1;
       CHECK_THROWS_AS(make_plan(c.model, c.request), Error);
       continue;
@@ -142,9 +150,9 @@ TEST_CASE("layers: more budget never gives a slower plan or fewer device bytes")
     c.request.policy.vram_budget_bytes = b1;
     try {
       const Plan less = make_plan(c.model, c.request);
-      CHECK(objective(more) <= objective(less) * (1 + 1e-12));
-      CHECK(more.device_total_bytes() >= less.device_total_bytes());
-      CHECK(more.n_device_layers >= less.n_device_layers);
+      CHECK(objective(*more) <= objective(less) * (1 + 1e-12));
+      CHECK(more->device_total_bytes() >= less.device_total_bytes());
+      CHECK(more->n_device_layers >= less.n_device_layers);
       ++compared;
     } catch (const Error &e) {
       CHECK(e.code() == ErrorCode::budget_exceeded);
@@ -159,15 +167,11 @@ TEST_CASE("fastest is never predicted slower than layers for the same budget") {
   for (int i = 0; i < 1000; ++i) {
     Case c = random_case(rng);
     c.request.policy.strategy = OffloadStrategy::layers;
-    Plan layers;
-    try {
-      layers = make_plan(c.model, c.request);
-    } catch (const Error &) {
-      continue;
-    }
+    const std::optional<Plan> layers = plan_if_possible(c);
+    if (!layers) continue;
     c.request.policy.strategy = OffloadStrategy::fastest;
     const Plan fastest = make_plan(c.model, c.request);
-    CHECK(objective(fastest) <= objective(layers) * (1 + 1e-12));
+    CHECK(objective(fastest) <= objective(*layers) * (1 + 1e-12));
     ++compared;
   }
   CHECK(compared > 400);
@@ -180,15 +184,11 @@ TEST_CASE("fastest: more budget never gives a slower plan") {
     Case c = random_case(rng);
     c.request.policy.strategy = OffloadStrategy::fastest;
     const uint64_t b1 = c.request.policy.vram_budget_bytes;
-    Plan less;
-    try {
-      less = make_plan(c.model, c.request);
-    } catch (const Error &) {
-      continue;
-    }
+    const std::optional<Plan> less = plan_if_possible(c);
+    if (!less) continue;
     c.request.policy.vram_budget_bytes = b1 + log_uniform(rng, 1, double(b1));
     const Plan more = make_plan(c.model, c.request);
-    CHECK(objective(more) <= objective(less) * (1 + 1e-12));
+    CHECK(objective(more) <= objective(*less) * (1 + 1e-12));
     ++compared;
   }
   CHECK(compared > 400);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "sampling/stages.hpp"
+#include "test_util.hpp"
 #include "vramfit/error.hpp"
 #include "vramfit/sampler.hpp"
 
@@ -203,21 +204,14 @@ TEST_CASE("edge cases: one finite logit, top-k beyond the vocabulary, NaN, all -
   const int32_t t = s.sample(std::vector<float>{0.0f, 1.0f, 0.5f});
   CHECK((t >= 0 && t < 3));
 
-  auto code_of = [](auto &&fn) {
-    try {
-      fn();
-    } catch (const Error &e) {
-      return e.code();
-    }
-    return ErrorCode::internal;
-  };
-  CHECK(code_of([&] { sampled.sample(std::vector<float>{0.0f, NAN}); }) == ErrorCode::invalid_argument);
-  CHECK(code_of([&] { sampled.sample(std::vector<float>{-inf, -inf}); }) == ErrorCode::invalid_argument);
-  CHECK(code_of([&] { sampled.sample(std::vector<float>{}); }) == ErrorCode::invalid_argument);
+  using test::error_code_of;
+  CHECK(error_code_of([&] { sampled.sample(std::vector<float>{0.0f, NAN}); }) == ErrorCode::invalid_argument);
+  CHECK(error_code_of([&] { sampled.sample(std::vector<float>{-inf, -inf}); }) == ErrorCode::invalid_argument);
+  CHECK(error_code_of([&] { sampled.sample(std::vector<float>{}); }) == ErrorCode::invalid_argument);
   SamplerParams bad;
   bad.top_p = 0;
-  CHECK(code_of([&] { Sampler x(bad); }) == ErrorCode::invalid_argument);
+  CHECK(error_code_of([&] { Sampler x(bad); }) == ErrorCode::invalid_argument);
   bad = {};
   bad.penalty_last_n = -1;
-  CHECK(code_of([&] { Sampler x(bad); }) == ErrorCode::invalid_argument);
+  CHECK(error_code_of([&] { Sampler x(bad); }) == ErrorCode::invalid_argument);
 }
