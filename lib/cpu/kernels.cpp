@@ -14,14 +14,18 @@ bool cpu_has(Isa isa) noexcept {
     case Isa::scalar: return true;
     case Isa::sse4_1: return cpu.sse4_1;
     case Isa::avx2: return cpu.fma3_avx2;
-    case Isa::avx512: return cpu.avx512bw && cpu.avx512dq && cpu.avx512cd && cpu.avx512f;
+    case Isa::avx512:  // xsimd 8.1 reports neither VL nor VNNI, which kernels_avx512.cpp is built with
+      return cpu.avx512bw && cpu.avx512dq && cpu.avx512cd && cpu.avx512f && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512vnni");
   }
   return false;
 }
 
 const Kernels &best_kernels() noexcept {
   if (!cpu_has(Isa::sse4_1)) return scalar_kernels();
-  return *xsimd::dispatch<KernelArchs>(KernelSelector{})();
+  const Kernels *best = xsimd::dispatch<KernelArchs>(KernelSelector{})();
+  if (best->isa == Isa::avx512 && !cpu_has(Isa::avx512)) return kernels_for(Isa::avx2);
+  return *best;
 }
 
 std::atomic<const Kernels *> g_override{nullptr};

@@ -6,11 +6,14 @@
 //
 // Why every ISA gives bit-identical results: integer block sums are exact, and the float work
 // is done in one fixed order everywhere — K-quants combine one exact integer sum per 256-weight
-// super-block in scalar float code; Q4_0/Q8_0 one per 32-weight block; float dots accumulate
-// element k in lane k % 16 with separate multiply and add (no FMA), then reduce the 16 lanes in
-// a fixed tree. All cpu sources are compiled with -ffp-contract=off so no compiler fuses them.
+// super-block, Q4_0/Q8_0 one per 32-weight block, each with the same float operations whether
+// in scalar code or in one SIMD lane per block or token, and add them up in block order; float
+// dots accumulate element k in lane k % 16 with separate multiply and add (no FMA), then reduce
+// the 16 lanes in a fixed tree. All cpu sources are compiled with -ffp-contract=off so no
+// compiler fuses them.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -21,7 +24,16 @@
 
 namespace vramfit::cpu {
 
+// avx512: F, CD, DQ, BW, VL and VNNI (Ice Lake, Zen 4 and later); older AVX-512 CPUs run avx2.
 enum class Isa { scalar, sse4_1, avx2, avx512 };
+
+// Tokens per call of a TileDot.
+constexpr int kTileTokens = 8;
+// Dots of one weight row with kTileTokens activation rows (row t at act + t * act_stride), which
+// unpacks each weight block once for all of them: out[t] is bit for bit vec_dot(w_row, row t),
+// as every lane combines its block sums in the same order with the same float operations.
+using TileDot = void (*)(int64_t n, const void *w_row, const std::byte *act, size_t act_stride, float *out);
+
 std::string_view isa_name(Isa isa) noexcept;
 
 struct Kernels {
@@ -32,6 +44,9 @@ struct Kernels {
   // Every table covers every type vec_dot supports (SIMD tables reuse the generic code where
   // they have no specialised kernel).
   float (*vec_dot)(GgmlType wtype, int64_t n, const void *w_row, const void *act);
+  // The tiled kernel for wtype, or null where this table has none (matmul then calls vec_dot
+  // once per token).
+  TileDot (*tile_dot)(GgmlType wtype);
 };
 
 // The table in use: the override when set, else the best this CPU supports.

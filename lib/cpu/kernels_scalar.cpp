@@ -43,11 +43,13 @@ void quantize_q8_0_scalar(const float *x, block_q8_0 *y, int64_t n) {
   for (int64_t i = 0; i < n / 32; ++i) quantize_q8_0_block(x + i * 32, y[i]);
 }
 
+TileDot no_tile_dot(GgmlType) { return nullptr; }
+
 }  // namespace
 
 const Kernels &scalar_kernels() noexcept {
   static const Kernels table{Isa::scalar, &quant::dequantize_row_ref, &quantize_q8_K_scalar, &quantize_q8_0_scalar,
-                             &vec_dot_scalar};
+                             &vec_dot_scalar, &no_tile_dot};
   return table;
 }
 

@@ -1,7 +1,8 @@
 // The SIMD kernel table, written once over an xsimd architecture and compiled by each
 // kernels_<isa>.cpp with that ISA's -m flags. Float work goes through xsimd::batch; the 8-bit
-// multiply-adds xsimd 8.1 lacks (maddubs) are AVX2 intrinsics behind `#if defined(__AVX2__)`
-// (the AVX-512 unit compiles the same 256-bit code; SSE4.1 uses the portable integer code).
+// multiply-adds xsimd 8.1 lacks (maddubs, dpbusd) are intrinsics behind `#if defined(__AVX2__)`
+// (kernels_x86_fused.hpp, kernels_x86_tile.hpp, with 512-bit VNNI blocks in the AVX-512 unit;
+// SSE4.1 uses the portable integer code).
 #pragma once
 
 #include <immintrin.h>
@@ -174,6 +175,7 @@ float dot_lanes(int64_t n, const W *w, const A *a, LoadW load_w, LoadA load_a, T
 }  // namespace vramfit::cpu
 
 #include "cpu/kernels_x86_fused.hpp"
+#include "cpu/kernels_x86_tile.hpp"
 
 namespace vramfit::cpu {
 namespace {  // NOLINT: see above
@@ -186,16 +188,12 @@ float vec_dot_simd(GgmlType type, int64_t n, const void *w, const void *a) {
   const auto to_f32_f16 = [](uint16_t h) { return f16_value(h); };
   const auto to_f32_bf16 = [](uint16_t h) { return bf16_value(h); };
   switch (type) {
-#if defined(__AVX512BW__)
-    case GgmlType::Q6_K: return vec_dot_q6_K_avx512(n, w, a);
-#elif defined(__AVX2__)
-    case GgmlType::Q6_K: return vec_dot_q6_K_avx2(n, w, a);
-#endif
 #if defined(__AVX2__)
-    case GgmlType::Q4_K: return vec_dot_q45_K_avx2<block_q4_K>(n, w, a);
-    case GgmlType::Q5_K: return vec_dot_q45_K_avx2<block_q5_K>(n, w, a);
-    case GgmlType::Q2_K: return vec_dot_q2_K_avx2(n, w, a);
-    case GgmlType::Q3_K: return vec_dot_q3_K_avx2(n, w, a);
+    case GgmlType::Q2_K: return vec_dot_k_x86<block_q2_K>(n, w, a);
+    case GgmlType::Q3_K: return vec_dot_k_x86<block_q3_K>(n, w, a);
+    case GgmlType::Q4_K: return vec_dot_k_x86<block_q4_K>(n, w, a);
+    case GgmlType::Q5_K: return vec_dot_k_x86<block_q5_K>(n, w, a);
+    case GgmlType::Q6_K: return vec_dot_k_x86<block_q6_K>(n, w, a);
     case GgmlType::Q4_0: return vec_dot_q8_0_avx2<block_q4_0>(n, w, a);
     case GgmlType::Q8_0: return vec_dot_q8_0_avx2<block_q8_0>(n, w, a);
 #else  // SSE4.1: the portable integer code, which the compiler vectorizes
@@ -227,10 +225,19 @@ inline void quantize_rows_q8_0(const float *x, block_q8_0 *y, int64_t n) {
   for (int64_t i = 0; i < n / 32; ++i) quantize_q8_0_block(x + i * 32, y[i]);
 }
 
+inline TileDot tile_dot_simd(GgmlType type) {
+#if defined(__AVX2__)
+  return tile_dot_x86(type);
+#else
+  (void)type;
+  return nullptr;
+#endif
+}
+
 template <class Arch>
 const Kernels &simd_kernels(Isa isa) {
   static const Kernels table{isa, &dequantize_row_simd<Arch>, &quantize_rows_q8_K, &quantize_rows_q8_0,
-                             &vec_dot_simd<Arch>};
+                             &vec_dot_simd<Arch>, &tile_dot_simd};
   return table;
 }
 

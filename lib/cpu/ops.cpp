@@ -130,13 +130,23 @@ void matmul(ThreadPool &pool, GgmlType type, const void *w, int64_t n_out, int64
   });
 
   // Each thread takes a contiguous band of weight rows, so every weight byte is read once per
-  // call; tiles of rows x all tokens keep the activations in cache.
+  // call; tiles of 16 rows x kTileTokens tokens keep both in cache. The tiled kernel (where the
+  // table has one) unpacks each weight block once for kTileTokens tokens; leftover tokens go
+  // through vec_dot, which gives the same bits.
   constexpr int64_t kTileRows = 16;
   const auto *weights = static_cast<const std::byte *>(w);
+  const TileDot tile_dot = n_tokens >= kTileTokens ? k.tile_dot(type) : nullptr;
+  const int64_t n_tiled = tile_dot ? n_tokens / kTileTokens * kTileTokens : 0;
   pool.parallel_for(n_out, [&](int64_t r_begin, int64_t r_end) {
     for (int64_t r0 = r_begin; r0 < r_end; r0 += kTileRows) {
       const int64_t r1 = std::min(r_end, r0 + kTileRows);
-      for (int64_t t = 0; t < n_tokens; ++t)
+      for (int64_t t = 0; t < n_tiled; t += kTileTokens)
+        for (int64_t r = r0; r < r1; ++r) {
+          float out[kTileTokens];
+          tile_dot(n_in, weights + r * w_bytes, act + t * act_bytes, act_bytes, out);
+          for (int64_t j = 0; j < kTileTokens; ++j) y[(t + j) * n_out + r] = out[j];
+        }
+      for (int64_t t = n_tiled; t < n_tokens; ++t)
         for (int64_t r = r0; r < r1; ++r)
           y[t * n_out + r] = dot_row(k, type, n_in, weights + r * w_bytes, act + t * act_bytes);
     }

@@ -8,6 +8,7 @@
 // bit-identical results (the float combination order is fixed; see kernels.hpp).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -24,6 +25,10 @@ namespace vramfit::cpu {
 // a time (concurrent callers queue on a mutex); a parallel_for issued from inside a chunk runs
 // inline on that thread, so nesting cannot deadlock. An exception thrown by fn is rethrown to the
 // caller after every chunk has finished.
+//
+// A decoded token issues a few hundred short parallel_for calls, so waiting threads (workers for
+// the next job, the caller for the last chunk) first spin for up to kSpinMicroseconds, then sleep
+// on a condition variable: back-to-back jobs skip the wake-up latency, an idle pool costs nothing.
 class ThreadPool {
  public:
   explicit ThreadPool(int n_threads = 0);  // 0 = std::thread::hardware_concurrency()
@@ -38,17 +43,19 @@ class ThreadPool {
   void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)> &fn);
 
  private:
+  static constexpr int kSpinMicroseconds = 50;
+
   void worker_loop(int index);
   void run_chunk(int index) noexcept;
 
   std::vector<std::thread> workers_;
   std::mutex call_mutex_;  // one parallel_for at a time
-  std::mutex mutex_;
+  std::mutex mutex_;       // guards the sleeping side of wake_ / done_ and error_
   std::condition_variable wake_;
   std::condition_variable done_;
-  uint64_t generation_ = 0;  // bumped per job; workers wait for a change
-  int pending_ = 0;          // workers still running the current job
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};  // bumped per job (release: n_ and fn_ are set)
+  std::atomic<int> pending_{0};          // workers still running the current job
+  std::atomic<bool> stop_{false};
   int64_t n_ = 0;
   const std::function<void(int64_t, int64_t)> *fn_ = nullptr;
   std::exception_ptr error_;

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "cpu/ops.hpp"
@@ -14,6 +15,29 @@ struct InsideScope {
   ~InsideScope() { t_inside_pool = saved; }
 };
 
+// Polls `ready` for up to `microseconds` (reading the clock every 64 polls); true once ready.
+// After the first few microseconds each poll yields the core: on a machine busier than our
+// thread count, the thread we wait for may need it.
+template <class Ready>
+bool spin_until(Ready ready, int microseconds) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto yield_from = start + std::chrono::microseconds(5);
+  const auto deadline = start + std::chrono::microseconds(microseconds);
+  bool yielding = false;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (ready()) return true;
+      if (yielding) std::this_thread::yield();
+#if defined(__x86_64__) || defined(__i386__)
+      else __builtin_ia32_pause();
+#endif
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return ready();
+    yielding = now >= yield_from;
+  }
+}
+
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
@@ -25,7 +49,7 @@ ThreadPool::ThreadPool(int n_threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard lock(mutex_);
-    stop_ = true;
+    stop_.store(true, std::memory_order_release);
   }
   wake_.notify_all();
   for (std::thread &t : workers_) t.join();
@@ -47,17 +71,20 @@ void ThreadPool::run_chunk(int index) noexcept {
 
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
+  const auto job_ready = [&] {
+    return stop_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen;
+  };
   for (;;) {
-    {
+    if (!spin_until(job_ready, kSpinMicroseconds)) {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+      wake_.wait(lock, job_ready);
     }
+    if (stop_.load(std::memory_order_acquire)) return;
+    seen = generation_.load(std::memory_order_acquire);
     run_chunk(index);
-    {
-      std::lock_guard lock(mutex_);
-      if (--pending_ == 0) done_.notify_one();
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard lock(mutex_);  // the caller tests pending_ under it before sleeping
+      done_.notify_one();
     }
   }
 }
@@ -70,21 +97,25 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     return;
   }
   std::lock_guard call(call_mutex_);
+  n_ = n;
+  fn_ = &fn;
+  error_ = nullptr;
+  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
   {
-    std::lock_guard lock(mutex_);
-    n_ = n;
-    fn_ = &fn;
-    error_ = nullptr;
-    pending_ = static_cast<int>(workers_.size());
-    ++generation_;
+    std::lock_guard lock(mutex_);  // a worker tests generation_ under it before sleeping
+    generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   run_chunk(0);
+  const auto all_done = [&] { return pending_.load(std::memory_order_acquire) == 0; };
+  if (!spin_until(all_done, kSpinMicroseconds)) {
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, all_done);
+  }
+  fn_ = nullptr;
   std::exception_ptr error;
   {
-    std::unique_lock lock(mutex_);
-    done_.wait(lock, [&] { return pending_ == 0; });
-    fn_ = nullptr;
+    std::lock_guard lock(mutex_);
     error = std::exchange(error_, nullptr);
   }
   if (error) std::rethrow_exception(error);

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <stdexcept>
+#include <thread>
 
 #include "cpu/kernels.hpp"
 #include "cpu/ops.hpp"
@@ -19,7 +21,9 @@ namespace {
 
 int64_t row_length(GgmlType type) {
   // Float types: a length with a tail (not a multiple of 16) to cover the scalar remainder.
-  return type_traits(static_cast<uint32_t>(type))->block_size == 1 ? 4096 + 13 : 4096;
+  // Block types: groups of 8 blocks (the SIMD kernels reduce 8 blocks at once) and 3 more.
+  const int64_t block = type_traits(static_cast<uint32_t>(type))->block_size;
+  return block == 1 ? 4096 + 13 : 4096 + 3 * block;
 }
 
 std::vector<std::vector<std::byte>> sample_rows(GgmlType type, int64_t n, std::mt19937 &rng) {
@@ -148,6 +152,48 @@ TEST_CASE("matmul with 1 and 3 threads and 1 or 7 tokens matches a double refere
   }
 }
 
+TEST_CASE("matmul over tiles of tokens gives vec_dot's bits for every token, type and ISA") {
+  // 19 tokens: two tiles of cpu::kTileTokens and a remainder; 21 rows: a band of 16 and a rest.
+  // Token 5 is constant (every Q8 quant at -127: the largest products), token 9 all zero.
+  IsaGuard guard;
+  std::mt19937 rng(8);
+  const int64_t n_out = 21, n_in = 1024, n_tokens = 19;
+  std::vector<float> x;
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    auto xt = gaussian_row(rng, n_in);
+    if (t == 5) std::fill(xt.begin(), xt.end(), 1.f);
+    if (t == 9) std::fill(xt.begin(), xt.end(), 0.f);
+    x.insert(x.end(), xt.begin(), xt.end());
+  }
+  for (GgmlType type : compute_types()) {
+    std::vector<std::byte> w;
+    for (int64_t r = 0; r < n_out; ++r) {
+      const auto row = r % 2 ? random_row(rng, type, n_in) : quantized_row(type, gaussian_row(rng, n_in, 0.05f));
+      w.insert(w.end(), row.begin(), row.end());
+    }
+    const size_t w_bytes = row_bytes(type, n_in);
+    std::vector<std::byte> act(row_bytes(cpu::vec_dot_type(type), n_in));
+    for (cpu::Isa isa : cpu::supported_isas()) {
+      cpu::set_isa_override(isa);
+      for (int threads : {1, 2}) {
+        cpu::ThreadPool pool(threads);
+        std::vector<float> y(static_cast<size_t>(n_out * n_tokens), NAN);
+        cpu::matmul(pool, type, w.data(), n_out, n_in, x.data(), n_tokens, y.data());
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          cpu::quantize_activations(type, x.data() + t * n_in, act.data(), n_in);
+          for (int64_t r = 0; r < n_out; ++r) {
+            const float expected = cpu::vec_dot(type, n_in, w.data() + static_cast<size_t>(r) * w_bytes, act.data());
+            const float got = y[static_cast<size_t>(t * n_out + r)];
+            INFO(type_name(type) << " on " << cpu::isa_name(isa) << ", " << threads << " threads, token " << t
+                                 << " row " << r << ": " << got << " vs " << expected);
+            REQUIRE(std::memcmp(&got, &expected, sizeof got) == 0);
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("matmul and the kernels refuse unsupported types and ragged rows, naming them") {
   cpu::ThreadPool pool(1);
   std::vector<float> x(64), y(1);
@@ -178,5 +224,21 @@ TEST_CASE("thread pool covers every index exactly once, propagates exceptions, a
       for (int64_t i = b; i < e; ++i) pool.parallel_for(10, [&](int64_t b2, int64_t e2) { total += e2 - b2; });
     });
     CHECK(total == 40);
+  }
+}
+
+TEST_CASE("thread pool hands over thousands of back-to-back jobs and jobs after an idle pause") {
+  // Workers spin between jobs, then sleep: each job must be seen exactly once either way (a lost
+  // wake-up hangs here, a double run breaks the count).
+  for (int threads : {2, 3}) {
+    cpu::ThreadPool pool(threads);
+    int64_t total = 0;
+    for (int job = 0; job < 20000; ++job) {
+      std::atomic<int64_t> sum{0};
+      pool.parallel_for(threads, [&](int64_t b, int64_t e) { sum += e - b; });
+      total += sum.load();
+      if (job % 5000 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // let the workers sleep
+    }
+    CHECK(total == 20000 * threads);
   }
 }
