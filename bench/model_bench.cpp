@@ -13,11 +13,7 @@
 #include "vramfit/context.hpp"
 #include "vramfit/gguf.hpp"
 #include "vramfit/model.hpp"
-
-namespace vramfit::cli {
-// examples/cli/main.cpp: this library is linked into the `vramfit` CLI only.
-std::optional<uint64_t> parse_size(std::string_view text);
-}  // namespace vramfit::cli
+#include "vramfit/offload.hpp"
 
 namespace vramfit::bench {
 namespace {
@@ -80,7 +76,7 @@ Options parse(std::span<const std::string_view> args) {
     else if (flag == "--device") o.model_params.device = value();
     else if (flag == "--vram-budget") {
       const std::string_view v = value();
-      const auto size = cli::parse_size(v);
+      const auto size = vramfit::parse_size(v);
       if (!size) throw BadFlag{fmt::format("--vram-budget: '{}' is not a size (e.g. 6GiB, 800MB)", v)};
       o.model_params.offload.vram_budget_bytes = *size;
     }

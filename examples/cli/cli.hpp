@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "vramfit/offload.hpp"
+
 namespace vramfit::cli {
 
 using CommandFn = int (*)(std::span<const std::string_view> args);
@@ -26,8 +28,7 @@ struct Command {
 bool register_command(Command command);
 
 // Small helpers shared by sub-commands.
-// Parses "11.5GiB", "12GB", "800MiB", "4096" into bytes; nullopt when malformed.
-std::optional<uint64_t> parse_size(std::string_view text);
+using vramfit::parse_size;  // sizes as users write them: "11.5GiB", "800MiB"
 std::string format_bytes(uint64_t bytes);  // "41.42 GB (38.57 GiB)"
 // True when any argument is --help or -h: the command then prints its usage and returns 0.
 bool asks_for_help(std::span<const std::string_view> args);

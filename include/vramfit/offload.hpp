@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,11 @@
 #include "vramfit/types.hpp"
 
 namespace vramfit {
+
+// Parses a byte size as users write budgets: "11.5GiB", "12GB", "800MiB", "4096". Units:
+// b, k/kb, m/mb, g/gb, t/tb (powers of 1000) and kib, mib, gib, tib (powers of 1024), any case.
+// std::nullopt when malformed or out of range. Thread-safe.
+VRAMFIT_API std::optional<uint64_t> parse_size(std::string_view text);
 
 namespace gguf {
 class File;

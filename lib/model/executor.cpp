@@ -39,22 +39,6 @@ int cuda_device_count() {
 #endif
 }
 
-// "512M", "2GiB", "1000000": the same units as the CLI (k/m/g/t = 1e3.., kib/mib/gib/tib = 2^10..).
-std::optional<uint64_t> parse_capacity(std::string_view text) {
-  uint64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end == text.data()) return std::nullopt;
-  std::string unit(end, text.data() + text.size());
-  for (char &c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  static const std::map<std::string, uint64_t> scale{
-      {"", 1},           {"b", 1},          {"k", 1000},         {"kb", 1000},        {"m", 1000000},
-      {"mb", 1000000},   {"g", 1000000000}, {"gb", 1000000000},  {"kib", 1ull << 10}, {"mib", 1ull << 20},
-      {"gib", 1ull << 30}, {"t", 1000000000000}, {"tb", 1000000000000}, {"tib", 1ull << 40}};
-  auto it = scale.find(unit);
-  if (it == scale.end() || value > UINT64_MAX / it->second) return std::nullopt;
-  return value * it->second;
-}
-
 uint64_t arena_bytes(uint64_t bytes) {
   constexpr uint64_t a = Plan::device_alignment;
   return (std::max<uint64_t>(bytes, 1) + a - 1) / a * a;
@@ -140,7 +124,7 @@ DeviceSpec parse_device(const std::string &device) {
   if (device == "sim" || device.starts_with("sim:")) {
     spec.kind = DeviceKind::sim;
     if (device.size() > 4) {
-      auto capacity = parse_capacity(std::string_view(device).substr(4));
+      auto capacity = parse_size(std::string_view(device).substr(4));
       if (!capacity || *capacity == 0) return bad();
       spec.capacity = *capacity;
     }
