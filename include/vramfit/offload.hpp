@@ -125,6 +125,9 @@ struct ModelShape {
   uint32_t n_head_kv = 0;
   uint32_t head_dim = 0;  // n_embd / n_head unless the file says otherwise
   uint32_t n_ff = 0;
+  uint32_t n_expert = 0;       // experts per MoE layer (0: dense)
+  uint32_t n_expert_used = 0;  // experts each token runs through
+  uint32_t n_ff_exp = 0;       // feed-forward width of one expert
   uint32_t n_vocab = 0;
   uint32_t n_ctx_train = 0;
   std::vector<Tensor> tensors;
@@ -154,10 +157,10 @@ VRAMFIT_API const char *to_string(KvType type) noexcept;
 struct MemoryBreakdown {
   uint64_t weights = 0;
   uint64_t kv = 0;  // K and V of the layers placed here
-  // f32 activations of one batch, when this side runs any stage of the forward pass:
-  //   n_batch * 4 * (2*n_embd [x, xb] + 2*n_head*head_dim [q, attention out] + 2*n_embd_kv [k, v]
-  //                  + 2*n_ff [hb, hb2] + n_head*n_ctx [attention scores] + n_vocab [logits, only
-  //                  on the side holding the output projection])
+  // f32 activations of one batch, when this side runs any stage of the forward pass: the
+  // residual, normed input, q/k/v, attention output, feed-forward (dense or one expert's), router
+  // logits, MoE gather/scatter buffers and (on the side holding the output head) up to 32 rows
+  // of logits — what model::Workspace allocates (lib/offload/memory_model.hpp).
   uint64_t scratch = 0;
   // When both sides run stages: one buffer for the widest activation crossing between them,
   //   n_batch * 4 * max(n_embd, n_head*head_dim + 2*n_embd_kv)   (pinned memory on the host)
