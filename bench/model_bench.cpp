@@ -107,18 +107,6 @@ std::vector<int32_t> bench_tokens(const Model &model, int32_t n) {
   return t;
 }
 
-// Weight bytes one generated token reads: every matrix once, but of the embedding table only
-// one row (unless it doubles as the output projection).
-uint64_t weight_bytes_per_token(const Model &model) {
-  const gguf::File file = gguf::File::open(model.path());
-  uint64_t bytes = model.info().weight_bytes;
-  if (!model.info().tied_output) {
-    const gguf::TensorInfo &embd = file.tensor("token_embd.weight");
-    bytes -= embd.n_bytes - embd.n_bytes / static_cast<uint64_t>(embd.ne[1]);
-  }
-  return bytes;
-}
-
 std::string json_string(std::string_view text) {
   std::string out = "\"";
   for (char c : text) {
@@ -173,7 +161,9 @@ int run_model_bench(std::span<const std::string_view> args) {
     }
   }
   const double pp_tok_s = pp.empty() ? 0 : median(pp), tg_tok_s = tg.empty() ? 0 : median(tg);
-  const uint64_t bytes_per_token = weight_bytes_per_token(model);
+  // Weight bytes one generated token reads: every dense matrix once, k of n_expert experts, one
+  // row of the embedding table (unless it doubles as the output projection).
+  const uint64_t bytes_per_token = model.info().active_weight_bytes;
   // The bound is what the same number of threads can stream from memory.
   const double read_gbs = measure_read_bandwidth(ctx.n_threads()).all_threads_gbs;
   const double effective_gbs = tg_tok_s * static_cast<double>(bytes_per_token) / 1e9;

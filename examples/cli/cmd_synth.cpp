@@ -1,44 +1,79 @@
-// `vramfit synth`: writes a synthetic llama GGUF (seeded random F32 weights) of any size, to
-// benchmark and test without downloads. Tensors are produced while the file is written, so a
-// multi-gigabyte model never sits in memory.
+// `vramfit synth`: writes a synthetic GGUF (seeded random weights) of any size and of any
+// architecture vramfit runs, to benchmark and test without downloads. Tensors are produced (and
+// quantized, with --type) while the file is written, so a multi-gigabyte model never sits in
+// memory.
 #include <charconv>
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli.hpp"
 #include "vramfit/gguf.hpp"
+#include "vramfit/quantize.hpp"
 
 namespace vramfit::cli {
 namespace {
 
 constexpr const char *kUsage = R"(usage: vramfit synth [options] -o FILE.gguf
 
-Writes a llama-architecture GGUF with seeded random F32 weights.
+Writes a GGUF with seeded random weights: F32, or quantized as it is written (--type).
 
   -o, --output FILE        where to write (required)
-      --preset NAME        tinyllama: n_embd 2048, 22 layers, 32 heads / 4 KV, n_ff 5632, vocab 32000
+      --preset NAME        tinyllama: llama, n_embd 2048, 22 layers, 32 heads / 4 KV, n_ff 5632,
+                             vocab 32000
+                           qwen3moe-30b-a3b: Qwen3-30B-A3B's layer shape (qwen3moe, n_embd 2048,
+                             32 heads / 4 KV of 128, 128 experts, 8 used, n_ff_exp 768) with 4 of
+                             its 48 layers and vocab 32000, Q4_K
+                           mixtral-8x7b: Mixtral-8x7B's layer shape (llama, n_embd 4096, 32 heads
+                             / 8 KV, 8 experts, 2 used, n_ff 14336) with 2 of its 32 layers, Q4_K
+      --arch NAME          llama (default), qwen2, qwen3, qwen3moe
+      --type TYPE          weight matrices' type: F32 (default), F16, Q4_0, Q8_0, Q2_K..Q6_K; norms
+                           and routers stay F32
       --n-embd N           (default 256)
       --n-layer N          (default 2)
       --n-head N           (default 4)
       --n-head-kv N        (default: n_head)
+      --head-dim N         (default: n_embd / n_head)
       --n-ff N             (default 768)
+      --n-expert N         experts per layer: a MoE model (llama: Mixtral; required for qwen3moe)
+      --n-expert-used N    experts per token (default 2)
+      --n-ff-exp N         feed-forward width of one expert (default: n_ff)
       --n-vocab N          (default 512; with --vocab-from: that vocab's size)
       --n-ctx N            trained context length written to the metadata (default 2048)
       --vocab-from FILE    copy the tokenizer (tokenizer.ggml.*) from this GGUF
       --seed S             (default 42)
 )";
 
+struct BadFlag {
+  std::string message;
+};
+
 struct Shape {
-  int64_t n_embd = 256, n_layer = 2, n_head = 4, n_head_kv = 0, n_ff = 768, n_vocab = 0, n_ctx = 2048;
+  std::string arch = "llama";
+  GgmlType type = GgmlType::F32;
+  int64_t n_embd = 256, n_layer = 2, n_head = 4, n_head_kv = 0, head_dim = 0, n_ff = 768, n_vocab = 0,
+          n_ctx = 2048;
+  int64_t n_expert = 0, n_expert_used = 2, n_ff_exp = 0;
   uint64_t seed = 42;
   std::string output, vocab_from;
 };
 
-struct BadFlag {
-  std::string message;
-};
+void apply_preset(Shape &s, std::string_view name) {
+  if (name == "tinyllama") {
+    s.n_embd = 2048, s.n_layer = 22, s.n_head = 32, s.n_head_kv = 4, s.n_ff = 5632, s.n_vocab = 32000;
+  } else if (name == "qwen3moe-30b-a3b") {
+    s.arch = "qwen3moe", s.type = GgmlType::Q4_K, s.n_embd = 2048, s.n_layer = 4, s.n_head = 32, s.n_head_kv = 4,
+    s.head_dim = 128, s.n_ff = 6144, s.n_expert = 128, s.n_expert_used = 8, s.n_ff_exp = 768, s.n_vocab = 32000,
+    s.n_ctx = 40960;
+  } else if (name == "mixtral-8x7b") {
+    s.arch = "llama", s.type = GgmlType::Q4_K, s.n_embd = 4096, s.n_layer = 2, s.n_head = 32, s.n_head_kv = 8,
+    s.n_ff = 14336, s.n_expert = 8, s.n_expert_used = 2, s.n_vocab = 32000, s.n_ctx = 32768;
+  } else {
+    throw BadFlag{fmt::format("--preset: unknown preset '{}' (tinyllama, qwen3moe-30b-a3b, mixtral-8x7b)", name)};
+  }
+}
 
 int64_t parse_int(std::string_view flag, std::string_view text) {
   int64_t v = 0;
@@ -57,14 +92,22 @@ Shape parse(std::span<const std::string_view> args) {
       return args[++i];
     };
     if (flag == "-o" || flag == "--output") s.output = value();
-    else if (flag == "--preset") {
-      if (value() != "tinyllama") throw BadFlag{fmt::format("--preset: unknown preset '{}' (tinyllama)", args[i])};
-      s.n_embd = 2048, s.n_layer = 22, s.n_head = 32, s.n_head_kv = 4, s.n_ff = 5632, s.n_vocab = 32000;
+    else if (flag == "--preset") apply_preset(s, value());
+    else if (flag == "--arch") s.arch = value();
+    else if (flag == "--type") {
+      const std::string_view name = value();
+      const auto type = type_from_name(name);
+      if (!type) throw BadFlag{fmt::format("--type: unknown type '{}'", name)};
+      s.type = *type;
     } else if (flag == "--n-embd") s.n_embd = parse_int(flag, value());
     else if (flag == "--n-layer") s.n_layer = parse_int(flag, value());
     else if (flag == "--n-head") s.n_head = parse_int(flag, value());
     else if (flag == "--n-head-kv") s.n_head_kv = parse_int(flag, value());
+    else if (flag == "--head-dim") s.head_dim = parse_int(flag, value());
     else if (flag == "--n-ff") s.n_ff = parse_int(flag, value());
+    else if (flag == "--n-expert") s.n_expert = parse_int(flag, value());
+    else if (flag == "--n-expert-used") s.n_expert_used = parse_int(flag, value());
+    else if (flag == "--n-ff-exp") s.n_ff_exp = parse_int(flag, value());
     else if (flag == "--n-vocab") s.n_vocab = parse_int(flag, value());
     else if (flag == "--n-ctx") s.n_ctx = parse_int(flag, value());
     else if (flag == "--seed") s.seed = static_cast<uint64_t>(parse_int(flag, value()));
@@ -72,10 +115,20 @@ Shape parse(std::span<const std::string_view> args) {
     else throw BadFlag{fmt::format("unknown option '{}' (see vramfit synth --help)", flag)};
   }
   if (s.output.empty()) throw BadFlag{"-o FILE is required"};
+  if (s.arch != "llama" && s.arch != "qwen2" && s.arch != "qwen3" && s.arch != "qwen3moe")
+    throw BadFlag{fmt::format("--arch: '{}' is not one of llama, qwen2, qwen3, qwen3moe", s.arch)};
+  if (s.arch == "qwen3moe" && s.n_expert == 0) throw BadFlag{"--arch qwen3moe needs --n-expert"};
+  if (s.n_expert > 0 && s.arch != "llama" && s.arch != "qwen3moe")
+    throw BadFlag{fmt::format("--n-expert: {} has no experts (llama or qwen3moe)", s.arch)};
+  if (s.n_expert_used > s.n_expert && s.n_expert > 0) throw BadFlag{"--n-expert-used exceeds --n-expert"};
+  if (s.n_ff_exp == 0) s.n_ff_exp = s.n_ff;
   if (s.n_head_kv == 0) s.n_head_kv = s.n_head;
-  if (s.n_embd % s.n_head != 0) throw BadFlag{"--n-embd must be a multiple of --n-head"};
+  if (s.head_dim == 0) {
+    if (s.n_embd % s.n_head != 0) throw BadFlag{"--n-embd must be a multiple of --n-head (or give --head-dim)"};
+    s.head_dim = s.n_embd / s.n_head;
+  }
   if (s.n_head % s.n_head_kv != 0) throw BadFlag{"--n-head must be a multiple of --n-head-kv"};
-  if ((s.n_embd / s.n_head) % 2 != 0) throw BadFlag{"the head size (n_embd / n_head) must be even"};
+  if (s.head_dim % 2 != 0) throw BadFlag{"the head size must be even"};
   return s;
 }
 
@@ -134,6 +187,100 @@ int64_t copy_vocab(gguf::Writer &w, const std::string &path) {
   return static_cast<int64_t>(tokens->array_size());
 }
 
+// Rows of seeded uniform floats, quantized to `type` as they are made, on every core.
+void fill_matrix(std::span<std::byte> out, GgmlType type, int64_t row_length, uint64_t seed, float a) {
+  if (type == GgmlType::F32) return fill_uniform(out, seed, a);
+  const uint64_t row = row_bytes(type, row_length);
+  const auto n_rows = static_cast<int64_t>(out.size() / row);
+  const int64_t n_threads = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  auto work = [&](int64_t first, int64_t last) {
+    std::vector<float> x(static_cast<size_t>(row_length));
+    for (int64_t r = first; r < last; ++r) {
+      std::span<std::byte> floats(reinterpret_cast<std::byte *>(x.data()), x.size() * sizeof(float));
+      fill_uniform(floats, mix(seed ^ static_cast<uint64_t>(r)), a);
+      quantize_rows(type, x.data(), out.data() + row * static_cast<uint64_t>(r), 1, row_length);
+    }
+  };
+  std::vector<std::thread> threads;
+  const int64_t per = (n_rows + n_threads - 1) / n_threads;
+  for (int64_t t = 1; t < n_threads; ++t)
+    threads.emplace_back(work, std::min(n_rows, t * per), std::min(n_rows, (t + 1) * per));
+  work(0, std::min(n_rows, per));
+  for (auto &t : threads) t.join();
+}
+
+void write_hparams(gguf::Writer &w, const Shape &s) {
+  const std::string a = s.arch + ".";
+  w.set_string("general.architecture", s.arch);
+  w.set_string("general.name", "vramfit synthetic " + s.arch);
+  w.set_u32(a + "context_length", static_cast<uint32_t>(s.n_ctx));
+  w.set_u32(a + "embedding_length", static_cast<uint32_t>(s.n_embd));
+  w.set_u32(a + "block_count", static_cast<uint32_t>(s.n_layer));
+  w.set_u32(a + "feed_forward_length", static_cast<uint32_t>(s.n_ff));
+  w.set_u32(a + "attention.head_count", static_cast<uint32_t>(s.n_head));
+  w.set_u32(a + "attention.head_count_kv", static_cast<uint32_t>(s.n_head_kv));
+  w.set_u32(a + "attention.key_length", static_cast<uint32_t>(s.head_dim));
+  w.set_u32(a + "attention.value_length", static_cast<uint32_t>(s.head_dim));
+  w.set_u32(a + "rope.dimension_count", static_cast<uint32_t>(s.head_dim));
+  w.set_f32(a + "rope.freq_base", 10000.0f);
+  w.set_f32(a + "attention.layer_norm_rms_epsilon", 1e-5f);
+  if (s.n_expert > 0) {
+    w.set_u32(a + "expert_count", static_cast<uint32_t>(s.n_expert));
+    w.set_u32(a + "expert_used_count", static_cast<uint32_t>(s.n_expert_used));
+    w.set_u32(a + "expert_feed_forward_length", static_cast<uint32_t>(s.n_ff_exp));
+  }
+}
+
+void add_tensors(gguf::Writer &w, const Shape &s) {
+  uint64_t tensor_seed = s.seed;
+  // A weight matrix [n_expert][n_out][n_in] in the chosen type (F32 for routers).
+  auto matrix = [&](std::string name, int64_t n_in, int64_t n_out, int64_t n_expert = 1, bool f32 = false) {
+    const int64_t ne[3] = {n_in, n_out, n_expert};
+    const uint64_t seed = mix(++tensor_seed);
+    const float a = std::sqrt(3.0f / static_cast<float>(n_in));
+    const GgmlType type = f32 ? GgmlType::F32 : s.type;
+    w.add_tensor(std::move(name), type, std::span<const int64_t>(ne, n_expert > 1 ? 3 : 2),
+                 [=](std::span<std::byte> out) { fill_matrix(out, type, n_in, seed, a); });
+  };
+  auto norm = [&](std::string name, int64_t n) {
+    const int64_t ne[1] = {n};
+    w.add_tensor(std::move(name), GgmlType::F32, ne, [](std::span<std::byte> out) {
+      const float one = 1.0f;
+      for (size_t i = 0; i < out.size(); i += sizeof(float)) std::memcpy(out.data() + i, &one, sizeof one);
+    });
+  };
+  const int64_t n_q = s.n_head * s.head_dim, n_kv = s.n_head_kv * s.head_dim;
+  matrix("token_embd.weight", s.n_embd, s.n_vocab);
+  for (int64_t l = 0; l < s.n_layer; ++l) {
+    auto name = [l](const char *t, const char *suffix = "weight") { return fmt::format("blk.{}.{}.{}", l, t, suffix); };
+    norm(name("attn_norm"), s.n_embd);
+    matrix(name("attn_q"), s.n_embd, n_q);
+    matrix(name("attn_k"), s.n_embd, n_kv);
+    matrix(name("attn_v"), s.n_embd, n_kv);
+    matrix(name("attn_output"), n_q, s.n_embd);
+    if (s.arch == "qwen2")
+      for (auto [t, n] : {std::pair{"attn_q", n_q}, std::pair{"attn_k", n_kv}, std::pair{"attn_v", n_kv}})
+        norm(name(t, "bias"), n);  // biases of 1: as good as random for a benchmark
+    if (s.arch == "qwen3" || s.arch == "qwen3moe") {
+      norm(name("attn_q_norm"), s.head_dim);
+      norm(name("attn_k_norm"), s.head_dim);
+    }
+    norm(name("ffn_norm"), s.n_embd);
+    if (s.n_expert > 0) {
+      matrix(name("ffn_gate_inp"), s.n_embd, s.n_expert, 1, /*f32=*/true);
+      matrix(name("ffn_gate_exps"), s.n_embd, s.n_ff_exp, s.n_expert);
+      matrix(name("ffn_up_exps"), s.n_embd, s.n_ff_exp, s.n_expert);
+      matrix(name("ffn_down_exps"), s.n_ff_exp, s.n_embd, s.n_expert);
+    } else {
+      matrix(name("ffn_gate"), s.n_embd, s.n_ff);
+      matrix(name("ffn_up"), s.n_embd, s.n_ff);
+      matrix(name("ffn_down"), s.n_ff, s.n_embd);
+    }
+  }
+  norm("output_norm.weight", s.n_embd);
+  matrix("output.weight", s.n_embd, s.n_vocab);
+}
+
 int synth(std::span<const std::string_view> args) {
   if (asks_for_help(args)) {
     fmt::print("{}", kUsage);
@@ -143,8 +290,6 @@ int synth(std::span<const std::string_view> args) {
   gguf::Writer w;
   try {
     s = parse(args);
-    w.set_string("general.architecture", "llama");
-    w.set_string("general.name", "vramfit synthetic llama");
     int64_t vocab_size = s.n_vocab ? s.n_vocab : 512;
     if (!s.vocab_from.empty()) {
       vocab_size = copy_vocab(w, s.vocab_from);
@@ -155,62 +300,30 @@ int synth(std::span<const std::string_view> args) {
       write_placeholder_vocab(w, vocab_size);
     }
     s.n_vocab = vocab_size;
+    const int64_t block = type_traits(static_cast<uint32_t>(s.type))->block_size;
+    for (int64_t n : {s.n_embd, s.n_head * s.head_dim, s.n_ff, s.n_ff_exp})
+      if (s.type != GgmlType::F32 && n % block != 0)
+        throw BadFlag{fmt::format("--type {}: rows of {} are not a multiple of its block of {}", type_name(s.type), n,
+                                  block)};
   } catch (const BadFlag &bad) {
     fmt::print(stderr, "vramfit synth: {}\n", bad.message);
     return 2;
   }
-  const int64_t head_dim = s.n_embd / s.n_head, n_kv = s.n_head_kv * head_dim;
-  w.set_u32("llama.context_length", static_cast<uint32_t>(s.n_ctx));
-  w.set_u32("llama.embedding_length", static_cast<uint32_t>(s.n_embd));
-  w.set_u32("llama.block_count", static_cast<uint32_t>(s.n_layer));
-  w.set_u32("llama.feed_forward_length", static_cast<uint32_t>(s.n_ff));
-  w.set_u32("llama.attention.head_count", static_cast<uint32_t>(s.n_head));
-  w.set_u32("llama.attention.head_count_kv", static_cast<uint32_t>(s.n_head_kv));
-  w.set_u32("llama.rope.dimension_count", static_cast<uint32_t>(head_dim));
-  w.set_f32("llama.rope.freq_base", 10000.0f);
-  w.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-  w.set_u32("general.file_type", 0);  // all F32
-
-  uint64_t tensor_seed = s.seed;
-  auto matrix = [&](std::string name, int64_t n_in, int64_t n_out) {
-    const int64_t ne[2] = {n_in, n_out};
-    const uint64_t seed = mix(++tensor_seed);
-    const float a = std::sqrt(3.0f / static_cast<float>(n_in));
-    w.add_tensor(std::move(name), GgmlType::F32, ne, [seed, a](std::span<std::byte> out) { fill_uniform(out, seed, a); });
-  };
-  auto norm = [&](std::string name, int64_t n) {
-    const int64_t ne[1] = {n};
-    w.add_tensor(std::move(name), GgmlType::F32, ne, [](std::span<std::byte> out) {
-      const float one = 1.0f;
-      for (size_t i = 0; i < out.size(); i += sizeof(float)) std::memcpy(out.data() + i, &one, sizeof one);
-    });
-  };
-  matrix("token_embd.weight", s.n_embd, s.n_vocab);
-  for (int64_t l = 0; l < s.n_layer; ++l) {
-    auto name = [l](const char *t) { return fmt::format("blk.{}.{}.weight", l, t); };
-    norm(name("attn_norm"), s.n_embd);
-    matrix(name("attn_q"), s.n_embd, s.n_embd);
-    matrix(name("attn_k"), s.n_embd, n_kv);
-    matrix(name("attn_v"), s.n_embd, n_kv);
-    matrix(name("attn_output"), s.n_embd, s.n_embd);
-    norm(name("ffn_norm"), s.n_embd);
-    matrix(name("ffn_gate"), s.n_embd, s.n_ff);
-    matrix(name("ffn_up"), s.n_embd, s.n_ff);
-    matrix(name("ffn_down"), s.n_ff, s.n_embd);
-  }
-  norm("output_norm.weight", s.n_embd);
-  matrix("output.weight", s.n_embd, s.n_vocab);
-
+  write_hparams(w, s);
+  w.set_u32("general.file_type", 0);
+  add_tensors(w, s);
   w.write_file(s.output, [](size_t done, size_t total) {
     if (done == total || done % 16 == 0) fmt::print(stderr, "\rsynth: {}/{} tensors", done, total);
   });
-  fmt::print(stderr, "\nsynth: wrote {} (n_embd {}, {} layers, {} heads / {} KV, n_ff {}, vocab {})\n", s.output,
-             s.n_embd, s.n_layer, s.n_head, s.n_head_kv, s.n_ff, s.n_vocab);
+  fmt::print(stderr, "\nsynth: wrote {} ({}, {}, n_embd {}, {} layers, {} heads / {} KV of {}, n_ff {}, {} experts ({} used, "
+             "n_ff_exp {}), vocab {})\n",
+             s.output, s.arch, type_name(s.type), s.n_embd, s.n_layer, s.n_head, s.n_head_kv, s.head_dim, s.n_ff,
+             s.n_expert, s.n_expert_used, s.n_ff_exp, s.n_vocab);
   return 0;
 }
 
 }  // namespace
 
-VRAMFIT_COMMAND("synth", "write a synthetic llama GGUF (random F32 weights) for benchmarks", synth);
+VRAMFIT_COMMAND("synth", "write a synthetic GGUF (random weights, any architecture) for benchmarks", synth);
 
 }  // namespace vramfit::cli

@@ -53,4 +53,9 @@ VRAMFIT_API QuantizeResult quantize_file(const std::filesystem::path &in, const 
 // The valid mix names, for usage messages: "F32, F16, Q4_0, ...".
 VRAMFIT_API std::string quantize_mix_names();
 
+// Quantizes n_rows rows of row_length floats to `type` (ggml's reference quantizers, byte for
+// byte), writing row_bytes(type, row_length) bytes per row. Error(unsupported) for a type without
+// a quantizer, Error(invalid_argument) when row_length is not a multiple of its block. Thread-safe.
+VRAMFIT_API void quantize_rows(GgmlType type, const float *src, void *dst, int64_t n_rows, int64_t row_length);
+
 }  // namespace vramfit

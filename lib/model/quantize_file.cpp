@@ -84,6 +84,16 @@ void convert_tensor(const Plan &plan, const std::byte *src, std::byte *dst, int 
 
 }  // namespace
 
+void quantize_rows(GgmlType type, const float *src, void *dst, int64_t n_rows, int64_t row_length) {
+  if (!quant::has_reference(type))
+    detail::fail(ErrorCode::unsupported, "quantize_rows: {} has no quantizer", type_name(type));
+  quant::check_row(type, row_length, "quantize_rows");
+  const uint64_t row = row_bytes(type, row_length);
+  for (int64_t r = 0; r < n_rows; ++r)
+    quant::quantize_row_ref(type, src + r * row_length, static_cast<std::byte *>(dst) + row * static_cast<uint64_t>(r),
+                            row_length);
+}
+
 std::string quantize_mix_names() {
   std::string names;
   for (const quant::Mix &mix : quant::mixes()) names += (names.empty() ? "" : ", ") + std::string(mix.name);

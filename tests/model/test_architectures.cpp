@@ -10,6 +10,7 @@
 #include <string>
 
 #include "model/device_cpu.hpp"
+#include "model/device_sim.hpp"
 #include "model/forward.hpp"
 #include "model/model_impl.hpp"
 #include "model/workspace.hpp"
@@ -145,4 +146,47 @@ TEST_CASE("MoE hyper-parameters and per-token bytes are read from the file") {
   CHECK(info.head_dim == 64);
   CHECK(info.active_weight_bytes < info.weight_bytes);
   CHECK(info.n_active_params < info.n_params);
+}
+
+TEST_CASE("a MoE model split between the CPU and a simulated device gives the CPU-only logits exactly") {
+  auto path = test::test_data("models/synth-qwen3moe-Q4_K_M.gguf");
+  if (!path) return;
+  const Model model = Model::load(*path, cpu_only());
+  const std::vector<int32_t> tokens = model.tokenize(kPrompt, true);
+  const auto n = static_cast<int64_t>(tokens.size());
+
+  model::CpuDevice cpu(2);
+  model::SimDevice sim(cpu, 64ull << 20);
+  model::ModelWeights on_cpu = model.impl().weights;
+  for (model::Weight *w : on_cpu.all_mutable()) w->device = &cpu;
+  auto run = [&](const model::ModelWeights &w) {
+    model::check_placement(w);
+    model::Workspace ws(model.info(), w, n, n, GgmlType::F32);
+    std::vector<float> logits(tokens.size() * static_cast<size_t>(model.n_vocab()));
+    model::forward(model.info(), w, ws, tokens, 0, n, logits.data());
+    return logits;
+  };
+
+  // Layer 0: attention and router on the device, its experts on the host; layer 1 the reverse.
+  model::ModelWeights split = on_cpu;
+  std::vector<void *> uploaded;
+  REQUIRE(split.layers.size() == 2);
+  for (const model::Block &b : split.blocks()) {
+    const bool to_device = (b.layer == 0 && b.kind != "experts") || (b.layer == 1 && b.kind == "experts");
+    if (!to_device) continue;
+    for (const model::Weight *c : b.weights) {
+      auto &w = const_cast<model::Weight &>(*c);
+      const uint64_t bytes = row_bytes(w.type, w.ne0) * static_cast<uint64_t>(w.ne1);
+      void *copy = sim.allocate(bytes, "weights");
+      sim.upload(copy, w.data, bytes);
+      uploaded.push_back(copy);
+      w.data = copy;
+      w.device = &sim;
+    }
+  }
+  const std::vector<float> expected = run(on_cpu);
+  const std::vector<float> got = run(split);
+  CHECK(got == expected);
+  for (void *p : uploaded) sim.deallocate(p);
+  CHECK(sim.memory_stats().allocated_bytes == 0);
 }
