@@ -1,5 +1,7 @@
 // The planner: a placement for each strategy, checked against the budget, turned into a Plan.
 #include <algorithm>
+#include <cmath>
+#include <optional>
 
 #include "common/error.hpp"
 #include "offload/cost_model.hpp"
@@ -9,6 +11,9 @@
 
 namespace vramfit::offload {
 namespace {
+
+// The user's words for the two sides, as in -ot REGEX=gpu|cpu.
+const char *side_word(Location l) { return l == Location::device ? "gpu" : "cpu"; }
 
 bool is_compute(const Stage &s) { return s.kind == Stage::Kind::tensor || s.kind == Stage::Kind::attention; }
 
@@ -55,11 +60,18 @@ class Planner {
   Placement best_whole_layers(std::string &chosen_by) const;
   Placement greedy() const;
   Placement by_rules() const;
+  // --cpu-moe / --n-cpu-moe: an expert group every strategy leaves on the host.
+  bool forced_to_host(const Group &g) const;
+  // manual: the first rule matching each tensor (-1: none).
+  std::vector<int32_t> first_matching_rules() const;
+  // manual: the side the rules give group g (nullopt: no rule names any of its tensors).
+  std::optional<Location> side_by_rules(const Group &g, const std::vector<int32_t> &rule_of) const;
   uint64_t smallest_useful_budget() const;
 
   void require_fits(const Placement &p, std::string_view what) const;
   void require_room_for_something() const;
   Plan assemble(const Placement &p, std::string chosen_by) const;
+  Plan::TokenReads bytes_read_per_token(const Placement &p) const;
 
   const ModelShape &model_;
   const PlanRequest &request_;
@@ -147,11 +159,16 @@ void Planner::place_globals(Placement &p) const {
     if (layout_.facts[t].role == Role::global) p.tensor[t] = device_runs ? Location::device : Location::host;
 }
 
+bool Planner::forced_to_host(const Group &g) const {
+  const OffloadPolicy &policy = request_.policy;
+  return g.role == Role::experts && (policy.cpu_moe || g.layer < policy.n_cpu_moe);
+}
+
 Placement Planner::whole_layers(uint32_t n) const {
   Placement p = all_host();
   for (const Group &g : layout_.groups) {
     const bool in_layer = g.layer >= 0 && static_cast<uint32_t>(g.layer) < n;
-    if (in_layer || (n > model_.n_layer && g.holds_output)) move(p, g, Location::device);
+    if ((in_layer || (n > model_.n_layer && g.holds_output)) && !forced_to_host(g)) move(p, g, Location::device);
   }
   place_globals(p);
   return p;
@@ -187,7 +204,7 @@ Placement Planner::greedy() const {
     double best_ratio = 0;
     for (size_t i = 0; i < layout_.groups.size(); ++i) {
       const Group &g = layout_.groups[i];
-      if (placed[i]) continue;
+      if (placed[i] || forced_to_host(g)) continue;
       const uint64_t total = device_memory(with_group(use, g)).total();
       if (total > budget_) continue;
       const double before = local_time(layout_, p, g.stages).objective();
@@ -209,13 +226,37 @@ Placement Planner::greedy() const {
   return p;
 }
 
-// manual: rules first (first match wins), then the layer count for the rest; an unnamed norm
-// follows the matrix it feeds, a KV cache that follows its layer goes with the layer's first
-// attention matrix (attn_q), and rope_freqs & co go to the device when it runs anything.
+// manual: the rules first, then the layer count. The executor runs each group on one device, so
+// a rule places the group of every tensor it names: the tensors no rule names (norms, biases, the
+// router's ffn_norm) go where the named ones of their group go, and rules that send one group's
+// tensors to both sides are an error. A group no rule names goes by the layer count (layers
+// [0, n), the output head when n > n_layer); a KV cache that follows its layer goes with the
+// attention group; rope_freqs & co no rule names go to the device when it runs anything.
+// --cpu-moe / --n-cpu-moe have the last word on their expert groups.
 Placement Planner::by_rules() const {
-  const OffloadPolicy &policy = request_.policy;
+  const std::vector<int32_t> rule_of = first_matching_rules();
+  const int64_t n = request_.policy.n_gpu_layers;
+  Placement p = all_host();
+  for (const Group &g : layout_.groups) {
+    const bool by_count = (g.layer >= 0 && g.layer < n) || (g.holds_output && n > int64_t{model_.n_layer});
+    Location side = side_by_rules(g, rule_of).value_or(by_count ? Location::device : Location::host);
+    if (forced_to_host(g)) side = Location::host;
+    move(p, g, side);
+  }
+  const bool device_runs = device_use(p).device_stages > 0;
+  for (size_t t = 0; t < p.tensor.size(); ++t) {
+    if (layout_.facts[t].role != Role::global) continue;
+    const int32_t r = rule_of[t];
+    const bool to_device = r >= 0 ? request_.policy.rules[static_cast<size_t>(r)].to_device : device_runs;
+    p.tensor[t] = to_device ? Location::device : Location::host;
+  }
+  return p;
+}
+
+std::vector<int32_t> Planner::first_matching_rules() const {
+  const std::vector<OffloadRule> &rules = request_.policy.rules;
   std::vector<std::regex> patterns;
-  for (const OffloadRule &rule : policy.rules) {
+  for (const OffloadRule &rule : rules) {
     try {
       patterns.emplace_back(rule.pattern, std::regex::ECMAScript);
     } catch (const std::regex_error &e) {
@@ -223,49 +264,35 @@ Placement Planner::by_rules() const {
                    e.what());
     }
   }
-  Placement p = all_host();
-  std::vector<bool> named(p.tensor.size(), false);
-  const int64_t n = policy.n_gpu_layers;
-  for (size_t t = 0; t < p.tensor.size(); ++t) {
-    for (size_t r = 0; r < patterns.size() && !named[t]; ++r)
-      if (std::regex_search(model_.tensors[t].name, patterns[r])) {
-        p.tensor[t] = policy.rules[r].to_device ? Location::device : Location::host;
-        named[t] = true;
-      }
-    if (named[t]) continue;
-    const TensorFacts &f = layout_.facts[t];
-    const bool head = static_cast<int32_t>(t) == layout_.output_tensor || f.role == Role::output_norm;
-    if ((f.layer >= 0 && f.layer < n) || (head && n > int64_t{model_.n_layer})) p.tensor[t] = Location::device;
-  }
-  // The matrix each norm feeds (and the layer's attn_q for its KV): the first non-norm tensor
-  // after it in execution order, within the same group.
-  for (const Group &g : layout_.groups) {
-    for (size_t i = 0; i < g.tensors.size(); ++i) {
-      const auto t = static_cast<size_t>(g.tensors[i]);
-      if (named[t] || !layout_.facts[t].is_norm) continue;
-      for (int32_t other : g.tensors) {
-        const auto o = static_cast<size_t>(other);
-        const bool fed = !layout_.facts[o].is_norm && (layout_.facts[t].role == Role::output_norm ||
-                                                       layout_.facts[o].order > layout_.facts[t].order);
-        if (fed) {
-          p.tensor[t] = p.tensor[o];
-          break;
-        }
-      }
-    }
-    if (!g.kv_layers.empty()) {
-      for (int32_t other : g.tensors)
-        if (!layout_.facts[static_cast<size_t>(other)].is_norm) {
-          for (int32_t l : g.kv_layers) p.kv[static_cast<size_t>(l)] = p.tensor[static_cast<size_t>(other)];
-          break;
-        }
+  std::vector<int32_t> rule_of(model_.tensors.size(), -1);
+  for (size_t t = 0; t < rule_of.size(); ++t)
+    for (size_t r = 0; r < patterns.size() && rule_of[t] < 0; ++r)
+      if (std::regex_search(model_.tensors[t].name, patterns[r])) rule_of[t] = static_cast<int32_t>(r);
+  return rule_of;
+}
+
+std::optional<Location> Planner::side_by_rules(const Group &g, const std::vector<int32_t> &rule_of) const {
+  const std::vector<OffloadRule> &rules = request_.policy.rules;
+  std::optional<Location> side;
+  int32_t first_named = -1;  // the tensor that decided `side`
+  for (int32_t t : g.tensors) {
+    const int32_t r = rule_of[static_cast<size_t>(t)];
+    if (r < 0) continue;
+    const Location here = rules[static_cast<size_t>(r)].to_device ? Location::device : Location::host;
+    if (!side) {
+      side = here, first_named = t;
+    } else if (here != *side) {
+      const auto &a = model_.tensors[static_cast<size_t>(first_named)], &b = model_.tensors[static_cast<size_t>(t)];
+      detail::fail(ErrorCode::invalid_argument,
+                   "override-tensor rules split '{}': '{}' goes to the {} (rule '{}=...') but '{}' to the {} (rule "
+                   "'{}=...'); "
+                   "the forward pass runs each block (a layer's attention, its feed-forward or router, its experts, "
+                   "the output head) on one device, so send the whole block to one side",
+                   g.name, a.name, side_word(*side), rules[static_cast<size_t>(rule_of[static_cast<size_t>(first_named)])].pattern,
+                   b.name, side_word(here), rules[static_cast<size_t>(r)].pattern);
     }
   }
-  const bool device_runs = device_use(p).device_stages > 0;
-  for (size_t t = 0; t < p.tensor.size(); ++t)
-    if (!named[t] && layout_.facts[t].role == Role::global)
-      p.tensor[t] = device_runs ? Location::device : Location::host;
-  return p;
+  return side;
 }
 
 // The smallest budget with which the automatic strategies can put anything on the device.
@@ -362,6 +389,12 @@ Plan Planner::assemble(const Placement &p, std::string chosen_by) const {
   for (const PlannedTensor &t : plan.tensors)
     if (t.layer >= 0 && t.location == Location::host) layer_on_device[static_cast<size_t>(t.layer)] = false;
   plan.n_device_layers = static_cast<uint32_t>(std::count(layer_on_device.begin(), layer_on_device.end(), true));
+  for (const Group &g : layout_.groups)
+    if (g.role == Role::experts) {
+      plan.n_expert_groups += 1;
+      plan.n_device_expert_groups += p.tensor[static_cast<size_t>(g.tensors.front())] == Location::device;
+    }
+  plan.bytes_read_per_token = bytes_read_per_token(p);
 
   // The listed tensors and caches must add up to the memory model's own count.
   const MemoryBreakdown counted = device_memory(device_use(p));
@@ -388,6 +421,16 @@ Plan Planner::assemble(const Placement &p, std::string chosen_by) const {
   return plan;
 }
 
+Plan::TokenReads Planner::bytes_read_per_token(const Placement &p) const {
+  double reads[2] = {0, 0};  // [host, device]
+  auto side = [](Location l) { return l == Location::device ? 1 : 0; };
+  for (size_t t = 0; t < p.tensor.size(); ++t)
+    reads[side(p.tensor[t])] += tensor_bytes_per_token(model_, layout_, t);
+  const double kv_half_full = n_ctx_ / 2.0 * 2.0 * double(kv_row_bytes(model_, request_.kv_type));
+  for (Location l : p.kv) reads[side(l)] += kv_half_full;
+  return {static_cast<uint64_t>(std::llround(reads[1])), static_cast<uint64_t>(std::llround(reads[0]))};
+}
+
 // ---------------------------------------------------------------- request checks
 
 void validate(const ModelShape &model, const PlanRequest &request) {
@@ -405,6 +448,13 @@ void validate(const ModelShape &model, const PlanRequest &request) {
   if (request.policy.min_ctx > request.n_ctx)
     detail::fail(ErrorCode::invalid_argument, "min_ctx {} is larger than n_ctx {}", request.policy.min_ctx,
                  request.n_ctx);
+  if (request.policy.n_cpu_moe < 0)
+    detail::fail(ErrorCode::invalid_argument, "n_cpu_moe ({}) must not be negative", request.policy.n_cpu_moe);
+  check_expert_counts(model, ErrorCode::invalid_argument, "model '" + model.architecture + "'");
+  for (const ModelShape::Tensor &t : model.tensors)
+    if (model.n_expert == 0 && classify(t.name).role == Role::experts)
+      detail::fail(ErrorCode::invalid_argument, "model '{}': '{}' is an expert tensor but n_expert is 0",
+                   model.architecture, t.name);
 }
 
 // The cap: the caller's budget, or free device memory minus the reserve; never more than the
