@@ -363,8 +363,9 @@ VRAMFIT_CAPI vramfit_status vramfit_plan_create(const char *path, const vramfit_
                                                 const vramfit_context_params *context_params,
                                                 vramfit_plan **out);
 /* The plan as JSON (budget_bytes, device_total_bytes, host_total_bytes, n_ctx,
-** predicted_pp_tok_s, predicted_tg_tok_s, by_category, tensors, ...), owned by the plan; NULL for
-** a NULL plan. */
+** predicted_pp_tok_s, predicted_tg_tok_s, by_category, bytes_read_per_token {device, host},
+** expert_groups {device, total}, layers [{layer, attention, ffn, experts, kv}], tensors, ...),
+** owned by the plan; NULL for a NULL plan. */
 VRAMFIT_CAPI const char *vramfit_plan_json(const vramfit_plan *plan);
 /* The plan as a human-readable table, owned by the plan; NULL for a NULL plan. */
 VRAMFIT_CAPI const char *vramfit_plan_table(const vramfit_plan *plan);

@@ -91,6 +91,10 @@ double tensor_bytes_per_token(const ModelShape &model, const Layout &layout, siz
   return tensor_reads(model, x, layout.facts[t].role, 1).tg_bytes;
 }
 
+double kv_bytes_per_token(const ModelShape &model, KvType type, uint32_t n_ctx) {
+  return n_ctx / 2.0 * 2.0 * double(kv_row_bytes(model, type));
+}
+
 Location stage_location(const Placement &placement, const Stage &stage) noexcept {
   switch (stage.kind) {
     case Stage::Kind::tensor:
@@ -113,7 +117,7 @@ void add_stages(Layout &layout, const ModelShape &model, const PlanRequest &requ
     const TensorReads r = tensor_reads(model, tensors[i], layout.facts[i].role, request.n_batch);
     return coster.make(Stage::Kind::tensor, t, r.tg_bytes, r.pp_bytes, r.flops, 4.0 * input_floats);
   };
-  const double kv_bytes_read = n_ctx / 2.0 * 2.0 * double(kv_row_bytes(model, request.kv_type));
+  const double kv_bytes_read = kv_bytes_per_token(model, request.kv_type, n_ctx);
   const double attention_flops = 4.0 * model.n_head * model.head_dim * (n_ctx / 2.0);
 
   auto &stages = layout.stages;

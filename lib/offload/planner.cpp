@@ -12,9 +12,6 @@
 namespace vramfit::offload {
 namespace {
 
-// The user's words for the two sides, as in -ot REGEX=gpu|cpu.
-const char *side_word(Location l) { return l == Location::device ? "gpu" : "cpu"; }
-
 bool is_compute(const Stage &s) { return s.kind == Stage::Kind::tensor || s.kind == Stage::Kind::attention; }
 
 // What decides the device's bytes: resident weights and KV, and which stages run where (the
@@ -66,6 +63,8 @@ class Planner {
   std::vector<int32_t> first_matching_rules() const;
   // manual: the side the rules give group g (nullopt: no rule names any of its tensors).
   std::optional<Location> side_by_rules(const Group &g, const std::vector<int32_t> &rule_of) const;
+  // Error(invalid_argument): rules send tensors a and b of group g to different sides.
+  [[noreturn]] void fail_split(const Group &g, int32_t a, int32_t b, const std::vector<int32_t> &rule_of) const;
   uint64_t smallest_useful_budget() const;
 
   void require_fits(const Placement &p, std::string_view what) const;
@@ -272,27 +271,29 @@ std::vector<int32_t> Planner::first_matching_rules() const {
 }
 
 std::optional<Location> Planner::side_by_rules(const Group &g, const std::vector<int32_t> &rule_of) const {
-  const std::vector<OffloadRule> &rules = request_.policy.rules;
   std::optional<Location> side;
-  int32_t first_named = -1;  // the tensor that decided `side`
+  int32_t decided_by = -1;  // the tensor whose rule set `side`
   for (int32_t t : g.tensors) {
     const int32_t r = rule_of[static_cast<size_t>(t)];
     if (r < 0) continue;
-    const Location here = rules[static_cast<size_t>(r)].to_device ? Location::device : Location::host;
-    if (!side) {
-      side = here, first_named = t;
-    } else if (here != *side) {
-      const auto &a = model_.tensors[static_cast<size_t>(first_named)], &b = model_.tensors[static_cast<size_t>(t)];
-      detail::fail(ErrorCode::invalid_argument,
-                   "override-tensor rules split '{}': '{}' goes to the {} (rule '{}=...') but '{}' to the {} (rule "
-                   "'{}=...'); "
-                   "the forward pass runs each block (a layer's attention, its feed-forward or router, its experts, "
-                   "the output head) on one device, so send the whole block to one side",
-                   g.name, a.name, side_word(*side), rules[static_cast<size_t>(rule_of[static_cast<size_t>(first_named)])].pattern,
-                   b.name, side_word(here), rules[static_cast<size_t>(r)].pattern);
-    }
+    const Location here = request_.policy.rules[static_cast<size_t>(r)].to_device ? Location::device : Location::host;
+    if (!side)
+      side = here, decided_by = t;
+    else if (here != *side)
+      fail_split(g, decided_by, t, rule_of);
   }
   return side;
+}
+
+void Planner::fail_split(const Group &g, int32_t a, int32_t b, const std::vector<int32_t> &rule_of) const {
+  auto tensor = [&](int32_t t) { return std::string_view(model_.tensors[static_cast<size_t>(t)].name); };
+  auto rule = [&](int32_t t) { return request_.policy.rules[static_cast<size_t>(rule_of[static_cast<size_t>(t)])]; };
+  auto side = [&](int32_t t) { return rule(t).to_device ? "gpu" : "cpu"; };
+  detail::fail(ErrorCode::invalid_argument,
+               "override-tensor rules split '{}': '{}' goes to the {} (rule '{}') but '{}' to the {} (rule '{}'); the "
+               "forward pass runs each block (a layer's attention, its feed-forward or router, its experts, the output "
+               "head) on one device, so send the whole block to one side",
+               g.name, tensor(a), side(a), rule(a).pattern, tensor(b), side(b), rule(b).pattern);
 }
 
 // The smallest budget with which the automatic strategies can put anything on the device.
@@ -426,8 +427,8 @@ Plan::TokenReads Planner::bytes_read_per_token(const Placement &p) const {
   auto side = [](Location l) { return l == Location::device ? 1 : 0; };
   for (size_t t = 0; t < p.tensor.size(); ++t)
     reads[side(p.tensor[t])] += tensor_bytes_per_token(model_, layout_, t);
-  const double kv_half_full = n_ctx_ / 2.0 * 2.0 * double(kv_row_bytes(model_, request_.kv_type));
-  for (Location l : p.kv) reads[side(l)] += kv_half_full;
+  const double kv = kv_bytes_per_token(model_, request_.kv_type, n_ctx_);
+  for (Location l : p.kv) reads[side(l)] += kv;
   return {static_cast<uint64_t>(std::llround(reads[1])), static_cast<uint64_t>(std::llround(reads[0]))};
 }
 

@@ -367,3 +367,32 @@ TEST_CASE("MoE and dense headers: random budgets and policies never exceed the b
   }
   MESSAGE(plans << " plans, " << errors << " budget errors");
 }
+
+TEST_CASE("the synthetic qwen2, qwen3, qwen3moe and Mixtral files: shapes, every tensor planned, blocks whole") {
+  struct Expect {
+    const char *file;
+    uint32_t n_expert, n_expert_used, n_ff_exp, head_dim;
+  };
+  for (const Expect &e : {Expect{"synth-qwen3moe-Q4_K_M.gguf", 8, 3, 256, 64}, Expect{"synth-mixtral-Q2_K.gguf", 8, 2, 256, 64},
+                          Expect{"synth-qwen2-Q4_K_M.gguf", 0, 0, 256, 64}, Expect{"synth-qwen3-F32.gguf", 0, 0, 256, 128}}) {
+    auto path = test::test_data(std::string("models/") + e.file);
+    if (!path) return;
+    CAPTURE(std::string(e.file));
+    const gguf::File file = gguf::File::open(*path);
+    const ModelShape m = ModelShape::from_gguf(file);
+    CHECK(m.n_expert == e.n_expert);
+    CHECK(m.n_expert_used == e.n_expert_used);
+    CHECK(m.n_ff_exp == e.n_ff_exp);  // a dense model: n_ff (qwen3moe's feed_forward_length 768 is unused)
+    CHECK(m.head_dim == e.head_dim);
+    for (auto strategy : {OffloadStrategy::fastest, OffloadStrategy::layers, OffloadStrategy::manual}) {
+      PlanRequest r = moe_request(1ull << 30, strategy);
+      r.policy.n_gpu_layers = 1;
+      r.policy.n_cpu_moe = 1;
+      const Plan plan = make_plan(m, r);
+      REQUIRE(plan.tensors.size() == file.tensors().size());
+      test::check_blocks(plan, true);
+      CHECK(plan.n_expert_groups == (m.is_moe() ? 2u : 0u));
+      CHECK(plan.device.weights + plan.host.weights >= file.tensor_data_bytes());
+    }
+  }
+}
