@@ -332,7 +332,8 @@ void Planner::fail_split(const Group &g, int32_t a, int32_t b, const std::vector
 uint64_t Planner::smallest_useful_budget() const {
   const DeviceUse base = device_use(baseline());
   uint64_t smallest = UINT64_MAX;
-  for (const Group &g : layout_.groups) smallest = std::min(smallest, device_memory(with_group(base, g)).total());
+  for (const Group &g : layout_.groups)
+    if (!forced_to_host(g)) smallest = std::min(smallest, device_memory(with_group(base, g)).total());
   if (model_.n_layer > 0) smallest = std::min(smallest, device_total(whole_layers(1)));
   return smallest == UINT64_MAX ? device_total(baseline()) : smallest;
 }
