@@ -42,9 +42,10 @@ struct ModelParams {
   std::function<bool(float fraction)> progress;
 };
 
-// The hyper-parameters read from the GGUF metadata (general.architecture = llama).
+// The hyper-parameters read from the GGUF metadata (general.architecture: llama, qwen2, qwen3,
+// qwen3moe; a llama with experts is Mixtral).
 struct ModelInfo {
-  std::string architecture;  // "llama"
+  std::string architecture;  // "llama", "qwen2", "qwen3", "qwen3moe"
   std::string name;          // general.name, or the file name
   int32_t n_vocab = 0;
   int32_t n_ctx_train = 0;
@@ -53,7 +54,10 @@ struct ModelInfo {
   int32_t n_head = 0;
   int32_t n_head_kv = 0;
   int32_t head_dim = 0;
-  int32_t n_ff = 0;
+  int32_t n_ff = 0;          // dense feed-forward width (0 when every layer is MoE)
+  int32_t n_expert = 0;      // experts per MoE layer (0: dense)
+  int32_t n_expert_used = 0; // experts each token runs through (k)
+  int32_t n_ff_exp = 0;      // feed-forward width of one expert
   int32_t n_rot = 0;         // rotated dimensions per head
   float rms_norm_eps = 1e-5f;
   float rope_freq_base = 10000.0f;
@@ -61,6 +65,9 @@ struct ModelInfo {
   bool tied_output = false;  // no output.weight: the output projection reuses token_embd
   uint64_t weight_bytes = 0; // bytes of every weight tensor the forward pass reads
   uint64_t n_params = 0;
+  // What one token reads: every dense weight, k/n_expert of the experts, one embedding row.
+  uint64_t active_weight_bytes = 0;
+  uint64_t n_active_params = 0;
 };
 
 class VRAMFIT_API Model {

@@ -138,13 +138,13 @@ struct ModelShape {
   uint32_t n_head_kv = 0;
   uint32_t head_dim = 0;  // n_embd / n_head unless the file says otherwise
   uint32_t n_ff = 0;  // the dense feed-forward width (0 when a MoE file does not give one)
-  uint32_t n_vocab = 0;
-  uint32_t n_ctx_train = 0;
   // Mixture of experts (0 for a dense model): each token runs n_expert_used of the n_expert
   // experts of a layer, each expert a SwiGLU of width n_ff_exp.
   uint32_t n_expert = 0;       // <arch>.expert_count
   uint32_t n_expert_used = 0;  // <arch>.expert_used_count
   uint32_t n_ff_exp = 0;       // <arch>.expert_feed_forward_length; n_ff when absent (Mixtral)
+  uint32_t n_vocab = 0;
+  uint32_t n_ctx_train = 0;
   std::vector<Tensor> tensors;
 
   // Throws Error(format) naming the missing key / tensor, or an expert count that makes no sense.
@@ -188,10 +188,10 @@ VRAMFIT_API const char *to_string(KvType type) noexcept;
 struct MemoryBreakdown {
   uint64_t weights = 0;
   uint64_t kv = 0;  // K and V of the layers placed here
-  // f32 activations of one batch, when this side runs any stage of the forward pass:
-  //   n_batch * 4 * (2*n_embd [x, xb] + 2*n_head*head_dim [q, attention out] + 2*n_embd_kv [k, v]
-  //                  + 2*n_ff [hb, hb2] + n_head*n_ctx [attention scores] + n_vocab [logits, only
-  //                  on the side holding the output projection])
+  // f32 activations of one batch, when this side runs any stage of the forward pass: the
+  // residual, normed input, q/k/v, attention output, feed-forward (dense or one expert's), router
+  // logits, MoE gather/scatter buffers and (on the side holding the output head) up to 32 rows
+  // of logits — what model::Workspace allocates (lib/offload/memory_model.hpp).
   uint64_t scratch = 0;
   // When both sides run stages: one buffer for the widest activation crossing between them,
   //   n_batch * 4 * max(n_embd, n_head*head_dim + 2*n_embd_kv)   (pinned memory on the host)

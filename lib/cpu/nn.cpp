@@ -16,15 +16,23 @@ void rms_norm_row(const float *x, const float *w, int64_t n, float eps, float *y
 }
 
 void rope_cache(int64_t pos, int64_t n_rot, float freq_base, float freq_scale,
-                const float *freq_factors, float *cache) {
+                const float *freq_factors, const RopeYarn &yarn, float *cache) {
   // ggml_rope_cache_init: theta_i = pos * base^(-2i/n_rot), by repeated multiplication.
   const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
   float theta = static_cast<float>(pos);
   for (int64_t i = 0; i < n_rot / 2; ++i) {
     const float factor = freq_factors ? freq_factors[i] : 1.0f;
-    const float angle = freq_scale * (theta / factor);
-    cache[2 * i] = std::cos(angle);
-    cache[2 * i + 1] = std::sin(angle);
+    const float theta_extrap = theta / factor;
+    float angle = freq_scale * theta_extrap;
+    float mscale = yarn.attn_factor;
+    if (yarn.ext_factor != 0.0f) {  // ggml's rope_yarn: ramp between interpolation and extrapolation
+      const float y = (static_cast<float>(i) - yarn.corr_low) / std::max(0.001f, yarn.corr_high - yarn.corr_low);
+      const float ramp_mix = (1.0f - std::min(1.0f, std::max(0.0f, y))) * yarn.ext_factor;
+      angle = angle * (1.0f - ramp_mix) + theta_extrap * ramp_mix;
+      mscale *= 1.0f + 0.1f * std::log(1.0f / freq_scale);
+    }
+    cache[2 * i] = std::cos(angle) * mscale;
+    cache[2 * i + 1] = std::sin(angle) * mscale;
     theta *= theta_scale;
   }
 }
@@ -41,14 +49,29 @@ void rope_row(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const 
   }
 }
 
-void softmax(float *x, int64_t n) {
+void rope_row_neox(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cache) {
+  const int64_t half = n_rot / 2;
+  for (int64_t h = 0; h < n_heads; ++h) {
+    float *head = x + h * head_dim;
+    for (int64_t i = 0; i < half; ++i) {
+      const float c = cache[2 * i], s = cache[2 * i + 1];
+      const float x0 = head[i], x1 = head[i + half];
+      head[i] = x0 * c - x1 * s;
+      head[i + half] = x0 * s + x1 * c;
+    }
+  }
+}
+
+void softmax(float *x, int64_t n, const float *sink) {
   float max = -std::numeric_limits<float>::infinity();
   for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
+  if (sink) max = std::max(max, *sink);
   double sum = 0.0;
   for (int64_t i = 0; i < n; ++i) {
     x[i] = std::exp(x[i] - max);
     sum += x[i];
   }
+  if (sink) sum += static_cast<double>(std::exp(*sink - max));
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
@@ -74,12 +97,13 @@ inline float dot(const float *a, const float *b, int64_t n) {
 #if defined(__x86_64__) && defined(__GNUC__)
 [[gnu::target_clones("avx512f", "avx2", "default")]]
 #endif
-void attention_head(const float *q, const float *k, const float *v, int64_t n_kv, int64_t stride,
-                    int64_t head_dim, float scale, float *scores, float *out) {
-  for (int64_t p = 0; p < n_kv; ++p) scores[p] = dot(q, k + p * stride, head_dim) * scale;
-  softmax(scores, n_kv);
+void attention_head(const float *q, const float *k, const float *v, int64_t first, int64_t n_kv,
+                    int64_t stride, int64_t head_dim, float scale, const float *sink, float *scores,
+                    float *out) {
+  for (int64_t p = first; p < n_kv; ++p) scores[p] = dot(q, k + p * stride, head_dim) * scale;
+  softmax(scores + first, n_kv - first, sink);
   std::fill(out, out + head_dim, 0.0f);
-  for (int64_t p = 0; p < n_kv; ++p) {
+  for (int64_t p = first; p < n_kv; ++p) {
     const float *vp = v + p * stride;
     const float a = scores[p];
     for (int64_t d = 0; d < head_dim; ++d) out[d] += a * vp[d];
@@ -90,6 +114,14 @@ void swiglu(const float *gate, const float *up, int64_t n, float *out) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
     out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void swiglu_clamped(const float *gate, const float *up, int64_t n, float alpha, float limit, float *out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = std::min(gate[i], limit);
+    const float y = std::clamp(up[i], -limit, limit);
+    out[i] = x / (1.0f + std::exp(alpha * -x)) * (y + 1.0f);
   }
 }
 

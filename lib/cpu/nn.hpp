@@ -12,24 +12,38 @@ namespace vramfit::cpu {
 // y = x / sqrt(mean(x^2) + eps) * w, one row of n.
 void rms_norm_row(const float *x, const float *w, int64_t n, float eps, float *y);
 
+// YaRN's part of the rotary angles (ggml's rope_yarn); ext_factor 0 turns it off.
+struct RopeYarn {
+  float ext_factor = 0.0f;
+  float attn_factor = 1.0f;  // mscale: multiplies cos and sin
+  float corr_low = 0.0f, corr_high = 0.0f;
+};
+
 // cos/sin pairs of the rotary angles of one position: cache[2i] = cos, cache[2i+1] = sin for
 // i in [0, n_rot/2). freq_factors (n_rot/2 floats, Llama-3 rope_freqs) divides each angle; may be null.
 void rope_cache(int64_t pos, int64_t n_rot, float freq_base, float freq_scale,
-                const float *freq_factors, float *cache);
-// Rotates the first n_rot dimensions of each of n_heads heads of x in place, with ggml's "normal"
-// rope: adjacent pairs (x[2i], x[2i+1]) (the llama GGUF converter permutes Q/K for this).
+                const float *freq_factors, const RopeYarn &yarn, float *cache);
+// Rotates the first n_rot dimensions of each of n_heads heads of x in place. ggml's "normal"
+// rope rotates adjacent pairs (x[2i], x[2i+1]) (the llama GGUF converter permutes Q/K for this);
+// its "neox" rope rotates (x[i], x[i + n_rot/2]).
 void rope_row(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cache);
+void rope_row_neox(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cache);
 
 // In place: x = exp(x - max) / sum. The sum is accumulated in double, as ggml does.
-void softmax(float *x, int64_t n);
+// With a sink (non-null), *sink joins the max and exp(*sink - max) the sum, with no element.
+void softmax(float *x, int64_t n, const float *sink = nullptr);
 
-// Attention of one query head over n_kv cached positions (all visible):
-//   out = softmax(scale * K q) V, K and V rows `stride` floats apart, head_dim floats used.
-// `scores` is n_kv floats of workspace.
-void attention_head(const float *q, const float *k, const float *v, int64_t n_kv, int64_t stride,
-                    int64_t head_dim, float scale, float *scores, float *out);
+// Attention of one query head over the cached positions first..n_kv-1:
+//   out = softmax(scale * K q [, sink]) V, K and V rows `stride` floats apart, head_dim floats
+// used. `scores` is n_kv floats of workspace; sink may be null.
+void attention_head(const float *q, const float *k, const float *v, int64_t first, int64_t n_kv,
+                    int64_t stride, int64_t head_dim, float scale, const float *sink, float *scores,
+                    float *out);
 
 // out = silu(gate) * up, n elements (out may alias gate).
 void swiglu(const float *gate, const float *up, int64_t n, float *out);
+// gpt-oss: x = min(g, limit), y = clamp(u, -limit, limit), out = x * sigmoid(alpha x) * (y + 1)
+// (ggml's swiglu_oai arithmetic); out may alias gate.
+void swiglu_clamped(const float *gate, const float *up, int64_t n, float alpha, float limit, float *out);
 
 }  // namespace vramfit::cpu

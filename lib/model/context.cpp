@@ -9,7 +9,9 @@
 #include "common/error.hpp"
 #include "model/device_cpu.hpp"
 #include "model/executor.hpp"
+#include "model/forward.hpp"
 #include "model/model_impl.hpp"
+#include "model/workspace.hpp"
 
 namespace vramfit {
 
@@ -19,7 +21,7 @@ struct Context::Impl {
   Model model;
   ContextParams params;
   std::unique_ptr<model::CpuDevice> cpu;
-  model::LlamaWeights weights;  // the model's views, each labelled with the device that runs it
+  model::ModelWeights weights;  // the model's views, each labelled with the device that runs it
   std::unique_ptr<model::Workspace> ws;  // KV cache and activations, on those devices
   std::vector<float> logits;             // [n_logits][n_vocab] of the last decode
   int32_t n_logits = 0;
@@ -56,12 +58,8 @@ void Context::Impl::place_weights() {
   auto place = [&](model::Weight &w) {
     if (!w.device) w.device = cpu.get();
   };
-  place(weights.token_embd);
-  place(weights.output_norm);
-  place(weights.output);
-  if (weights.rope_freqs) place(*weights.rope_freqs);
+  for (model::Weight *w : weights.all_mutable()) place(*w);
   if (weights.rope_freqs_host) place(*weights.rope_freqs_host);
-  for (auto &layer : weights.layers) layer.for_each(place);
 
   model::check_placement(weights);
 }

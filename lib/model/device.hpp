@@ -51,11 +51,24 @@ struct KvLayer {
   Device *device = nullptr;
 };
 
+// Rotary position embedding, as ggml's rope (ggml_rope_ext) computes it. Pair i of a head
+// (i < n_rot/2) rotates by theta_i = pos * freq_base^(-2i/n_rot) (divided by freq_factors[i]):
+//   normal (llama): the adjacent elements (2i, 2i+1);
+//   neox (qwen2, qwen3, gpt-oss): the elements (i, i + n_rot/2).
+// YaRN (ext_factor != 0): theta = theta_interp * (1 - ramp) + theta_extrap * ramp with
+// theta_interp = freq_scale * theta_extrap and ramp = ext_factor * (1 - clamp((i - corr_low) /
+// max(0.001, corr_high - corr_low), 0, 1)); cos and sin are then multiplied by
+// attn_factor * (1 + 0.1 ln(1 / freq_scale)). Without YaRN they are multiplied by attn_factor.
 struct RopeParams {
   int64_t n_rot = 0;                // rotated dimensions per head (rope.dimension_count)
   float freq_base = 10000.0f;
-  float freq_scale = 1.0f;          // 1 / linear scaling factor
+  float freq_scale = 1.0f;          // 1 / linear (or YaRN) scaling factor
   const Weight *freq_factors = nullptr;  // Llama-3 rope_freqs (n_rot/2 floats) or null
+  bool neox = false;
+  float ext_factor = 0.0f;          // YaRN extrapolation mix; 0 = off
+  float attn_factor = 1.0f;
+  float corr_low = 0.0f;            // YaRN correction dims (ggml_rope_yarn_corr_dims)
+  float corr_high = 0.0f;
 };
 
 struct AttentionParams {
@@ -63,6 +76,11 @@ struct AttentionParams {
   int64_t n_head_kv = 0;
   int64_t head_dim = 0;
   float scale = 1.0f;  // 1/sqrt(head_dim)
+  // > 0: sliding window: the query at position p sees the keys p - window + 1 .. p only.
+  int64_t window = 0;
+  // Per-head attention sinks (gpt-oss; F32 [n_head]) or null: the sink logit s_h joins the
+  // softmax's max and adds exp(s_h - max) to its denominator, with no value.
+  const Weight *sinks = nullptr;
 };
 
 class Device {
@@ -87,6 +105,8 @@ class Device {
                         float *out) = 0;
   // y[t][r] = sum_k W[r][k] * x[t][k]
   virtual void matmul(const Weight &w, const float *x, int64_t n_tokens, float *y) = 0;
+  // Each of n_tokens rows of weight.ne0 floats (so per head when weight is [head_dim] and
+  // n_tokens counts heads); y may alias x.
   virtual void rms_norm(const float *x, const Weight &weight, int64_t n_tokens, float eps,
                         float *y) = 0;
   // Rotates x [n_tokens][n_heads*head_dim] in place; token t is at position pos0 + t.
@@ -96,11 +116,27 @@ class Device {
   virtual void kv_store(KvLayer &kv, const float *k, const float *v, int64_t pos0,
                         int64_t n_tokens) = 0;
   // Causal attention of q [n_tokens][n_head*head_dim] (positions pos0..) over cache rows
-  // 0..pos0+n_tokens-1; out has q's shape.
+  // 0..pos0+n_tokens-1 (only the last params.window of them when set, plus the sinks); out has
+  // q's shape.
   virtual void attention(const float *q, const KvLayer &kv, int64_t pos0, int64_t n_tokens,
                          const AttentionParams &params, float *out) = 0;
   virtual void swiglu(const float *gate, const float *up, int64_t n, float *out) = 0;  // silu(g)*u
+  // gpt-oss's clamped SwiGLU: x = min(g, limit), y = clamp(u, -limit, limit),
+  // out = x * sigmoid(alpha * x) * (y + 1). out may alias gate.
+  virtual void swiglu_clamped(const float *gate, const float *up, int64_t n, float alpha, float limit,
+                              float *out) = 0;
   virtual void add(float *y, const float *x, int64_t n) = 0;                          // y += x
+  // y[t][i] += bias[i] for t < n_tokens, i < bias.ne0 (an F32 vector weight).
+  virtual void add_bias(float *y, const Weight &bias, int64_t n_tokens) = 0;
+
+  // ---- mixture of experts: moving token rows to and from an expert's batch ----
+  // Row indices and scales are host memory (the router's choice is made on the host).
+  // dst[i] = src[host_rows[i]] for i < n; rows of `width` floats.
+  virtual void gather_rows(const float *src, int64_t width, const int32_t *host_rows, int64_t n,
+                           float *dst) = 0;
+  // dst[host_rows[i]] = host_scales[i] * src[i] for i < n; rows of `width` floats.
+  virtual void scatter_rows_scaled(const float *src, int64_t width, const int32_t *host_rows,
+                                   const float *host_scales, int64_t n, float *dst) = 0;
   virtual void synchronize() = 0;
 };
 

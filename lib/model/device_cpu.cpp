@@ -105,11 +105,13 @@ void CpuDevice::rms_norm(const float *x, const Weight &weight, int64_t n_tokens,
 void CpuDevice::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t pos0,
                      const RopeParams &params) {
   const float *factors = params.freq_factors ? f32_data(*params.freq_factors, "rope") : nullptr;
+  const cpu::RopeYarn yarn{params.ext_factor, params.attn_factor, params.corr_low, params.corr_high};
+  const auto rotate = params.neox ? cpu::rope_row_neox : cpu::rope_row;
   pool_.parallel_for(n_tokens, [&](int64_t begin, int64_t end) {
     std::vector<float> cache(static_cast<size_t>(params.n_rot));
     for (int64_t t = begin; t < end; ++t) {
-      cpu::rope_cache(pos0 + t, params.n_rot, params.freq_base, params.freq_scale, factors, cache.data());
-      cpu::rope_row(x + t * n_heads * head_dim, n_heads, head_dim, params.n_rot, cache.data());
+      cpu::rope_cache(pos0 + t, params.n_rot, params.freq_base, params.freq_scale, factors, yarn, cache.data());
+      rotate(x + t * n_heads * head_dim, n_heads, head_dim, params.n_rot, cache.data());
     }
   });
 }
@@ -170,8 +172,10 @@ void CpuDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int64
     v = v32;
   }
 
-  // One task per (token, head); token t sees positions 0..pos0+t (causal).
+  // One task per (token, head); token t sees positions 0..pos0+t (causal), the last p.window
+  // of them with a sliding window.
   const int64_t group = p.n_head / p.n_head_kv;  // query heads per KV head
+  const float *sinks = p.sinks ? f32_data(*p.sinks, "attention sinks") : nullptr;
   std::mutex slot_mutex;
   int next_slot = 0;
   pool_.parallel_for(n_tokens * p.n_head, [&](int64_t begin, int64_t end) {
@@ -184,8 +188,10 @@ void CpuDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int64
     for (int64_t task = begin; task < end; ++task) {
       const int64_t t = task / p.n_head, h = task % p.n_head;
       const int64_t kv_offset = (h / group) * p.head_dim;
-      cpu::attention_head(q + (t * p.n_head + h) * p.head_dim, k + kv_offset, v + kv_offset,
-                          pos0 + t + 1, n_kv_embd, p.head_dim, p.scale, scores,
+      const int64_t n_kv = pos0 + t + 1;
+      const int64_t first = p.window > 0 ? std::max<int64_t>(0, n_kv - p.window) : 0;
+      cpu::attention_head(q + (t * p.n_head + h) * p.head_dim, k + kv_offset, v + kv_offset, first, n_kv,
+                          n_kv_embd, p.head_dim, p.scale, sinks ? sinks + h : nullptr, scores,
                           out + (t * p.n_head + h) * p.head_dim);
     }
   });
@@ -198,8 +204,37 @@ void CpuDevice::swiglu(const float *gate, const float *up, int64_t n, float *out
   });
 }
 
+void CpuDevice::swiglu_clamped(const float *gate, const float *up, int64_t n, float alpha, float limit, float *out) {
+  if (n < kParallelMinElements) return cpu::swiglu_clamped(gate, up, n, alpha, limit, out);
+  pool_.parallel_for(n, [&](int64_t begin, int64_t end) {
+    cpu::swiglu_clamped(gate + begin, up + begin, end - begin, alpha, limit, out + begin);
+  });
+}
+
 void CpuDevice::add(float *y, const float *x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+void CpuDevice::add_bias(float *y, const Weight &bias, int64_t n_tokens) {
+  const float *b = f32_data(bias, "add_bias");
+  const int64_t n = bias.ne0;
+  for (int64_t t = 0; t < n_tokens; ++t)
+    for (int64_t i = 0; i < n; ++i) y[t * n + i] += b[i];
+}
+
+void CpuDevice::gather_rows(const float *src, int64_t width, const int32_t *host_rows, int64_t n, float *dst) {
+  const auto row = static_cast<size_t>(width) * sizeof(float);
+  for (int64_t i = 0; i < n; ++i) std::memcpy(dst + i * width, src + int64_t{host_rows[i]} * width, row);
+}
+
+void CpuDevice::scatter_rows_scaled(const float *src, int64_t width, const int32_t *host_rows,
+                                    const float *host_scales, int64_t n, float *dst) {
+  for (int64_t i = 0; i < n; ++i) {
+    float *out = dst + int64_t{host_rows[i]} * width;
+    const float *in = src + i * width;
+    const float scale = host_scales[i];
+    for (int64_t j = 0; j < width; ++j) out[j] = in[j] * scale;
+  }
 }
 
 }  // namespace vramfit::model

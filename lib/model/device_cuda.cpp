@@ -150,6 +150,8 @@ void CudaDevice::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_
     factors = static_cast<const float *>(params.freq_factors->data);
     memory_.check_range(factors, static_cast<uint64_t>(params.n_rot / 2) * sizeof(float), "rope (freq_factors)");
   }
+  if (params.neox || params.ext_factor != 0.0f || params.attn_factor != 1.0f)
+    detail::fail(ErrorCode::unsupported, "{} rope: NeoX and YaRN rope have no CUDA kernel yet", name_);
   cuda::rope(*runtime_, x, n_tokens, n_heads, head_dim, pos0, params.n_rot, params.freq_base, params.freq_scale,
              factors);
 }
@@ -169,6 +171,8 @@ void CudaDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int6
   if (params.n_head_kv != kv.n_head_kv || params.head_dim != kv.head_dim)
     detail::fail(ErrorCode::invalid_argument, "{} attention: heads {}x{} do not match the cache's {}x{}", name_,
                  params.n_head_kv, params.head_dim, kv.n_head_kv, kv.head_dim);
+  if (params.window > 0 || params.sinks)
+    detail::fail(ErrorCode::unsupported, "{} attention: sliding windows and sinks have no CUDA kernel yet", name_);
   cuda::attention(*runtime_, q, kv.type, kv.k, kv.v, params.n_head, params.n_head_kv, params.head_dim, pos0,
                   n_tokens, params.scale, out);
 }
@@ -178,6 +182,20 @@ void CudaDevice::swiglu(const float *gate, const float *up, int64_t n, float *ou
 }
 
 void CudaDevice::add(float *y, const float *x, int64_t n) { cuda::add(*runtime_, y, x, n); }
+
+// Not yet on CUDA: the architectures that need these ops refuse a CUDA device cleanly.
+void CudaDevice::swiglu_clamped(const float *, const float *, int64_t, float, float, float *) {
+  detail::fail(ErrorCode::unsupported, "{}: swiglu_clamped has no CUDA kernel yet", name_);
+}
+void CudaDevice::add_bias(float *, const Weight &bias, int64_t) {
+  detail::fail(ErrorCode::unsupported, "{}: add_bias ('{}') has no CUDA kernel yet", name_, bias.name);
+}
+void CudaDevice::gather_rows(const float *, int64_t, const int32_t *, int64_t, float *) {
+  detail::fail(ErrorCode::unsupported, "{}: gather_rows has no CUDA kernel yet", name_);
+}
+void CudaDevice::scatter_rows_scaled(const float *, int64_t, const int32_t *, const float *, int64_t, float *) {
+  detail::fail(ErrorCode::unsupported, "{}: scatter_rows_scaled has no CUDA kernel yet", name_);
+}
 
 void CudaDevice::synchronize() { runtime_->synchronize("synchronize"); }
 

@@ -90,12 +90,32 @@ void SimDevice::kv_store(KvLayer &kv, const float *k, const float *v, int64_t po
 }
 void SimDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int64_t n_tokens,
                           const AttentionParams &params, float *out) {
-  compute_.attention(q, as_compute(kv), pos0, n_tokens, params, out);
+  AttentionParams p = params;
+  Weight sinks;
+  if (params.sinks) {
+    sinks = as_compute(*params.sinks);
+    p.sinks = &sinks;
+  }
+  compute_.attention(q, as_compute(kv), pos0, n_tokens, p, out);
 }
 void SimDevice::swiglu(const float *gate, const float *up, int64_t n, float *out) {
   compute_.swiglu(gate, up, n, out);
 }
+void SimDevice::swiglu_clamped(const float *gate, const float *up, int64_t n, float alpha, float limit,
+                               float *out) {
+  compute_.swiglu_clamped(gate, up, n, alpha, limit, out);
+}
 void SimDevice::add(float *y, const float *x, int64_t n) { compute_.add(y, x, n); }
+void SimDevice::add_bias(float *y, const Weight &bias, int64_t n_tokens) {
+  compute_.add_bias(y, as_compute(bias), n_tokens);
+}
+void SimDevice::gather_rows(const float *src, int64_t width, const int32_t *host_rows, int64_t n, float *dst) {
+  compute_.gather_rows(src, width, host_rows, n, dst);
+}
+void SimDevice::scatter_rows_scaled(const float *src, int64_t width, const int32_t *host_rows,
+                                    const float *host_scales, int64_t n, float *dst) {
+  compute_.scatter_rows_scaled(src, width, host_rows, host_scales, n, dst);
+}
 void SimDevice::synchronize() { compute_.synchronize(); }
 
 }  // namespace vramfit::model

@@ -46,7 +46,14 @@ class SimDevice final : public Device {
   void attention(const float *q, const KvLayer &kv, int64_t pos0, int64_t n_tokens,
                  const AttentionParams &params, float *out) override;
   void swiglu(const float *gate, const float *up, int64_t n, float *out) override;
+  void swiglu_clamped(const float *gate, const float *up, int64_t n, float alpha, float limit,
+                      float *out) override;
   void add(float *y, const float *x, int64_t n) override;
+  void add_bias(float *y, const Weight &bias, int64_t n_tokens) override;
+  void gather_rows(const float *src, int64_t width, const int32_t *host_rows, int64_t n,
+                   float *dst) override;
+  void scatter_rows_scaled(const float *src, int64_t width, const int32_t *host_rows,
+                           const float *host_scales, int64_t n, float *dst) override;
   void synchronize() override;
 
   const Arena &arena() const noexcept { return memory_.arena(); }

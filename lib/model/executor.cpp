@@ -46,36 +46,25 @@ uint64_t arena_bytes(uint64_t bytes) {
 
 uint64_t weight_bytes(const Weight &w) { return row_bytes(w.type, w.ne0) * static_cast<uint64_t>(w.ne1); }
 
-// Every weight the forward pass reads, mutable; a tied output appears twice (same name).
-std::vector<Weight *> all_weights(LlamaWeights &w) {
-  std::vector<Weight *> out{&w.token_embd, &w.output_norm, &w.output};
-  if (w.rope_freqs) out.push_back(&*w.rope_freqs);
-  for (auto &layer : w.layers) layer.for_each([&](Weight &x) { out.push_back(&x); });
-  return out;
-}
-
-// The forward pass runs a block (attention with its KV cache, feed-forward, output head) on one
-// device: refuse a plan that splits one, naming the tensors, before any byte is uploaded.
-void check_plan_runs(const Plan &plan, const LlamaWeights &w) {
-  auto same_side = [&](std::initializer_list<const Weight *> block) {
-    const Location first = plan.location_of(block.begin()[0]->name);
-    for (const Weight *other : block)
-      if (plan.location_of(other->name) != first)
+// The forward pass runs a block (attention with its KV cache, feed-forward, router, experts,
+// output head) on one device: refuse a plan that splits one, naming the tensors, before any byte
+// is uploaded.
+void check_plan_runs(const Plan &plan, const ModelWeights &w) {
+  for (const Block &block : w.blocks()) {
+    const Weight &first = *block.weights.front();
+    const Location where = plan.location_of(first.name);
+    for (const Weight *other : block.weights)
+      if (plan.location_of(other->name) != where)
         fail(ErrorCode::unsupported,
              "the offload plan puts '{}' on the {} and '{}' on the {}, but the forward pass runs each block "
-             "(attention, feed-forward, output head) on one device; make the -ot rules name whole blocks",
-             block.begin()[0]->name, to_string(first), other->name, to_string(plan.location_of(other->name)));
-  };
-  same_side({&w.output, &w.output_norm});
-  for (size_t l = 0; l < w.layers.size(); ++l) {
-    const LayerWeights &layer = w.layers[l];
-    same_side({&layer.wq, &layer.attn_norm, &layer.wk, &layer.wv, &layer.wo});
-    same_side({&layer.w_gate, &layer.ffn_norm, &layer.w_up, &layer.w_down});
-    if (plan.kv[l].location != plan.location_of(layer.wq.name))
+             "({} of layer {}) on one device; make the -ot rules name whole blocks",
+             first.name, to_string(where), other->name, to_string(plan.location_of(other->name)), block.kind,
+             block.layer);
+    if (block.kind == "attention" && plan.kv[static_cast<size_t>(block.layer)].location != where)
       fail(ErrorCode::unsupported,
            "the offload plan puts layer {}'s KV cache on the {} and its attention on the {}; the executor runs "
            "attention where its KV cache is (use kv_placement follow_layer)",
-           l, to_string(plan.kv[l].location), to_string(plan.location_of(layer.wq.name)));
+           block.layer, to_string(plan.kv[static_cast<size_t>(block.layer)].location), to_string(where));
   }
 }
 
@@ -180,7 +169,7 @@ void report_progress(const ModelParams &params, const gguf::File &file, float fr
 }
 
 std::unique_ptr<Executor> Executor::create(const ModelParams &params, const gguf::File &file,
-                                           const ModelInfo &info, LlamaWeights &weights,
+                                           const ModelInfo &info, ModelWeights &weights,
                                            std::optional<Plan> &host_only_plan) {
   const DeviceSpec spec = parse_device(params.device);
   if (spec.kind == DeviceKind::cpu) return nullptr;
@@ -235,11 +224,11 @@ std::unique_ptr<Executor> Executor::create(const ModelParams &params, const gguf
 // One arena reservation per tensor the plan puts on the device; the views then point there.
 // Progress is the fraction of the device's weight bytes uploaded (a cancel unwinds through
 // ~Executor, which frees every copy made so far).
-void Executor::upload_weights(LlamaWeights &weights, const ModelParams &params, const gguf::File &file) {
+void Executor::upload_weights(ModelWeights &weights, const ModelParams &params, const gguf::File &file) {
   std::map<std::string_view, const void *> uploaded;  // by name: a tied output reuses token_embd's
   const std::optional<Weight> rope_freqs_host = weights.rope_freqs;
   const uint64_t total_bytes = std::max<uint64_t>(plan_.device.weights, 1);
-  for (Weight *w : all_weights(weights)) {
+  for (Weight *w : weights.all_mutable()) {
     if (plan_.location_of(w->name) != Location::device) continue;
     auto [it, fresh] = uploaded.try_emplace(w->name, nullptr);
     if (fresh) {

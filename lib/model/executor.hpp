@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "model/device.hpp"
-#include "model/llama.hpp"
+#include "model/weights.hpp"
 #include "vramfit/context.hpp"
 #include "vramfit/gguf.hpp"
 #include "vramfit/model.hpp"
@@ -65,7 +65,7 @@ class Executor {
   // a plan the forward pass cannot run (a block split across devices, a KV cache apart from its
   // attention), Error(cancelled) when params.progress says stop (nothing is kept).
   static std::unique_ptr<Executor> create(const ModelParams &params, const gguf::File &file, const ModelInfo &info,
-                                          LlamaWeights &weights, std::optional<Plan> &host_only_plan);
+                                          ModelWeights &weights, std::optional<Plan> &host_only_plan);
   ~Executor();
   Executor(const Executor &) = delete;
   Executor &operator=(const Executor &) = delete;
@@ -91,7 +91,7 @@ class Executor {
 
  private:
   Executor() = default;
-  void upload_weights(LlamaWeights &weights, const ModelParams &params, const gguf::File &file);
+  void upload_weights(ModelWeights &weights, const ModelParams &params, const gguf::File &file);
 
   Plan plan_;
   std::unique_ptr<CpuDevice> sim_compute_;

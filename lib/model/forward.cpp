@@ -1,98 +1,169 @@
-// The llama forward pass, top to bottom, in the spirit of llama2.c's run.c: embed the tokens, then
-// per layer attention (RMSNorm, Q/K/V projections, rotary embeddings, KV cache, causal attention,
-// output projection, residual) and SwiGLU feed-forward (RMSNorm, gate/up, silu*up, down,
-// residual), then the final norm and the output projection of the tokens whose logits are wanted.
-//
-// Every op runs on the device of the weights it uses; a block (attention, feed-forward, output
-// head) has all its weights on one device. The residual stream follows the blocks: it is copied to
-// another device only where a block lives elsewhere than the previous one.
+#include "model/forward.hpp"
+
 #include <algorithm>
 #include <cmath>
 
 #include "common/error.hpp"
-#include "model/llama.hpp"
+#include "model/architecture.hpp"
 
 namespace vramfit::model {
 
-namespace {
-
-// Moves the residual stream x ([n][n_embd]) from `from` to `to`.
-void move_residual(Workspace &ws, Activations &from, Activations &to, int64_t n_floats) {
-  if (&from == &to) return;
-  const uint64_t bytes = static_cast<uint64_t>(n_floats) * sizeof(float);
-  from.device->synchronize();
-  ws.staging.resize(static_cast<size_t>(n_floats));
-  from.device->download(ws.staging.data(), from.x, bytes);
-  to.device->upload(to.x, ws.staging.data(), bytes);
+Forward::Forward(const ModelInfo &info, const ModelWeights &w, Workspace &ws, std::span<const int32_t> tokens,
+                 int64_t pos0, int64_t n_out, float *logits_out)
+    : info_(info),
+      w_(w),
+      ws_(ws),
+      tokens_(tokens),
+      n_(static_cast<int64_t>(tokens.size())),
+      pos0_(pos0),
+      n_out_(n_out),
+      logits_out_(logits_out) {
+  rope_.n_rot = info.n_rot;
+  rope_.freq_base = info.rope_freq_base;
+  rope_.freq_scale = info.rope_freq_scale;
+  rope_.freq_factors = w.rope_freqs ? &*w.rope_freqs : nullptr;
+  rope_.neox = w.arch && w.arch->rope_neox;
+  attention_ = {info.n_head, info.n_head_kv, info.head_dim, 1.0f / std::sqrt(static_cast<float>(info.head_dim))};
 }
 
-}  // namespace
+// ---------------------------------------------------------------- moving activations
 
-void forward(const ModelInfo &info, const LlamaWeights &w, Workspace &ws,
-             std::span<const int32_t> tokens, int64_t pos0, int64_t n_out, float *logits_out) {
-  const auto n = static_cast<int64_t>(tokens.size());
-  const int64_t n_embd = info.n_embd, n_ff = info.n_ff, n_vocab = info.n_vocab;
-  const float eps = info.rms_norm_eps;
-  const RopeParams rope{info.n_rot, info.rope_freq_base, info.rope_freq_scale,
-                        w.rope_freqs ? &*w.rope_freqs : nullptr};
-  const AttentionParams attention{info.n_head, info.n_head_kv, info.head_dim,
-                                  1.0f / std::sqrt(static_cast<float>(info.head_dim))};
+void Forward::copy(Activations &from, const float *src, Activations &to, float *dst, int64_t n_floats) {
+  const uint64_t bytes = static_cast<uint64_t>(n_floats) * sizeof(float);
+  from.device->synchronize();
+  ws_.staging.resize(static_cast<size_t>(n_floats));
+  from.device->download(ws_.staging.data(), src, bytes);
+  to.device->upload(dst, ws_.staging.data(), bytes);
+}
 
-  // Token embeddings: rows of the embedding table.
-  Activations *a = &ws.on(*w.token_embd.device);
-  a->device->get_rows(w.token_embd, tokens.data(), n, a->x);
+Device &Forward::run_on(Device &device) {
+  Activations &next = ws_.on(device);
+  if (a_ && a_ != &next) copy(*a_, a_->x, next, next.x, n_ * info_.n_embd);
+  a_ = &next;
+  return device;
+}
 
-  // Each block runs where its weights are; the residual stream x follows it.
-  // Rope factors the block's device can read (the map's view for host blocks once uploaded).
-  auto rope_on = [&](const Device &device) {
-    RopeParams p = rope;
-    if (w.rope_freqs_host && w.rope_freqs->device != &device) p.freq_factors = &*w.rope_freqs_host;
-    return p;
-  };
-  auto run_on = [&](Device &device) -> Device & {
-    Activations &next = ws.on(device);
-    move_residual(ws, *a, next, n * n_embd);
-    a = &next;
-    return device;
-  };
+// Rope factors the block's device can read (the map's view for host blocks once uploaded).
+RopeParams Forward::rope_on(const Device &device) const {
+  RopeParams p = rope_;
+  if (w_.rope_freqs_host && w_.rope_freqs->device != &device) p.freq_factors = &*w_.rope_freqs_host;
+  return p;
+}
 
-  for (size_t l = 0; l < w.layers.size(); ++l) {
-    const LayerWeights &layer = w.layers[l];
+// ---------------------------------------------------------------- blocks
 
-    // Attention block: x += Wo * attention(rope(Wq xn), rope(Wk xn), Wv xn)
-    Device &d = run_on(*layer.wq.device);
-    d.rms_norm(a->x, layer.attn_norm, n, eps, a->xb);
-    d.matmul(layer.wq, a->xb, n, a->q);
-    d.matmul(layer.wk, a->xb, n, a->k);
-    d.matmul(layer.wv, a->xb, n, a->v);
-    d.rope(a->q, n, info.n_head, info.head_dim, pos0, rope_on(d));
-    d.rope(a->k, n, info.n_head_kv, info.head_dim, pos0, rope_on(d));
-    d.kv_store(ws.kv[l], a->k, a->v, pos0, n);
-    d.attention(a->q, ws.kv[l], pos0, n, attention, a->attn);
-    d.matmul(layer.wo, a->attn, n, a->xb);
-    d.add(a->x, a->xb, n * n_embd);
+void Forward::embed() {
+  a_ = &ws_.on(*w_.token_embd.device);
+  a_->device->get_rows(w_.token_embd, tokens_.data(), n_, a_->x);
+}
 
-    // Feed-forward block: x += W_down (silu(W_gate xn) * (W_up xn))
-    Device &f = run_on(*layer.w_gate.device);
-    f.rms_norm(a->x, layer.ffn_norm, n, eps, a->xb);
-    f.matmul(layer.w_gate, a->xb, n, a->gate);
-    f.matmul(layer.w_up, a->xb, n, a->up);
-    f.swiglu(a->gate, a->up, n * n_ff, a->gate);
-    f.matmul(layer.w_down, a->gate, n, a->xb);
-    f.add(a->x, a->xb, n * n_embd);
+void Forward::project(Device &d, const Weight &w, const std::optional<Weight> &bias, const float *in, float *out) {
+  d.matmul(w, in, n_, out);
+  if (bias) d.add_bias(out, *bias, n_);
+}
+
+void Forward::attention(int32_t l, int64_t window) {
+  const AttentionWeights &at = layer(l).attn;
+  const float eps = info_.rms_norm_eps;
+  Device &d = run_on(*at.wq.device);
+  Activations &a = *a_;
+  d.rms_norm(a.x, at.norm, n_, eps, a.xb);
+  project(d, at.wq, at.bq, a.xb, a.q);
+  project(d, at.wk, at.bk, a.xb, a.k);
+  project(d, at.wv, at.bv, a.xb, a.v);
+  if (at.q_norm) d.rms_norm(a.q, *at.q_norm, n_ * info_.n_head, eps, a.q);  // per head
+  if (at.k_norm) d.rms_norm(a.k, *at.k_norm, n_ * info_.n_head_kv, eps, a.k);
+  d.rope(a.q, n_, info_.n_head, info_.head_dim, pos0_, rope_on(d));
+  d.rope(a.k, n_, info_.n_head_kv, info_.head_dim, pos0_, rope_on(d));
+  KvLayer &kv = ws_.kv[static_cast<size_t>(l)];
+  d.kv_store(kv, a.k, a.v, pos0_, n_);
+  AttentionParams params = attention_;
+  params.window = window;
+  params.sinks = at.sinks ? &*at.sinks : nullptr;
+  d.attention(a.q, kv, pos0_, n_, params, a.attn);
+  project(d, at.wo, at.bo, a.attn, a.xb);
+  d.add(a.x, a.xb, n_ * info_.n_embd);
+}
+
+void Forward::dense_ffn(int32_t l) {
+  const FfnWeights &f = *layer(l).ffn;
+  Device &d = run_on(*f.gate.device);
+  Activations &a = *a_;
+  d.rms_norm(a.x, f.norm, n_, info_.rms_norm_eps, a.xb);
+  d.matmul(f.gate, a.xb, n_, a.gate);
+  d.matmul(f.up, a.xb, n_, a.up);
+  d.swiglu(a.gate, a.up, n_ * info_.n_ff, a.gate);
+  d.matmul(f.down, a.gate, n_, a.xb);
+  d.add(a.x, a.xb, n_ * info_.n_embd);
+}
+
+// The router runs where the residual goes; the experts where their weights are. Only the chosen
+// experts' weights are read: for a prompt, each once for all the tokens that chose it.
+void Forward::moe_ffn(int32_t l, Gating gating) {
+  const MoeWeights &m = *layer(l).moe;
+  const int64_t n_embd = info_.n_embd, n_expert = info_.n_expert;
+  Device &r = run_on(*m.router.device);
+  Activations &a = *a_;
+  r.rms_norm(a.x, m.norm, n_, info_.rms_norm_eps, a.xb);
+  r.matmul(m.router, a.xb, n_, a.router);
+  r.synchronize();
+  r.download(ws_.router_logits.data(), a.router, static_cast<uint64_t>(n_ * n_expert) * sizeof(float));
+  const Routing routing = route(gating, ws_.router_logits.data(), n_, n_expert, info_.n_expert_used);
+  if (ws_.on_routing) ws_.on_routing(l, routing);
+
+  Activations &e = ws_.on(*m.gate_exps.device);
+  if (&e != &a) copy(a, a.xb, e, e.xb, n_ * n_embd);
+  run_experts(e, m, routing);
+  const float *ffn_out = e.slots;
+  if (&e != &a) {
+    copy(e, e.slots, a, a.xb, n_ * n_embd);
+    ffn_out = a.xb;
   }
+  r.add(a.x, ffn_out, n_ * n_embd);
+}
 
-  // Final norm and output projection, only for the last n_out tokens, a few rows at a time.
-  if (n_out == 0) return;
-  Device &d = run_on(*w.output.device);
-  for (int64_t first = n - n_out; first < n; first += ws.n_logits_rows) {
-    const int64_t rows = std::min(ws.n_logits_rows, n - first);
-    d.rms_norm(a->x + first * n_embd, w.output_norm, rows, eps, a->xb);
-    d.matmul(w.output, a->xb, rows, a->logits);
+// Each chosen expert over its tokens (gathered into one batch), its weighted outputs scattered to
+// the tokens' slots; then, as llama.cpp sums them, slot 0 + slot 1 + ... into slot 0.
+void Forward::run_experts(Activations &e, const MoeWeights &m, const Routing &routing) {
+  Device &d = *e.device;
+  const int64_t n_embd = info_.n_embd;
+  for (const ExpertBatch &b : routing.by_expert) {
+    const auto rows = static_cast<int64_t>(b.tokens.size());
+    d.gather_rows(e.xb, n_embd, b.tokens.data(), rows, e.moe_in);
+    d.matmul(MoeWeights::expert(m.gate_exps, m.n_expert, b.expert), e.moe_in, rows, e.gate);
+    d.matmul(MoeWeights::expert(m.up_exps, m.n_expert, b.expert), e.moe_in, rows, e.up);
+    d.swiglu(e.gate, e.up, rows * info_.n_ff_exp, e.gate);
+    d.matmul(MoeWeights::expert(m.down_exps, m.n_expert, b.expert), e.gate, rows, e.moe_out);
+    d.scatter_rows_scaled(e.moe_out, n_embd, b.slot_rows.data(), b.weights.data(), rows, e.slots);
+  }
+  for (int64_t j = 1; j < routing.k; ++j) d.add(e.slots, e.slots + j * n_ * n_embd, n_ * n_embd);
+}
+
+void Forward::feed_forward(int32_t l) {
+  if (layer(l).moe) return moe_ffn(l, Gating::softmax_top_k);
+  dense_ffn(l);
+}
+
+void Forward::output() {
+  if (n_out_ == 0) return;
+  const int64_t n_embd = info_.n_embd, n_vocab = info_.n_vocab;
+  Device &d = run_on(*w_.output.device);
+  Activations &a = *a_;
+  for (int64_t first = n_ - n_out_; first < n_; first += ws_.n_logits_rows) {
+    const int64_t rows = std::min(ws_.n_logits_rows, n_ - first);
+    d.rms_norm(a.x + first * n_embd, w_.output_norm, rows, info_.rms_norm_eps, a.xb);
+    d.matmul(w_.output, a.xb, rows, a.logits);
     d.synchronize();
-    d.download(logits_out + (first - (n - n_out)) * n_vocab, a->logits,
+    d.download(logits_out_ + (first - (n_ - n_out_)) * n_vocab, a.logits,
                static_cast<uint64_t>(rows * n_vocab) * sizeof(float));
   }
+}
+
+void forward(const ModelInfo &info, const ModelWeights &w, Workspace &ws, std::span<const int32_t> tokens,
+             int64_t pos0, int64_t n_out, float *logits_out) {
+  if (!w.arch) detail::fail(ErrorCode::internal, "forward: the weights have no architecture");
+  Forward f(info, w, ws, tokens, pos0, n_out, logits_out);
+  w.arch->forward(f);
 }
 
 }  // namespace vramfit::model

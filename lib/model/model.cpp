@@ -2,22 +2,25 @@
 
 #include "common/error.hpp"
 #include "common/log.hpp"
+#include "model/architecture.hpp"
 #include "model/model_impl.hpp"
 
 namespace vramfit {
 Model Model::load(const std::filesystem::path &path, const ModelParams &params) {
   model::parse_device(params.device);  // a bad name fails before the file is read
   gguf::File file = gguf::File::open(path);
-  ModelInfo info = model::read_llama_info(file);
+  ModelInfo info;
+  model::ModelWeights weights = model::read_model(file, info);
   if (info.name.empty()) info.name = path.filename().string();
-  model::LlamaWeights weights = model::read_llama_weights(file, info);
   tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_gguf(file);
   if (tok.n_vocab() != info.n_vocab)
     detail::log_warn("{}: the tokenizer has {} tokens, the embedding table {}", file.name(), tok.n_vocab(),
                      info.n_vocab);
-  detail::log_info("{}: llama, {} layers, n_embd {}, {} heads ({} KV), n_ff {}, vocab {}, {:.1f} MB of weights",
-                   file.name(), info.n_layer, info.n_embd, info.n_head, info.n_head_kv, info.n_ff,
-                   info.n_vocab, info.weight_bytes / 1e6);
+  detail::log_info("{}: {}, {} layers, n_embd {}, {} heads ({} KV), n_ff {}, {} experts ({} used), vocab {}, "
+                   "{:.1f} MB of weights ({:.1f} MB read per token)",
+                   file.name(), info.architecture, info.n_layer, info.n_embd, info.n_head, info.n_head_kv,
+                   info.n_expert > 0 ? info.n_ff_exp : info.n_ff, info.n_expert, info.n_expert_used, info.n_vocab,
+                   info.weight_bytes / 1e6, info.active_weight_bytes / 1e6);
   model::report_progress(params, file, 0.0f);
   std::optional<Plan> host_only_plan;
   auto executor = model::Executor::create(params, file, info, weights, host_only_plan);

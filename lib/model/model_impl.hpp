@@ -6,7 +6,7 @@
 #include <optional>
 
 #include "model/executor.hpp"
-#include "model/llama.hpp"
+#include "model/weights.hpp"
 #include "tokenizer/tokenizer.hpp"
 #include "vramfit/gguf.hpp"
 #include "vramfit/model.hpp"
@@ -20,7 +20,7 @@ struct Model::Impl {
   tokenizer::Tokenizer tokenizer;
   ModelInfo info;
   // device == nullptr: the host memory of the map; else uploaded to the executor's device
-  model::LlamaWeights weights;
+  model::ModelWeights weights;
   // The offload plan when it put nothing on the device (no executor then: the CPU runs it all).
   std::optional<Plan> host_only_plan;
   // The device and the offload plan it runs (null: the CPU alone). Declared last, so it is

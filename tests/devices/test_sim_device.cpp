@@ -71,6 +71,23 @@ class RecordingDevice final : public Device {
     calls.emplace_back("add");
     y[0] += x[0];
   }
+  void swiglu_clamped(const float *g, const float *u, int64_t, float alpha, float, float *out) override {
+    calls.emplace_back("swiglu_clamped");
+    out[0] = g[0] * u[0] * alpha;
+  }
+  void add_bias(float *y, const Weight &b, int64_t) override {
+    record("add_bias", b);
+    y[0] += 1.0f;
+  }
+  void gather_rows(const float *src, int64_t width, const int32_t *rows, int64_t, float *dst) override {
+    calls.emplace_back("gather_rows");
+    dst[0] = src[rows[0] * width];
+  }
+  void scatter_rows_scaled(const float *src, int64_t width, const int32_t *rows, const float *scales, int64_t,
+                           float *dst) override {
+    calls.emplace_back("scatter_rows_scaled");
+    dst[rows[0] * width] = src[0] * scales[0];
+  }
   void synchronize() override { calls.emplace_back("synchronize"); }
 
  private:

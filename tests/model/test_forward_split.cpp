@@ -7,7 +7,8 @@
 
 #include "model/device_cpu.hpp"
 #include "model/device_sim.hpp"
-#include "model/llama.hpp"
+#include "model/forward.hpp"
+#include "model/workspace.hpp"
 #include "model/model_impl.hpp"
 #include "model_test_util.hpp"
 #include "test_data.hpp"
@@ -17,7 +18,7 @@ using vramfit::test::cpu_only;
 
 namespace {
 
-std::vector<float> run_forward(const Model &model, const model::LlamaWeights &w, std::span<const int32_t> tokens) {
+std::vector<float> run_forward(const Model &model, const model::ModelWeights &w, std::span<const int32_t> tokens) {
   const ModelInfo &info = model.info();
   model::Workspace ws(info, w, 64, 64, GgmlType::F32);
   std::vector<float> logits(tokens.size() * static_cast<size_t>(info.n_vocab));
@@ -35,16 +36,13 @@ TEST_CASE("a model split between the CPU and a simulated device gives the CPU-on
 
   model::CpuDevice cpu(2);
   model::SimDevice sim(cpu, 64ull << 20);
-  model::LlamaWeights on_cpu = model.impl().weights;
+  model::ModelWeights on_cpu = model.impl().weights;
   auto place_on_cpu = [&](model::Weight &w) { w.device = &cpu; };
-  place_on_cpu(on_cpu.token_embd);
-  place_on_cpu(on_cpu.output_norm);
-  place_on_cpu(on_cpu.output);
-  for (auto &layer : on_cpu.layers) layer.for_each(place_on_cpu);
+  for (model::Weight *w : on_cpu.all_mutable()) place_on_cpu(*w);
 
   // Attention of layer 0, the feed-forward of layer 1, all of layer 2 and the output head go to
   // the device; the embeddings and the rest stay on the CPU.
-  model::LlamaWeights split = on_cpu;
+  model::ModelWeights split = on_cpu;
   std::vector<void *> uploaded;
   auto upload = [&](model::Weight &w) {
     const uint64_t bytes = row_bytes(w.type, w.ne0) * static_cast<uint64_t>(w.ne1);
@@ -55,13 +53,13 @@ TEST_CASE("a model split between the CPU and a simulated device gives the CPU-on
     w.device = &sim;
   };
   REQUIRE(split.layers.size() == 3);
-  for (model::Weight *w : {&split.layers[0].attn_norm, &split.layers[0].wq, &split.layers[0].wk,
-                           &split.layers[0].wv, &split.layers[0].wo, &split.layers[1].ffn_norm,
-                           &split.layers[1].w_gate, &split.layers[1].w_up, &split.layers[1].w_down})
-    upload(*w);
-  split.layers[2].for_each(upload);
-  upload(split.output_norm);
-  upload(split.output);
+  const model::AttentionWeights &a0 = split.layers[0].attn;
+  const model::FfnWeights &f1 = *split.layers[1].ffn;
+  for (const model::Weight *w : {&a0.norm, &a0.wq, &a0.wk, &a0.wv, &a0.wo, &f1.norm, &f1.gate, &f1.up, &f1.down})
+    upload(const_cast<model::Weight &>(*w));
+  for (const model::Block &b : split.blocks())
+    if (b.layer == 2 || b.kind == "output head")
+      for (const model::Weight *w : b.weights) upload(const_cast<model::Weight &>(*w));
   model::check_placement(split);
 
   const std::vector<float> expected = run_forward(model, on_cpu, tokens);
@@ -81,6 +79,6 @@ TEST_CASE("a model split between the CPU and a simulated device gives the CPU-on
   CHECK(sim.memory_stats().allocated_bytes == 0);
 
   // A block whose weights are on two devices is refused.
-  split.layers[0].wk = on_cpu.layers[0].wk;
+  split.layers[0].attn.wk = on_cpu.layers[0].attn.wk;
   CHECK_THROWS_AS(model::check_placement(split), Error);
 }

@@ -27,8 +27,11 @@ TEST_CASE("KV row bytes: n_head_kv * head_dim elements of the KV type") {
 
 TEST_CASE("scratch and staging for one batch") {
   const ModelShape m = test::llama_shape({});  // n_embd 64, 4 heads of 16, n_ff 128, vocab 100
-  // 2*64 (x, xb) + 2*64 (q, attention out) + 2*64 (k, v) + 2*128 (hb, hb2) + 4*256 (scores) = 1664
-  CHECK(offload::scratch_bytes(m, 256, 32, false) == 32 * 1664 * 4);
-  CHECK(offload::scratch_bytes(m, 256, 32, true) == 32 * (1664 + 100) * 4);
+  // What model::Workspace allocates: 2*64 (x, xb) + 2*64 (q, attention out) + 2*64 (k, v)
+  // + 2*128 (gate, up) = 640 floats per token (no attention scores: each backend's attention keeps
+  // its own workspace), and with the output head 32 rows (at most) of 100 logits.
+  CHECK(offload::scratch_bytes(m, 256, 32, false) == 32 * 640 * 4);
+  CHECK(offload::scratch_bytes(m, 256, 32, true) == 32 * (640 + 100) * 4);
+  CHECK(offload::scratch_bytes(m, 256, 512, true) == 512 * 640 * 4 + 32 * 100 * 4);  // logits: 32 rows
   CHECK(offload::staging_bytes(m, 32) == 32 * (64 + 2 * 64) * 4);  // q, k, v
 }

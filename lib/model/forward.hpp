@@ -1,0 +1,70 @@
+// The shared blocks every architecture's forward pass is made of, in the spirit of llama2.c's
+// run.c: embed the tokens; per layer an attention block and a feed-forward block (dense SwiGLU or
+// mixture of experts), each adding into the residual stream; the final norm and output head.
+//
+// Every op runs on the device of the weights it uses; a block has all its weights on one device
+// (the experts may sit apart from their router). The residual stream follows the blocks: it is
+// copied to another device only where a block lives elsewhere than the previous one.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "model/moe_routing.hpp"
+#include "model/weights.hpp"
+#include "model/workspace.hpp"
+#include "vramfit/model.hpp"
+
+namespace vramfit::model {
+
+class Forward {
+ public:
+  // One batch: tokens at positions pos0.., the logits of the last n_out of them into logits_out
+  // ([n_out][n_vocab], host memory).
+  Forward(const ModelInfo &info, const ModelWeights &w, Workspace &ws, std::span<const int32_t> tokens,
+          int64_t pos0, int64_t n_out, float *logits_out);
+
+  int32_t n_layer() const noexcept { return static_cast<int32_t>(w_.layers.size()); }
+  const LayerWeights &layer(int32_t l) const { return w_.layers[static_cast<size_t>(l)]; }
+
+  // x = rows of the embedding table.
+  void embed();
+  // x += Wo attention(rope(norm(Wq xn + bq)), rope(norm(Wk xn + bk)), Wv xn + bv) + bo, with
+  // whichever of the biases, q/k norms and sinks the layer has; window > 0: sliding window.
+  void attention(int32_t l, int64_t window = 0);
+  // x += W_down (silu(W_gate xn) * (W_up xn))
+  void dense_ffn(int32_t l);
+  // x += sum over the token's k experts of weight * expert(xn), the experts chosen by `gating`.
+  void moe_ffn(int32_t l, Gating gating);
+  // The layer's feed-forward, dense or MoE (softmax_top_k), as the layer has it.
+  void feed_forward(int32_t l);
+  // Final norm and output projection of the last n_out tokens, a few rows at a time.
+  void output();
+
+ private:
+  Device &run_on(Device &device);  // moves the residual there
+  void copy(Activations &from, const float *src, Activations &to, float *dst, int64_t n_floats);
+  void project(Device &d, const Weight &w, const std::optional<Weight> &bias, const float *in, float *out);
+  void run_experts(Activations &e, const MoeWeights &m, const Routing &routing);
+  RopeParams rope_on(const Device &device) const;
+
+  const ModelInfo &info_;
+  const ModelWeights &w_;
+  Workspace &ws_;
+  std::span<const int32_t> tokens_;
+  int64_t n_;
+  int64_t pos0_;
+  int64_t n_out_;
+  float *logits_out_;
+  RopeParams rope_;
+  AttentionParams attention_;
+  Activations *a_ = nullptr;  // where the residual stream is now
+};
+
+// Runs tokens (positions pos0..pos0+n-1) through the model with its architecture's forward pass,
+// writing into the KV cache, and stores the logits of the last n_out tokens into logits_out
+// ([n_out][n_vocab], host memory). n_tokens <= ws.n_batch.
+void forward(const ModelInfo &info, const ModelWeights &w, Workspace &ws, std::span<const int32_t> tokens,
+             int64_t pos0, int64_t n_out, float *logits_out);
+
+}  // namespace vramfit::model
