@@ -280,8 +280,8 @@ TEST_CASE("MoE headers at 8 and 12 GiB, 4096 context: non-expert weights and KV 
       const Plan fastest = make_plan(*m, header_request(budget, OffloadStrategy::fastest));
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
       const Plan layers = make_plan(*m, header_request(budget, OffloadStrategy::layers));
-      MESSAGE(name << " " << gib << " GiB fastest: " << what_is_on_device(fastest) << " [planned in " << ms << " ms]");
-      MESSAGE(name << " " << gib << " GiB layers:  " << what_is_on_device(layers));
+      MESSAGE(std::string(name) << " " << gib << " GiB fastest: " << what_is_on_device(fastest) << " [planned in " << ms << " ms]");
+      MESSAGE(std::string(name) << " " << gib << " GiB layers:  " << what_is_on_device(layers));
       for (const Plan *p : {&fastest, &layers}) {
         CHECK(p->device_total_bytes() <= budget);
         test::check_blocks(*p, true);
