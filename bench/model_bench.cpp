@@ -31,6 +31,8 @@ memory report (planned and peak bytes per device) goes to stderr.
   -r, --repeats N     repeats; the median is reported (default 3)
       --device D      cuda[:N], sim[:CAPACITY] or cpu (default: cuda when a GPU exists, else cpu)
       --vram-budget SIZE  everything vramfit allocates on the device, e.g. 6GiB
+      --cpu-moe       keep every expert group (ffn_*_exps) of a MoE model in host memory
+      --n-cpu-moe N   keep the expert groups of layers 0..N-1 in host memory
       --json          one JSON object on stdout
 )";
 
@@ -74,6 +76,8 @@ Options parse(std::span<const std::string_view> args) {
     else if (flag == "-r" || flag == "--repeats") o.repeats = std::max(1, parse_int(flag, value()));
     else if (flag == "--json") o.json = true;
     else if (flag == "--device") o.model_params.device = value();
+    else if (flag == "--cpu-moe") o.model_params.offload.cpu_moe = true;
+    else if (flag == "--n-cpu-moe") o.model_params.offload.n_cpu_moe = parse_int(flag, value());
     else if (flag == "--vram-budget") {
       const std::string_view v = value();
       const auto size = vramfit::parse_size(v);

@@ -59,7 +59,9 @@ constexpr bool ends_without_padding(size_t last_offset) {
 }
 static_assert(ends_without_padding<vramfit_model_params, uint32_t>(offsetof(vramfit_model_params, reserved2)));
 static_assert(ends_without_padding<vramfit_context_params, int32_t>(offsetof(vramfit_context_params, kv_type)));
-static_assert(ends_without_padding<vramfit_offload_policy, uint32_t>(offsetof(vramfit_offload_policy, reserved)));
+static_assert(ends_without_padding<vramfit_offload_policy, int32_t>(offsetof(vramfit_offload_policy, n_cpu_moe)));
+static_assert(offsetof(vramfit_offload_policy, cpu_moe) == offsetof(vramfit_offload_policy, reserved) + sizeof(uint32_t),
+              "the appended MoE fields start right after the first version's struct, with no gap");
 static_assert(ends_without_padding<vramfit_sampler_params, uint64_t>(offsetof(vramfit_sampler_params, seed)));
 static_assert(ends_without_padding<vramfit_memory_report, uint64_t>(offsetof(vramfit_memory_report, device_total)));
 
@@ -131,7 +133,8 @@ vramfit_status init_params(T *user, uint32_t struct_size, const T &defaults, con
 vramfit_offload_policy default_policy() {
   const vramfit::OffloadPolicy d;
   return {sizeof(vramfit_offload_policy), static_cast<int32_t>(d.strategy), d.vram_budget_bytes, d.reserve_bytes,
-          d.n_gpu_layers, static_cast<int32_t>(d.kv_placement), nullptr, 0, d.min_ctx, 0};
+          d.n_gpu_layers, static_cast<int32_t>(d.kv_placement), nullptr, 0, d.min_ctx, 0, d.cpu_moe, {0, 0, 0},
+          d.n_cpu_moe};
 }
 
 vramfit_model_params default_model_params() {
@@ -170,6 +173,10 @@ vramfit::OffloadPolicy to_cpp(const vramfit_offload_policy *user) {
   p.n_gpu_layers = c.n_gpu_layers;
   p.kv_placement = enum_in_range<vramfit::KvPlacement>(c.kv_placement, 3, "vramfit_offload_policy.kv_placement");
   p.min_ctx = c.min_ctx;
+  p.cpu_moe = c.cpu_moe;
+  if (c.n_cpu_moe < 0)
+    fail(ErrorCode::invalid_argument, "vramfit_offload_policy.n_cpu_moe = " + std::to_string(c.n_cpu_moe) + " must be >= 0");
+  p.n_cpu_moe = c.n_cpu_moe;
   if (c.n_rules > 0 && !c.rules) fail(ErrorCode::invalid_argument, "vramfit_offload_policy: rules is NULL but n_rules > 0");
   for (size_t i = 0; i < c.n_rules; ++i) {
     if (!c.rules[i].pattern)

@@ -152,6 +152,13 @@ typedef struct vramfit_offload_policy {
   size_t n_rules;
   uint32_t min_ctx;            /* > 0: the planner may shrink n_ctx down to this to fit */
   uint32_t reserved;           /* 0 */
+  /* Appended fields: a struct_size that ends before one gives it the default below. */
+  /* Mixture-of-experts models (llama.cpp's --cpu-moe / --n-cpu-moe N): every layer's expert group
+  ** (ffn_{gate,up,down}_exps), or those of layers 0 .. n_cpu_moe-1, stay in host memory, whatever
+  ** the strategy, n_gpu_layers or the rules say. No effect on dense models. */
+  bool cpu_moe;                /* default false */
+  uint8_t reserved2[3];        /* 0 */
+  int32_t n_cpu_moe;           /* >= 0; default 0 */
 } vramfit_offload_policy;
 
 /* Receives the fraction of a model load done, rising from 0 to 1, on the loading thread: 0 once
@@ -356,8 +363,9 @@ VRAMFIT_CAPI vramfit_status vramfit_plan_create(const char *path, const vramfit_
                                                 const vramfit_context_params *context_params,
                                                 vramfit_plan **out);
 /* The plan as JSON (budget_bytes, device_total_bytes, host_total_bytes, n_ctx,
-** predicted_pp_tok_s, predicted_tg_tok_s, by_category, tensors, ...), owned by the plan; NULL for
-** a NULL plan. */
+** predicted_pp_tok_s, predicted_tg_tok_s, by_category, bytes_read_per_token {device, host},
+** expert_groups {device, total}, layers [{layer, attention, ffn, experts, kv}], tensors, ...),
+** owned by the plan; NULL for a NULL plan. */
 VRAMFIT_CAPI const char *vramfit_plan_json(const vramfit_plan *plan);
 /* The plan as a human-readable table, owned by the plan; NULL for a NULL plan. */
 VRAMFIT_CAPI const char *vramfit_plan_table(const vramfit_plan *plan);

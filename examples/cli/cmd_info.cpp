@@ -5,6 +5,7 @@
 
 #include "cli.hpp"
 #include "vramfit/gguf.hpp"
+#include "vramfit/offload.hpp"
 
 namespace vramfit::cli {
 namespace {
@@ -12,7 +13,9 @@ namespace {
 constexpr std::string_view kUsage =
     "usage: vramfit info MODEL [--json] [--tensors]\n"
     "  Prints the architecture, hyper-parameters, tokenizer and tensor bytes per type of a GGUF\n"
-    "  file (header-only files too).\n"
+    "  file (header-only files too), and the parameters and weight bytes one generated token\n"
+    "  reads: a mixture-of-experts model reads k of its N experts per layer (expert_used_count of\n"
+    "  expert_count); token_embd counts one row per token (unless it is also the output head).\n"
     "  --json     one JSON document instead of text\n"
     "  --tensors  also list every tensor: name, shape, type, bytes\n";
 
@@ -38,6 +41,10 @@ struct Summary {
   std::vector<const gguf::KeyValue *> hyper_parameters;  // the `<arch>.*` keys, in file order
   std::map<std::string_view, TypeTotal> by_type;
   size_t tensors_without_data = 0;
+  // When the file is a model the planner reads (not a vocab-only file): its experts and what a
+  // generated token reads of its weights.
+  std::optional<ModelShape> shape;
+  WeightCounts weights;
 };
 
 Summary summarize(const gguf::File &file) {
@@ -57,8 +64,17 @@ Summary summarize(const gguf::File &file) {
     total.bytes += t.n_bytes;
     if (!file.has_data(t)) s.tensors_without_data += 1;
   }
+  if (file.tensors().empty()) return s;  // a vocabulary file: no weights to count
+  try {
+    s.shape = ModelShape::from_gguf(file);
+    s.weights = count_weights(*s.shape);
+  } catch (const Error &) {
+    s.shape.reset();  // not a model the planner reads (no block_count...): nothing to count
+  }
   return s;
 }
+
+std::string billions(double params) { return fmt::format("{:.2f} B", params / 1e9); }
 
 std::string shape_of(const gguf::TensorInfo &t) {
   std::string out;
@@ -94,6 +110,19 @@ std::string text_of(const gguf::Value &v) {
   return fmt::format("[{}]", elements);
 }
 
+// Experts, and total vs active parameters and bytes (per generated token, the KV cache aside).
+void print_active(const Summary &s) {
+  if (!s.shape) return;
+  const ModelShape &m = *s.shape;
+  const WeightCounts &w = s.weights;
+  if (m.is_moe())
+    fmt::print("experts:       {} per layer, {} used per token (width {}); {} parameters and {} in experts\n",
+               m.n_expert, m.n_expert_used, m.n_ff_exp, billions(double(w.expert_params)), human_bytes(w.expert_bytes));
+  fmt::print("parameters:    {} total, {} active per token\n", billions(double(w.params)), billions(w.active_params));
+  fmt::print("weights read:  {} per generated token (of {}; token_embd: one row)\n",
+             human_bytes(static_cast<uint64_t>(w.active_bytes)), human_bytes(w.bytes));
+}
+
 void print_text(const gguf::File &file, const Summary &s, bool list_tensors) {
   fmt::print("file:          {}\n", file.name());
   fmt::print("format:        GGUF v{}, alignment {}, {} metadata keys, {} tensors\n", file.version(),
@@ -116,6 +145,7 @@ void print_text(const gguf::File &file, const Summary &s, bool list_tensors) {
     fmt::print(" -- absent from this file ({} of {} tensors have no data: header-only or truncated)",
                s.tensors_without_data, file.tensors().size());
   fmt::print("\n");
+  print_active(s);
 
   if (!list_tensors) return;
   fmt::print("tensors:\n  {:<40} {:<24} {:<8} {:>14}\n", "name", "shape", "type", "bytes");
@@ -163,6 +193,22 @@ std::string json_of(const gguf::Value &v) {
   return out;
 }
 
+// ,"experts":{count, used, feed_forward_length} or null, "parameters":{total, active, experts},
+// "weight_bytes":{total, active_per_token, experts}; nothing when the file is no model.
+std::string json_active(const Summary &s) {
+  if (!s.shape) return "";
+  const ModelShape &m = *s.shape;
+  const WeightCounts &w = s.weights;
+  std::string out = m.is_moe() ? fmt::format(",\"experts\":{{\"count\":{},\"used\":{},\"feed_forward_length\":{}}}",
+                                             m.n_expert, m.n_expert_used, m.n_ff_exp)
+                               : std::string(",\"experts\":null");
+  out += fmt::format(",\"parameters\":{{\"total\":{},\"active\":{:.0f},\"experts\":{}}}", w.params, w.active_params,
+                     w.expert_params);
+  out += fmt::format(",\"weight_bytes\":{{\"total\":{},\"active_per_token\":{:.0f},\"experts\":{}}}", w.bytes,
+                     w.active_bytes, w.expert_bytes);
+  return out;
+}
+
 void print_json(const gguf::File &file, const Summary &s, bool list_tensors) {
   std::string out = "{";
   out += fmt::format("\"file\":{},\"version\":{},\"alignment\":{},\"metadata_keys\":{},",
@@ -186,6 +232,7 @@ void print_json(const gguf::File &file, const Summary &s, bool list_tensors) {
   out += fmt::format("],\"tensor_count\":{},\"tensor_bytes\":{},\"data_present\":{}",
                      file.tensors().size(), file.tensor_data_bytes(),
                      s.tensors_without_data == 0 ? "true" : "false");
+  out += json_active(s);
   if (list_tensors) {
     out += ",\"tensors\":[";
     for (size_t i = 0; i < file.tensors().size(); ++i) {

@@ -13,7 +13,8 @@ namespace {
 
 constexpr std::string_view kUsage =
     "usage: vramfit plan -m MODEL [--vram-budget SIZE] [-c N] [-b N] [--kv-type f16|f32|q8_0]\n"
-    "                    [--strategy fastest|layers|manual] [-ngl N] [-ot REGEX=gpu|cpu ...] [--json]\n"
+    "                    [--strategy fastest|layers|manual] [-ngl N] [-ot REGEX=gpu|cpu ...]\n"
+    "                    [--cpu-moe | --n-cpu-moe N] [--json]\n"
     "  Plans which tensors and KV-cache layers go to the GPU so that everything vramfit allocates\n"
     "  there stays within the budget, and predicts prompt and generation speed. Reads only the\n"
     "  header, so header-only files work.\n"
@@ -31,7 +32,11 @@ constexpr std::string_view kUsage =
     "                           N > layer count also moves the output head)\n"
     "  -ot, --override-tensor REGEX=gpu|cpu\n"
     "                           tensors whose name matches go there; first match wins; repeatable\n"
-    "                           (implies --strategy manual; combine with -ngl for the rest)\n"
+    "                           (implies --strategy manual; combine with -ngl for the rest); a rule\n"
+    "                           places the whole block of a tensor it names (a layer's attention,\n"
+    "                           its ffn or router, its experts, the output head)\n"
+    "  --cpu-moe                keep every expert group (ffn_*_exps) in host memory, any strategy\n"
+    "  --n-cpu-moe N            keep the expert groups of layers 0..N-1 in host memory\n"
     "  --json                   one JSON document instead of the table\n"
     "  machine (defaults: a 12 GiB RTX 3060-class card on PCIe 4.0 x16):\n"
     "  --device-memory SIZE     GPU memory (default 12GiB)\n"
@@ -113,6 +118,10 @@ std::optional<int> parse(std::span<const std::string_view> args, Options &o) {
       o.measure = true;
       continue;
     }
+    if (a == "--cpu-moe") {
+      r.policy.cpu_moe = true;
+      continue;
+    }
     if (!a.starts_with("-")) {  // the model, as a positional argument
       if (!o.model.empty()) return bad(fmt::format("unexpected argument '{}' (see --help)", a));
       o.model = std::string(a);
@@ -172,6 +181,10 @@ std::optional<int> parse(std::span<const std::string_view> args, Options &o) {
       auto c = parse_count(v);
       ok = c && *c <= INT32_MAX;
       if (ok) r.policy.n_gpu_layers = static_cast<int32_t>(*c), ngl_given = true;
+    } else if (a == "--n-cpu-moe") {
+      auto c = parse_count(v);
+      ok = c && *c <= INT32_MAX;
+      if (ok) r.policy.n_cpu_moe = static_cast<int32_t>(*c);
     } else if (a == "-ot" || a == "--override-tensor") {
       auto rule = parse_rule(v);
       ok = rule.has_value();

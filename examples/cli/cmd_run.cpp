@@ -29,6 +29,8 @@ constexpr const char *kUsage = R"(usage: vramfit run -m MODEL -p PROMPT [options
                            memory minus 512 MiB; for sim, its capacity)
       --strategy S         what goes to the device: fastest (default), layers, manual
   -ngl, --n-gpu-layers N   layers for the layers/manual strategies (default -1: as many as fit)
+      --cpu-moe            keep every expert group (ffn_*_exps) of a MoE model in host memory
+      --n-cpu-moe N        keep the expert groups of layers 0..N-1 in host memory
       --temp T             temperature (default 0.8; 0: greedy)
       --top-k K            (default 40; 0: off)
       --top-p P            (default 0.95; 1: off)
@@ -49,6 +51,12 @@ T parse_number(std::string_view flag, std::string_view text) {
   if (ec != std::errc() || end != text.data() + text.size())
     throw BadFlag{fmt::format("{}: '{}' is not a valid number", flag, text)};
   return value;
+}
+
+int32_t parse_count(std::string_view flag, std::string_view text) {
+  const auto n = parse_number<int32_t>(flag, text);
+  if (n < 0) throw BadFlag{fmt::format("{}: '{}' must not be negative", flag, text)};
+  return n;
 }
 
 GgmlType parse_kv_type(std::string_view text) {
@@ -102,6 +110,8 @@ RunOptions parse(std::span<const std::string_view> args) {
       o.model_params.offload.strategy = *s;
     } else if (flag == "-ngl" || flag == "--n-gpu-layers")
       o.model_params.offload.n_gpu_layers = parse_number<int32_t>(flag, value());
+    else if (flag == "--cpu-moe") o.model_params.offload.cpu_moe = true;
+    else if (flag == "--n-cpu-moe") o.model_params.offload.n_cpu_moe = parse_count(flag, value());
     else if (flag == "--temp") o.sampler.temperature = parse_number<float>(flag, value());
     else if (flag == "--top-k") o.sampler.top_k = parse_number<int32_t>(flag, value());
     else if (flag == "--top-p") o.sampler.top_p = parse_number<float>(flag, value());

@@ -34,16 +34,21 @@ namespace gguf {
 class File;
 }
 
+// Every strategy places blocks the forward pass runs on one device: a layer's attention (its
+// norms, q/k/v/output with their biases and q/k norms, and its KV cache when that follows the
+// layer), its feed-forward (ffn_norm with ffn_gate/up/down, or with the MoE router ffn_gate_inp),
+// its expert group (ffn_{gate,up,down}_exps), the output head (output_norm + output), token_embd.
 enum class OffloadStrategy {
-  // Maximize predicted speed: greedy over groups (each layer's attention + its KV cache, each
-  // layer's ffn, the output head, token_embd) by predicted time saved per device byte; the best
-  // whole-layer plan instead when that is predicted at least as fast.
+  // Maximize predicted speed: greedy over those blocks by predicted time saved per device byte
+  // (an expert group saves what a token reads of it, k/N of its bytes, so attention, KV cache,
+  // router, norms and the output head come before experts); the best whole-layer plan instead
+  // when that is predicted at least as fast.
   fastest,
   // Whole layers front to back, then the output head (token_embd stays on the host), like
   // llama.cpp's -ngl: n_gpu_layers of them, or (-1) the fastest count that fits, which is as many
   // as fit unless a tiny layer saves less than its transfers cost.
   layers,
-  manual,  // exactly what the rules and/or n_gpu_layers say (see OffloadPolicy)
+  manual,  // what the rules and/or n_gpu_layers say, block by block (see OffloadPolicy)
 };
 // follow_layer: each layer's K and V go where its attention goes (its attn_q, for manual).
 enum class KvPlacement { follow_layer, host, device };
@@ -64,11 +69,19 @@ struct OffloadPolicy {
   // layers: explicit whole-layer count (-1 = the fastest that fits); manual: layers [0, n) go to
   // the device, n > n_layer also puts the output head there (-1 = no layer by count, rules only).
   int32_t n_gpu_layers = -1;
-  // manual: applied before the layer count. A norm no rule names follows the matrix it feeds;
-  // rope_freqs & co no rule names go to the device when it runs any stage.
+  // manual: applied before the layer count. A rule places the block of each tensor it names: a
+  // tensor no rule names (a norm, a bias) goes where the named tensors of its block go (ffn_norm:
+  // with the router in a MoE layer), and rules naming one block's tensors for both sides are an
+  // Error(invalid_argument). Blocks no rule names go by the layer count; rope_freqs & co no rule
+  // names go to the device when it runs any stage.
   std::vector<OffloadRule> rules;
   KvPlacement kv_placement = KvPlacement::follow_layer;
   uint32_t min_ctx = 0;  // > 0: the planner may shrink n_ctx down to this to fit, and says so
+  // Mixture-of-experts models, as llama.cpp's --cpu-moe / --n-cpu-moe N: every layer's expert
+  // group (ffn_{gate,up,down}_exps), or those of layers [0, n_cpu_moe), stay on the host, whatever
+  // the strategy, the layer count or the rules say. No effect on dense models.
+  bool cpu_moe = false;
+  int32_t n_cpu_moe = 0;
 };
 
 // Inputs of the memory and cost models. The defaults describe a desktop with a 12 GB
@@ -124,18 +137,36 @@ struct ModelShape {
   uint32_t n_head = 0;
   uint32_t n_head_kv = 0;
   uint32_t head_dim = 0;  // n_embd / n_head unless the file says otherwise
-  uint32_t n_ff = 0;
-  uint32_t n_expert = 0;       // experts per MoE layer (0: dense)
-  uint32_t n_expert_used = 0;  // experts each token runs through
-  uint32_t n_ff_exp = 0;       // feed-forward width of one expert
+  uint32_t n_ff = 0;  // the dense feed-forward width (0 when a MoE file does not give one)
+  // Mixture of experts (0 for a dense model): each token runs n_expert_used of the n_expert
+  // experts of a layer, each expert a SwiGLU of width n_ff_exp.
+  uint32_t n_expert = 0;       // <arch>.expert_count
+  uint32_t n_expert_used = 0;  // <arch>.expert_used_count
+  uint32_t n_ff_exp = 0;       // <arch>.expert_feed_forward_length; n_ff when absent (Mixtral)
   uint32_t n_vocab = 0;
   uint32_t n_ctx_train = 0;
   std::vector<Tensor> tensors;
 
-  // Throws Error(format) naming the missing key / tensor.
+  // Throws Error(format) naming the missing key / tensor, or an expert count that makes no sense.
   VRAMFIT_API static ModelShape from_gguf(const gguf::File &file);
   uint32_t n_embd_kv() const noexcept { return n_head_kv * head_dim; }
+  bool is_moe() const noexcept { return n_expert > 0; }
+  // The fraction of a layer's expert weights one token reads: n_expert_used / n_expert (0 if dense).
+  double expert_fraction() const noexcept { return n_expert ? double(n_expert_used) / n_expert : 0.0; }
 };
+
+// A model's weights in all and as one generated token reads them ("active"): every tensor, but of
+// each expert tensor the k/N (n_expert_used / n_expert) a token selects, and of token_embd one row
+// (the lookup; all of it when it is also the output projection).
+struct WeightCounts {
+  uint64_t params = 0;
+  uint64_t bytes = 0;
+  uint64_t expert_params = 0;  // of params, in expert tensors
+  uint64_t expert_bytes = 0;
+  double active_params = 0;
+  double active_bytes = 0;  // bytes read per generated token, the KV cache aside
+};
+VRAMFIT_API WeightCounts count_weights(const ModelShape &model);
 
 struct PlanRequest {
   uint32_t n_ctx = 4096;
@@ -202,6 +233,16 @@ struct Plan {
   MemoryBreakdown host;
   uint32_t n_layer = 0;
   uint32_t n_device_layers = 0;  // layers whose every tensor and KV are on the device
+  uint32_t n_expert_groups = 0;         // layers with an expert group (0 for a dense model)
+  uint32_t n_device_expert_groups = 0;  // of those, the groups on the device
+
+  // Bytes one generated token reads from each memory, as the cost model counts them: every
+  // weight once, but of an expert group the expected k/N (n_expert_used / n_expert), of
+  // token_embd one row (unless it is also the output projection), and the KV cache half full.
+  struct TokenReads {
+    uint64_t device = 0;
+    uint64_t host = 0;
+  } bytes_read_per_token;
 
   // Cost model output (see lib/offload/cost_model.hpp): per stage of the forward pass, on the
   // side it runs, max(bytes read / read bandwidth, flops / flop rate), plus one transfer
@@ -220,10 +261,12 @@ struct Plan {
 
   // JSON: budget_bytes, device_total_bytes, host_total_bytes, n_ctx, n_batch, kv_type,
   // predicted_pp_tok_s, predicted_tg_tok_s, host_memory_fits, by_category {device, host} (weights,
-  // kv, scratch, staging, overhead, total), machine, notes, kv [{layer, device, bytes}] and
-  // tensors [{name, device, bytes, type, layer}], where device is "gpu" or "cpu".
+  // kv, scratch, staging, overhead, total), bytes_read_per_token {device, host}, expert_groups
+  // {device, total}, machine, notes, layers [{layer, attention, ffn, experts, kv}] (each "gpu",
+  // "cpu", "mixed" or null when the layer has none), kv [{layer, device, bytes}] and tensors
+  // [{name, device, bytes, type, layer}], where device is "gpu" or "cpu".
   VRAMFIT_API std::string to_json() const;
-  VRAMFIT_API std::string to_table() const;  // human summary, then one line per layer
+  VRAMFIT_API std::string to_table() const;  // human summary, then one line per run of alike layers
 };
 
 // A pure function: same inputs, same plan; reads tensor infos and metadata, never tensor data.

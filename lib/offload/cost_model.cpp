@@ -1,6 +1,7 @@
 #include "offload/cost_model.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "offload/memory_model.hpp"
@@ -19,19 +20,23 @@ class StageCoster {
         latency_(m.transfer_latency_s),
         n_batch_(n_batch) {}
 
-  // A stage reading `bytes` once per batch (weights, KV cache) and doing `flops` per token,
-  // whose input is `input_bytes` per token.
-  Stage make(Stage::Kind kind, int32_t index, double bytes, double flops, double input_bytes) const {
+  // A stage reading `tg_bytes` per generated token and `pp_bytes` once per prompt batch (weights,
+  // KV cache) and doing `flops` per token, whose input is `input_bytes` per token.
+  Stage make(Stage::Kind kind, int32_t index, double tg_bytes, double pp_bytes, double flops,
+             double input_bytes) const {
     Stage s;
     s.kind = kind;
     s.index = index;
     for (int d = 0; d < 2; ++d) {
-      s.tg_s[d] = std::max(bytes / bandwidth_[d], flops / flops_[d]);
-      s.pp_s[d] = std::max(bytes / bandwidth_[d] / n_batch_, flops / flops_[d]);
+      s.tg_s[d] = std::max(tg_bytes / bandwidth_[d], flops / flops_[d]);
+      s.pp_s[d] = std::max(pp_bytes / bandwidth_[d] / n_batch_, flops / flops_[d]);
     }
     s.tg_cross_s = latency_ + input_bytes / link_;
     s.pp_cross_s = latency_ / n_batch_ + input_bytes / link_;
     return s;
+  }
+  Stage make(Stage::Kind kind, int32_t index, double bytes, double flops, double input_bytes) const {
+    return make(kind, index, bytes, bytes, flops, input_bytes);
   }
 
  private:
@@ -42,18 +47,53 @@ class StageCoster {
   double n_batch_;
 };
 
-// f32 activations per token a layer stage of this order reads (see classify's orders).
-double stage_input_floats(const ModelShape &m, int32_t order) {
+constexpr int32_t kAttentionOrder = 5;
+constexpr int32_t kAttentionOutputOrder = 6;
+constexpr int32_t kFfnDownOrder = 11;
+
+// f32 activations per token a layer stage reads (see classify's orders). The experts take the
+// normed hidden state (n_embd; the router's k choices and weights are negligible) and give
+// n_embd back; ffn_down_exps reads the k selected experts' hidden states.
+double stage_input_floats(const ModelShape &m, const TensorFacts &f) {
   const double q_dim = double(m.n_head) * m.head_dim;
-  if (order == 5) return q_dim + 2.0 * m.n_embd_kv();  // q, k, v into the attention
-  if (order == 6) return q_dim;                        // attention output into attn_output
-  if (order == 10) return m.n_ff;                      // hb into ffn_down
+  if (f.order == kAttentionOrder) return q_dim + 2.0 * m.n_embd_kv();  // q, k, v into the attention
+  if (f.order == kAttentionOutputOrder) return q_dim;                  // attention output into attn_output
+  if (f.order == kFfnDownOrder)                                        // hb into ffn_down
+    return f.role == Role::experts ? double(m.n_expert_used) * m.n_ff_exp : double(m.n_ff);
   return m.n_embd;
 }
 
-constexpr int32_t kAttentionOrder = 5;
+// An expert tensor costs what a token (or a batch) is expected to read of it: decode reads the k
+// of N experts a token selects; a batch of n tokens, each choosing its k independently, touches
+// each expert with probability 1 - (1 - k/N)^n and reads each touched expert once.
+struct TensorReads {
+  double tg_bytes = 0, pp_bytes = 0, flops = 0;
+};
+
+TensorReads tensor_reads(const ModelShape &m, const ModelShape::Tensor &t, Role role, uint32_t n_batch) {
+  const double bytes = double(t.bytes), flops = 2.0 * double(t.n_elements);
+  if (role != Role::experts) return {bytes, bytes, flops};
+  const double k_over_n = m.expert_fraction();
+  const double touched = 1.0 - std::pow(1.0 - k_over_n, double(n_batch));
+  return {k_over_n * bytes, touched * bytes, k_over_n * flops};
+}
+
+double embedding_row_bytes(const ModelShape::Tensor &e) {
+  return e.n_elements > 0 ? double(e.bytes) * double(e.row_length) / double(e.n_elements) : 0;
+}
 
 }  // namespace
+
+double tensor_bytes_per_token(const ModelShape &model, const Layout &layout, size_t t) {
+  const ModelShape::Tensor &x = model.tensors[t];
+  const auto i = static_cast<int32_t>(t);
+  if (i == layout.token_embd && i != layout.output_tensor) return embedding_row_bytes(x);
+  return tensor_reads(model, x, layout.facts[t].role, 1).tg_bytes;
+}
+
+double kv_bytes_per_token(const ModelShape &model, KvType type, uint32_t n_ctx) {
+  return n_ctx / 2.0 * 2.0 * double(kv_row_bytes(model, type));
+}
 
 Location stage_location(const Placement &placement, const Stage &stage) noexcept {
   switch (stage.kind) {
@@ -73,17 +113,17 @@ void add_stages(Layout &layout, const ModelShape &model, const PlanRequest &requ
   const StageCoster coster(request.machine, request.n_batch);
   const auto &tensors = model.tensors;
   auto weight_stage = [&](int32_t t, double input_floats) {
-    const auto &x = tensors[static_cast<size_t>(t)];
-    return coster.make(Stage::Kind::tensor, t, double(x.bytes), 2.0 * double(x.n_elements), 4.0 * input_floats);
+    const auto i = static_cast<size_t>(t);
+    const TensorReads r = tensor_reads(model, tensors[i], layout.facts[i].role, request.n_batch);
+    return coster.make(Stage::Kind::tensor, t, r.tg_bytes, r.pp_bytes, r.flops, 4.0 * input_floats);
   };
-  const double kv_bytes_read = n_ctx / 2.0 * 2.0 * double(kv_row_bytes(model, request.kv_type));
+  const double kv_bytes_read = kv_bytes_per_token(model, request.kv_type, n_ctx);
   const double attention_flops = 4.0 * model.n_head * model.head_dim * (n_ctx / 2.0);
 
   auto &stages = layout.stages;
   stages.push_back(Stage{Stage::Kind::source, -1, {0, 0}, {0, 0}, 0, 0});
   if (layout.token_embd >= 0) {  // the lookup reads one row per token, batch or not
-    const auto &e = tensors[static_cast<size_t>(layout.token_embd)];
-    const double row = e.n_elements > 0 ? double(e.bytes) * double(e.row_length) / double(e.n_elements) : 0;
+    const double row = embedding_row_bytes(tensors[static_cast<size_t>(layout.token_embd)]);
     Stage lookup = coster.make(Stage::Kind::tensor, layout.token_embd, row, 0, sizeof(int32_t));
     for (int d = 0; d < 2; ++d) lookup.pp_s[d] = lookup.tg_s[d];
     stages.push_back(lookup);
@@ -92,12 +132,12 @@ void add_stages(Layout &layout, const ModelShape &model, const PlanRequest &requ
     bool attention_done = false;
     auto add_attention = [&] {
       stages.push_back(coster.make(Stage::Kind::attention, static_cast<int32_t>(l), kv_bytes_read, attention_flops,
-                                   4.0 * stage_input_floats(model, kAttentionOrder)));
+                                   4.0 * stage_input_floats(model, {Role::attention, -1, kAttentionOrder})));
       attention_done = true;
     };
     for (auto [order, t] : by_layer[l]) {
       if (order > kAttentionOrder && !attention_done) add_attention();
-      stages.push_back(weight_stage(t, stage_input_floats(model, order)));
+      stages.push_back(weight_stage(t, stage_input_floats(model, layout.facts[static_cast<size_t>(t)])));
     }
     if (!attention_done) add_attention();
   }
@@ -105,6 +145,14 @@ void add_stages(Layout &layout, const ModelShape &model, const PlanRequest &requ
   if (layout.output_tensor >= 0) stages.push_back(weight_stage(layout.output_tensor, model.n_embd));
   stages.push_back(coster.make(Stage::Kind::sink, -1, 0, 0, 4.0 * model.n_vocab));
   stages.back().tg_s[0] = stages.back().tg_s[1] = stages.back().pp_s[0] = stages.back().pp_s[1] = 0;
+}
+
+Group make_group(std::string name, int32_t layer, Role role) {
+  Group g;
+  g.name = std::move(name);
+  g.layer = layer;
+  g.role = role;
+  return g;
 }
 
 void add_groups(Layout &layout, const ModelShape &model, const PlanRequest &request, uint32_t n_ctx,
@@ -120,23 +168,27 @@ void add_groups(Layout &layout, const ModelShape &model, const PlanRequest &requ
   };
   for (uint32_t l = 0; l < model.n_layer; ++l) {
     const auto layer = static_cast<int32_t>(l);
-    Group attention{"blk." + std::to_string(l) + " attention", layer, {}, {}, {}, 0, false};
-    Group ffn{"blk." + std::to_string(l) + " ffn", layer, {}, {}, {}, 0, false};
-    for (auto [order, t] : by_layer[l])
-      add_tensor(layout.facts[static_cast<size_t>(t)].role == Role::ffn ? ffn : attention, t);
+    const std::string blk = "blk." + std::to_string(l);
+    Group attention = make_group(blk + " attention", layer, Role::attention);
+    Group ffn = make_group(blk + " ffn", layer, Role::ffn);
+    Group experts = make_group(blk + " experts", layer, Role::experts);
+    for (auto [order, t] : by_layer[l]) {
+      const Role role = layout.facts[static_cast<size_t>(t)].role;
+      add_tensor(role == Role::ffn ? ffn : role == Role::experts ? experts : attention, t);
+    }
     if (kv_follows) {
       attention.kv_layers.push_back(layer);
       attention.kv_bytes += 2 * kv_tensor;  // K and V
     }
-    for (Group *g : {&attention, &ffn})
+    for (Group *g : {&attention, &ffn, &experts})
       if (!g->tensors.empty() || !g->kv_layers.empty()) groups.push_back(std::move(*g));
   }
-  Group output{"output", -1, {}, {}, {}, 0, false};
+  Group output = make_group("output", -1, Role::output);
   if (output_norm >= 0) add_tensor(output, output_norm);
   if (layout.output_tensor >= 0) add_tensor(output, layout.output_tensor);
   if (!output.tensors.empty()) groups.push_back(std::move(output));
   if (layout.token_embd >= 0 && layout.token_embd != layout.output_tensor) {
-    Group embd{"token_embd", -1, {}, {}, {}, 0, false};
+    Group embd = make_group("token_embd", -1, Role::token_embd);
     add_tensor(embd, layout.token_embd);
     groups.push_back(std::move(embd));
   }
@@ -229,3 +281,34 @@ Times local_time(const Layout &layout, const Placement &placement, std::span<con
 }
 
 }  // namespace vramfit::offload
+
+namespace vramfit {
+
+WeightCounts count_weights(const ModelShape &model) {
+  using offload::Role;
+  bool untied = false;  // an output.weight of its own: token_embd is only looked up
+  for (const ModelShape::Tensor &t : model.tensors) untied = untied || offload::classify(t.name).role == Role::output;
+  WeightCounts c;
+  for (const ModelShape::Tensor &t : model.tensors) {
+    const Role role = offload::classify(t.name).role;
+    const double params = double(t.n_elements), bytes = double(t.bytes);
+    c.params += static_cast<uint64_t>(t.n_elements);
+    c.bytes += t.bytes;
+    if (role == Role::experts) {
+      c.expert_params += static_cast<uint64_t>(t.n_elements);
+      c.expert_bytes += t.bytes;
+      c.active_params += model.expert_fraction() * params;
+      c.active_bytes += model.expert_fraction() * bytes;
+    } else if (role == Role::token_embd && untied && t.row_length > 0 && t.n_elements > 0) {
+      const double rows = params / double(t.row_length);
+      c.active_params += params / rows;
+      c.active_bytes += bytes / rows;
+    } else {
+      c.active_params += params;
+      c.active_bytes += bytes;
+    }
+  }
+  return c;
+}
+
+}  // namespace vramfit

@@ -26,6 +26,13 @@ struct Times {
 // of a layer joins its attention group when it follows its layer).
 Layout build_layout(const ModelShape &model, const PlanRequest &request, uint32_t n_ctx);
 
+// Bytes of tensor t one generated token reads: an expert tensor's k/N, token_embd's one row
+// (unless it is the output projection), any other tensor in full.
+double tensor_bytes_per_token(const ModelShape &model, const Layout &layout, size_t t);
+// Bytes of one layer's KV cache a token reads: K and V of n_ctx / 2 positions (half full, the
+// average over a context).
+double kv_bytes_per_token(const ModelShape &model, KvType type, uint32_t n_ctx);
+
 Location stage_location(const Placement &placement, const Stage &stage) noexcept;
 
 Times total_time(const Layout &layout, const Placement &placement);

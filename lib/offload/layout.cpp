@@ -7,22 +7,33 @@ namespace vramfit::offload {
 namespace {
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
 
-// Order of a layer's tensors in the forward pass; the attention over the KV cache sits at 5.
+// Order of a layer's tensors in the forward pass; the attention over the KV cache sits at
+// kAttentionOrder. A bias or a per-head norm shares its matrix's order (it follows that matrix).
 int32_t attention_order(std::string_view rest) {
   if (starts_with(rest, "attn_norm")) return 0;
   if (starts_with(rest, "attn_output")) return 6;
-  if (starts_with(rest, "attn_q")) return 2;
+  if (starts_with(rest, "attn_q")) return 2;  // attn_q.weight, attn_q.bias, attn_q_norm
   if (starts_with(rest, "attn_k")) return 3;
   if (starts_with(rest, "attn_v")) return 4;
   return 1;
 }
 
+// ffn_gate_inp (the router) is not ffn_gate, and ffn_gate_exps is not either: check it first.
 int32_t ffn_order(std::string_view rest) {
   if (starts_with(rest, "ffn_norm")) return 7;
-  if (starts_with(rest, "ffn_down")) return 10;
-  if (starts_with(rest, "ffn_up")) return 9;
-  return 8;  // ffn_gate and the rest
+  if (starts_with(rest, "ffn_gate_inp")) return 8;
+  if (starts_with(rest, "ffn_down")) return 11;
+  if (starts_with(rest, "ffn_up")) return 10;
+  return 9;  // ffn_gate, ffn_gate_exps and the rest
+}
+
+// ffn_gate_exps.weight, ffn_down_exps.bias...: the tensor's base name ends in _exps.
+bool is_expert_tensor(std::string_view rest) {
+  return starts_with(rest, "ffn_") && ends_with(rest.substr(0, rest.find('.')), "_exps");
 }
 
 }  // namespace
@@ -36,17 +47,16 @@ TensorFacts classify(std::string_view name) {
     if (ec == std::errc() && end < rest.data() + rest.size() && *end == '.' && layer >= 0) {
       rest = rest.substr(static_cast<size_t>(end - rest.data()) + 1);
       f.layer = layer;
-      bool ffn = starts_with(rest, "ffn_");
-      f.role = ffn ? Role::ffn : Role::attention;
+      const bool ffn = starts_with(rest, "ffn_");
+      f.role = is_expert_tensor(rest) ? Role::experts : ffn ? Role::ffn : Role::attention;
       f.order = ffn ? ffn_order(rest) : attention_order(rest);
-      f.is_norm = starts_with(rest, "attn_norm") || starts_with(rest, "ffn_norm");
       return f;
     }
   }
   if (starts_with(name, "token_embd."))
     f.role = Role::token_embd;
   else if (starts_with(name, "output_norm."))
-    f.role = Role::output_norm, f.is_norm = true;
+    f.role = Role::output_norm;
   else if (starts_with(name, "output."))
     f.role = Role::output;
   return f;

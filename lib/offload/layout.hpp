@@ -1,5 +1,11 @@
 // How a llama-style model's tensors line up for planning: what each tensor is, the order the
 // forward pass visits them (stages), and the groups the planner moves as a unit.
+//
+// A group is also a block the executor runs on one device, so every placement keeps each group
+// on one side: a layer's attention (attn_norm, attn_q/k/v/output and their biases, attn_q_norm,
+// attn_k_norm, and its KV cache when that follows the layer); its feed-forward (ffn_norm with
+// ffn_gate/up/down, or in a MoE layer ffn_norm with the router ffn_gate_inp); its experts
+// (ffn_{gate,up,down}_exps together); the output head (output_norm + output).
 #pragma once
 
 #include <cstdint>
@@ -16,18 +22,21 @@ enum class Role : uint8_t {
   output_norm,
   output,
   attention,  // blk.N.attn_* and anything else in a layer that is not ffn_*
-  ffn,        // blk.N.ffn_*
+  ffn,        // blk.N.ffn_* but the experts: ffn_norm, dense ffn_gate/up/down, the router ffn_gate_inp
+  experts,    // blk.N.ffn_{gate,up,down}_exps (3-D, one slice per expert) and their biases
   global,     // other non-layer tensors (rope_freqs): needed by every device that runs a layer
 };
 
 struct TensorFacts {
   Role role = Role::global;
   int32_t layer = -1;
-  int32_t order = 0;     // execution order inside its layer (see classify)
-  bool is_norm = false;  // a norm weight: follows the matrix it feeds unless a rule names it
+  int32_t order = 0;  // execution order inside its layer (see classify)
 };
 
 TensorFacts classify(std::string_view name);
+
+// Throws Error(code) when the expert counts make no sense (used > count, used without count...).
+void check_expert_counts(const ModelShape &model, ErrorCode code, std::string_view who);
 
 // Where each tensor and each layer's KV cache lives.
 struct Placement {
@@ -49,10 +58,11 @@ struct Stage {
   double pp_cross_s = 0;
 };
 
-// Tensors (and the KV caches that follow them) that the automatic strategies move together.
+// Tensors (and the KV caches that follow them) that every strategy places together.
 struct Group {
-  std::string name;  // "blk.3 attention", "blk.3 ffn", "output", "token_embd"
+  std::string name;  // "blk.3 attention", "blk.3 ffn", "blk.3 experts", "output", "token_embd"
   int32_t layer = -1;
+  Role role = Role::global;  // attention, ffn, experts, output (the head) or token_embd
   std::vector<int32_t> tensors;
   std::vector<int32_t> kv_layers;
   std::vector<int32_t> stages;  // sorted stage ids of those tensors and caches
@@ -64,7 +74,7 @@ struct Group {
 struct Layout {
   std::vector<TensorFacts> facts;  // parallel to ModelShape::tensors
   std::vector<Stage> stages;       // execution order, source first, sink last
-  std::vector<Group> groups;       // per layer attention then ffn, then output, then token_embd
+  std::vector<Group> groups;       // per layer attention, ffn, experts; then output, then token_embd
   int32_t output_tensor = -1;      // output.weight, or token_embd when tied; -1 when absent
   int32_t token_embd = -1;
 };

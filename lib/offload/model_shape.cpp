@@ -1,4 +1,5 @@
 #include "common/error.hpp"
+#include "offload/layout.hpp"
 #include "vramfit/gguf.hpp"
 #include "vramfit/offload.hpp"
 
@@ -12,6 +13,27 @@ uint32_t hparam(const gguf::File &file, const std::string &key) {
   return file.get<uint32_t>(key);
 }
 
+// The expert keys, with the same prefix as the rest (Mixtral: `llama.expert_count`). A MoE file
+// need not give feed_forward_length (qwen3moe); the experts' width defaults to it (Mixtral).
+void read_experts(const gguf::File &file, const std::string &a, ModelShape &m) {
+  m.n_expert = file.get_or<uint32_t>(a + "expert_count", 0);
+  m.n_expert_used = file.get_or<uint32_t>(a + "expert_used_count", 0);
+  m.n_ff = m.n_expert > 0 ? file.get_or<uint32_t>(a + "feed_forward_length", 0) : hparam(file, a + "feed_forward_length");
+  m.n_ff_exp = file.get_or<uint32_t>(a + "expert_feed_forward_length", m.n_ff);
+  if (m.n_expert > 0 && m.n_ff_exp == 0)
+    detail::fail(ErrorCode::format, "{}: '{}expert_feed_forward_length' (or '{}feed_forward_length') is missing",
+                 file.name(), a, a);
+}
+
+// Every 3-D expert tensor (and its 2-D bias) has one slice per expert in its last dimension.
+void check_expert_tensor(const gguf::File &file, const gguf::TensorInfo &t, uint32_t n_expert) {
+  if (offload::classify(t.name).role != offload::Role::experts) return;
+  const int64_t last = t.n_dims > 0 ? t.ne[t.n_dims - 1] : 0;
+  if (n_expert == 0 || last != int64_t{n_expert})
+    detail::fail(ErrorCode::format, "{}: tensor '{}' has {} experts in its last dimension, but expert_count is {}",
+                 file.name(), t.name, last, n_expert);
+}
+
 }  // namespace
 
 ModelShape ModelShape::from_gguf(const gguf::File &file) {
@@ -21,13 +43,15 @@ ModelShape ModelShape::from_gguf(const gguf::File &file) {
   m.n_layer = hparam(file, a + "block_count");
   m.n_embd = hparam(file, a + "embedding_length");
   m.n_head = hparam(file, a + "attention.head_count");
-  m.n_ff = hparam(file, a + "feed_forward_length");
+  read_experts(file, a, m);
   m.n_head_kv = file.get_or<uint32_t>(a + "attention.head_count_kv", m.n_head);
   if (m.n_head == 0 || m.n_head_kv == 0)
     detail::fail(ErrorCode::format, "{}: attention head counts must be positive", file.name());
   m.head_dim = file.get_or<uint32_t>(a + "attention.key_length", m.n_embd / m.n_head);
   m.n_ctx_train = file.get_or<uint32_t>(a + "context_length", 0);
+  offload::check_expert_counts(m, ErrorCode::format, file.name());
   for (const gguf::TensorInfo &t : file.tensors()) {
+    check_expert_tensor(file, t, m.n_expert);
     m.tensors.push_back(Tensor{t.name, t.type, t.n_elements(), t.ne[0], t.n_bytes});
     if (t.name == "token_embd.weight") m.n_vocab = static_cast<uint32_t>(t.ne[1]);
   }
@@ -37,3 +61,18 @@ ModelShape ModelShape::from_gguf(const gguf::File &file) {
 }
 
 }  // namespace vramfit
+
+namespace vramfit::offload {
+
+void check_expert_counts(const ModelShape &m, ErrorCode code, std::string_view who) {
+  const std::string_view arch = m.architecture;
+  if (m.n_expert == 0 && m.n_expert_used > 0)
+    detail::fail(code, "{}: {}.expert_used_count is {} but there is no expert_count", who, arch, m.n_expert_used);
+  if (m.n_expert > 0 && (m.n_expert_used == 0 || m.n_expert_used > m.n_expert))
+    detail::fail(code, "{}: {}.expert_used_count {} must be between 1 and expert_count {}", who, arch,
+                 m.n_expert_used, m.n_expert);
+  if (m.n_expert > 0 && m.n_ff_exp == 0)
+    detail::fail(code, "{}: a mixture-of-experts model needs a positive expert feed-forward width", who);
+}
+
+}  // namespace vramfit::offload

@@ -64,17 +64,34 @@ std::string json_breakdown(const MemoryBreakdown &m) {
 
 double gib(uint64_t bytes) { return bytes / 1073741824.0; }
 
-// "gpu", "cpu" or "mixed" for the tensors of one layer with the given role.
-std::string layer_side(const Plan &plan, int32_t layer, offload::Role role) {
-  bool any_device = false, any_host = false;
-  for (const PlannedTensor &t : plan.tensors) {
-    if (t.layer != layer || offload::classify(t.name).role != role) continue;
-    (t.location == Location::device ? any_device : any_host) = true;
+// Where a layer's attention, feed-forward (or router) and expert group live: "gpu", "cpu",
+// "mixed" (never in a plan the planner made) or "-" when the layer has no such tensors.
+struct LayerSides {
+  static constexpr offload::Role kRoles[3] = {offload::Role::attention, offload::Role::ffn, offload::Role::experts};
+  bool device[3] = {false, false, false};
+  bool host[3] = {false, false, false};
+
+  std::string of(size_t role) const {
+    if (device[role] && host[role]) return "mixed";
+    if (device[role]) return "gpu";
+    return host[role] ? "cpu" : "-";
   }
-  if (any_device && any_host) return "mixed";
-  if (any_device) return "gpu";
-  return any_host ? "cpu" : "-";
+};
+
+std::vector<LayerSides> layer_sides(const Plan &plan) {
+  std::vector<LayerSides> sides(plan.n_layer);
+  for (const PlannedTensor &t : plan.tensors) {
+    if (t.layer < 0 || static_cast<uint32_t>(t.layer) >= plan.n_layer) continue;
+    const offload::Role role = offload::classify(t.name).role;
+    for (size_t r = 0; r < 3; ++r)
+      if (role == LayerSides::kRoles[r])
+        (t.location == Location::device ? sides[static_cast<size_t>(t.layer)].device
+                                        : sides[static_cast<size_t>(t.layer)].host)[r] = true;
+  }
+  return sides;
 }
+
+std::string json_side(const std::string &side) { return side == "-" ? "null" : "\"" + side + "\""; }
 
 }  // namespace
 
@@ -90,6 +107,10 @@ std::string Plan::to_json() const {
                      predicted_pp_tok_s, predicted_tg_tok_s, host_memory_fits);
   out += fmt::format("  \"by_category\": {{\"device\": {}, \"host\": {}}},\n", json_breakdown(device),
                      json_breakdown(host));
+  out += fmt::format("  \"bytes_read_per_token\": {{\"device\": {}, \"host\": {}}},\n", bytes_read_per_token.device,
+                     bytes_read_per_token.host);
+  out += fmt::format("  \"expert_groups\": {{\"device\": {}, \"total\": {}}},\n", n_device_expert_groups,
+                     n_expert_groups);
   const MachineProfile &m = machine;
   out += fmt::format(
       "  \"machine\": {{\"host_read_bandwidth\": {:.6g}, \"host_read_bandwidth_measured\": {}, "
@@ -102,7 +123,13 @@ std::string Plan::to_json() const {
       m.measured.device_fixed_overhead, m.host_memory_bytes, m.host_available_bytes);
   out += "  \"notes\": [";
   for (size_t i = 0; i < notes.size(); ++i) out += (i ? ", " : "") + json_string(notes[i]);
-  out += "],\n  \"kv\": [\n";
+  out += "],\n  \"layers\": [\n";
+  const std::vector<LayerSides> sides = layer_sides(*this);
+  for (size_t l = 0; l < sides.size(); ++l)
+    out += fmt::format("    {{\"layer\": {}, \"attention\": {}, \"ffn\": {}, \"experts\": {}, \"kv\": \"{}\"}}{}\n", l,
+                       json_side(sides[l].of(0)), json_side(sides[l].of(1)), json_side(sides[l].of(2)),
+                       side(kv[l].location), l + 1 < sides.size() ? "," : "");
+  out += "  ],\n  \"kv\": [\n";
   for (size_t i = 0; i < kv.size(); ++i)
     out += fmt::format("    {{\"layer\": {}, \"device\": \"{}\", \"bytes\": {}}}{}\n", kv[i].layer,
                        side(kv[i].location), kv[i].k_bytes + kv[i].v_bytes, i + 1 < kv.size() ? "," : "");
@@ -133,6 +160,10 @@ std::string Plan::to_table() const {
   row("overhead", device.overhead, host.overhead);
   row("total", device.total(), host.total());
   out += fmt::format("\nlayers wholly on the gpu: {} of {}\n", n_device_layers, n_layer);
+  if (n_expert_groups > 0)
+    out += fmt::format("expert groups on the gpu: {} of {}\n", n_device_expert_groups, n_expert_groups);
+  out += fmt::format("bytes read per generated token: gpu {:.3f} GiB, cpu {:.3f} GiB\n", gib(bytes_read_per_token.device),
+                     gib(bytes_read_per_token.host));
   out +=
       fmt::format("predicted: prompt {:.1f} tok/s, generation {:.2f} tok/s\n", predicted_pp_tok_s, predicted_tg_tok_s);
   if (machine.host_available_bytes == 0)
@@ -143,11 +174,11 @@ std::string Plan::to_table() const {
                     host_memory_fits ? "fits" : "DOES NOT FIT", gib(host.total()), gib(machine.host_available_bytes));
   for (const std::string &note : notes) out += "note: " + note + "\n";
 
-  out += fmt::format("\n{:<12} {:<10} {:<10} {:<10}\n", "layers", "attention", "ffn", "kv");
+  out += fmt::format("\n{:<12} {:<10} {:<10} {:<10} {:<10}\n", "layers", "attention", "ffn", "experts", "kv");
+  const std::vector<LayerSides> sides = layer_sides(*this);
   auto describe = [&](uint32_t l) {
-    const auto layer = static_cast<int32_t>(l);
-    return fmt::format("{:<10} {:<10} {:<10}", layer_side(*this, layer, offload::Role::attention),
-                       layer_side(*this, layer, offload::Role::ffn), side(kv[l].location));
+    return fmt::format("{:<10} {:<10} {:<10} {:<10}", sides[l].of(0), sides[l].of(1), sides[l].of(2),
+                       side(kv[l].location));
   };
   for (uint32_t first = 0; first < n_layer;) {  // runs of identical layers on one line
     uint32_t last = first;

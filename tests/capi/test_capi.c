@@ -405,6 +405,62 @@ static void test_plan(void) {
   vramfit_plan_free(plan);
 }
 
+/* ---- mixture of experts: cpu_moe / n_cpu_moe on Qwen3-30B-A3B's header ---- */
+
+/* The plan's JSON "expert_groups": {"device": N, ...}; -1 when absent. */
+static long device_expert_groups(const vramfit_plan *plan) {
+  const char *at = plan ? strstr(vramfit_plan_json(plan), "\"expert_groups\": {\"device\": ") : NULL;
+  return at ? strtol(at + strlen("\"expert_groups\": {\"device\": "), NULL, 10) : -1;
+}
+
+static long plan_expert_groups(const char *path, const vramfit_offload_policy *policy) {
+  vramfit_plan *plan = NULL;
+  vramfit_model_params mp = vramfit_model_default_params();
+  vramfit_context_params cp = vramfit_context_default_params();
+  long groups;
+  mp.offload = policy;
+  cp.n_ctx = 4096;
+  CHECK_OK(vramfit_plan_create(path, &mp, &cp, &plan));
+  groups = device_expert_groups(plan);
+  vramfit_plan_free(plan);
+  return groups;
+}
+
+static void test_plan_moe(void) {
+  char path[4096];
+  vramfit_plan *plan = NULL;
+  vramfit_model_params mp = vramfit_model_default_params();
+  vramfit_offload_policy policy = vramfit_offload_default_policy();
+  union {
+    vramfit_offload_policy policy;
+    unsigned char bytes[sizeof(vramfit_offload_policy)];
+  } old;
+  CHECK(!policy.cpu_moe && policy.n_cpu_moe == 0);
+  shared_path("models/header-only/qwen3-30b-a3b-Q4_K_M.gguf", path, sizeof path);
+  policy.vram_budget_bytes = (uint64_t)12 << 30;
+  CHECK(plan_expert_groups(path, &policy) > 0); /* fastest fills what is left with experts */
+  policy.cpu_moe = true;
+  CHECK(plan_expert_groups(path, &policy) == 0);
+  policy.cpu_moe = false;
+  policy.strategy = VRAMFIT_OFFLOAD_LAYERS;
+  policy.n_gpu_layers = 49; /* all 48 layers and the head... */
+  policy.n_cpu_moe = 46;    /* ...but the experts of layers 0-45 */
+  CHECK(plan_expert_groups(path, &policy) == 2);
+  policy.n_cpu_moe = -1;
+  mp.offload = &policy;
+  CHECK_FAILS(vramfit_plan_create(path, &mp, NULL, &plan), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(vramfit_last_error(), "n_cpu_moe") != NULL);
+  CHECK(plan == NULL);
+  /* An application built before the MoE fields: struct_size ends before them, and the 0xFF bytes
+  ** behind (cpu_moe "true", n_cpu_moe -1) are not read. */
+  policy = vramfit_offload_default_policy();
+  policy.vram_budget_bytes = (uint64_t)12 << 30;
+  memset(old.bytes, 0xFF, sizeof old.bytes);
+  memcpy(old.bytes, &policy, offsetof(vramfit_offload_policy, cpu_moe));
+  old.policy.struct_size = (uint32_t)offsetof(vramfit_offload_policy, cpu_moe);
+  CHECK(plan_expert_groups(path, &old.policy) == plan_expert_groups(path, &policy));
+}
+
 /* ---- a simulated device: the split runs under the budget, with the CPU's logits ---- */
 
 static void last_logits(vramfit_model *model, const vramfit_token *tokens, size_t n, float *out, int32_t n_vocab,
@@ -712,6 +768,7 @@ int main(void) {
     test_error_paths(model);
   }
   test_plan();
+  test_plan_moe();
   test_sim_device();
   test_load_progress();
   test_model_params_plan_shape();

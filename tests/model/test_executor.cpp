@@ -264,10 +264,11 @@ TEST_CASE("device names and budgets are checked") {
   CHECK(code_of(params_for("cuda:1")) == ErrorCode::unsupported);
   CHECK(Model::load(*path, params_for("auto")).plan() == nullptr);
 #endif
-  // A manual rule that splits a block cannot run: refused before anything is uploaded.
+  // Manual rules that split a block cannot run: the planner refuses them before anything is
+  // uploaded (a rule naming one tensor of a block places the whole block).
   OffloadPolicy split = policy(OffloadStrategy::manual, 64u << 20);
-  split.rules = {{"blk\\.0\\.attn_q", true}};
-  CHECK(code_of(params_for("sim", split)) == ErrorCode::unsupported);
+  split.rules = {{"blk\\.0\\.attn_q", true}, {"blk\\.0\\.attn_k", false}};
+  CHECK(code_of(params_for("sim", split)) == ErrorCode::invalid_argument);
 }
 
 TEST_CASE("a plan that puts nothing on the device creates no device and reserves nothing") {

@@ -57,6 +57,59 @@ inline ModelShape llama_shape(const LlamaDims &d, GgmlType matrix = GgmlType::F3
   return m;
 }
 
+// A mixture-of-experts shape as qwen3moe (q/k norms) or Mixtral (llama with experts) lays it
+// out: per layer the attention, ffn_norm + the F32 router ffn_gate_inp [n_embd, n_expert], and
+// the 3-D experts ffn_{gate,up}_exps [n_embd, n_ff_exp, n_expert], ffn_down_exps [n_ff_exp,
+// n_embd, n_expert].
+struct MoeDims {
+  uint32_t n_layer = 2, n_embd = 256, n_head = 4, n_head_kv = 2, head_dim = 64, n_ff_exp = 256, n_expert = 8,
+           n_expert_used = 2, n_vocab = 512;
+  bool qk_norm = true;  // qwen3moe's attn_q_norm / attn_k_norm
+  bool biases = false;  // qwen2-style q/k/v biases
+  bool tied = false;
+};
+
+inline ModelShape moe_shape(const MoeDims &d, GgmlType matrix = GgmlType::F32,
+                            std::optional<GgmlType> experts = std::nullopt) {
+  const GgmlType expert_type = experts.value_or(matrix);
+  ModelShape m;
+  m.architecture = d.qk_norm ? "qwen3moe" : "llama";
+  m.n_layer = d.n_layer;
+  m.n_embd = d.n_embd;
+  m.n_head = d.n_head;
+  m.n_head_kv = d.n_head_kv;
+  m.head_dim = d.head_dim;
+  m.n_vocab = d.n_vocab;
+  m.n_expert = d.n_expert;
+  m.n_expert_used = d.n_expert_used;
+  m.n_ff_exp = d.n_ff_exp;
+  const int64_t q = int64_t{d.n_head} * d.head_dim, kv = int64_t{d.n_head_kv} * d.head_dim;
+  add(m, "token_embd.weight", matrix, d.n_embd, d.n_vocab);
+  for (uint32_t l = 0; l < d.n_layer; ++l) {
+    const std::string b = "blk." + std::to_string(l) + ".";
+    add(m, b + "attn_norm.weight", GgmlType::F32, d.n_embd);
+    add(m, b + "attn_q.weight", matrix, d.n_embd, q);
+    add(m, b + "attn_k.weight", matrix, d.n_embd, kv);
+    add(m, b + "attn_v.weight", matrix, d.n_embd, kv);
+    if (d.biases)
+      for (const char *name : {"attn_q.bias", "attn_k.bias", "attn_v.bias"})
+        add(m, b + name, GgmlType::F32, name[5] == 'q' ? q : kv);
+    if (d.qk_norm) {
+      add(m, b + "attn_q_norm.weight", GgmlType::F32, d.head_dim);
+      add(m, b + "attn_k_norm.weight", GgmlType::F32, d.head_dim);
+    }
+    add(m, b + "attn_output.weight", matrix, q, d.n_embd);
+    add(m, b + "ffn_norm.weight", GgmlType::F32, d.n_embd);
+    add(m, b + "ffn_gate_inp.weight", GgmlType::F32, d.n_embd, d.n_expert);
+    add(m, b + "ffn_gate_exps.weight", expert_type, d.n_embd, int64_t{d.n_ff_exp} * d.n_expert);
+    add(m, b + "ffn_up_exps.weight", expert_type, d.n_embd, int64_t{d.n_ff_exp} * d.n_expert);
+    add(m, b + "ffn_down_exps.weight", expert_type, d.n_ff_exp, int64_t{d.n_embd} * d.n_expert);
+  }
+  add(m, "output_norm.weight", GgmlType::F32, d.n_embd);
+  if (!d.tied) add(m, "output.weight", matrix, d.n_embd, d.n_vocab);
+  return m;
+}
+
 // A machine with round numbers (bandwidth-bound everywhere: huge flop rates) and no device
 // memory limit of its own.
 inline MachineProfile round_machine() {

@@ -1,11 +1,14 @@
 // Properties over thousands of random (model shape, budget, context, strategy) cases.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <optional>
 #include <random>
 #include <string>
 
+#include "blocks.hpp"
 #include "offload/regex.hpp"
 #include "shapes.hpp"
 
@@ -36,6 +39,31 @@ std::optional<Plan> plan_if_possible(const Case &c) {
   }
 }
 
+GgmlType random_matrix_type(std::mt19937_64 &rng, bool k_quants_ok) {
+  return k_quants_ok ? pick(rng, {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K})
+                     : pick(rng, {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0});
+}
+
+// A qwen3moe- or Mixtral-shaped model, small or real-sized (up to Qwen3-30B-A3B's 48 layers of
+// 128 experts).
+ModelShape random_moe_shape(std::mt19937_64 &rng) {
+  test::MoeDims d;
+  const bool large = std::uniform_int_distribution<int>(0, 3)(rng) == 0;
+  d.n_layer = std::uniform_int_distribution<uint32_t>(1, large ? 48 : 8)(rng);
+  d.head_dim = pick<uint32_t>(rng, {64, 128});
+  d.n_embd = pick<uint32_t>(rng, {256, 512}) * (large ? 4 : 1);
+  d.n_head = d.n_embd / d.head_dim * pick<uint32_t>(rng, {1, 2});
+  d.n_head_kv = std::max<uint32_t>(1, d.n_head / pick<uint32_t>(rng, {1, 4, 8}));
+  d.n_ff_exp = pick<uint32_t>(rng, {256, 512, 768});
+  d.n_expert = pick<uint32_t>(rng, {2, 8, 16, 64, 128});
+  d.n_expert_used = std::uniform_int_distribution<uint32_t>(1, std::min<uint32_t>(8, d.n_expert))(rng);
+  d.n_vocab = std::uniform_int_distribution<uint32_t>(32, large ? 152000 : 4000)(rng);
+  d.qk_norm = std::uniform_int_distribution<int>(0, 1)(rng) == 1;
+  d.biases = std::uniform_int_distribution<int>(0, 3)(rng) == 0;
+  d.tied = std::uniform_int_distribution<int>(0, 3)(rng) == 0;
+  return test::moe_shape(d, random_matrix_type(rng, true), random_matrix_type(rng, true));
+}
+
 Case random_case(std::mt19937_64 &rng) {
   Case c;
   test::LlamaDims d;
@@ -53,9 +81,8 @@ Case random_case(std::mt19937_64 &rng) {
   d.rope_freqs = std::uniform_int_distribution<int>(0, 3)(rng) == 0;
   // K-quants need rows of 256: keep them for the shapes where every row length allows it.
   const bool k_ok = d.n_embd % 256 == 0 && d.n_ff % 256 == 0;
-  const GgmlType type = k_ok ? pick(rng, {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K})
-                             : pick(rng, {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0});
-  c.model = test::llama_shape(d, type);
+  c.model = std::uniform_int_distribution<int>(0, 2)(rng) == 0 ? random_moe_shape(rng)
+                                                               : test::llama_shape(d, random_matrix_type(rng, k_ok));
 
   PlanRequest &r = c.request;
   r.n_ctx = std::uniform_int_distribution<uint32_t>(1, 8192)(rng);
@@ -64,6 +91,9 @@ Case random_case(std::mt19937_64 &rng) {
   r.policy.kv_placement =
       pick(rng, {KvPlacement::follow_layer, KvPlacement::follow_layer, KvPlacement::host, KvPlacement::device});
   r.policy.strategy = pick(rng, {OffloadStrategy::fastest, OffloadStrategy::layers, OffloadStrategy::manual});
+  r.policy.cpu_moe = std::uniform_int_distribution<int>(0, 7)(rng) == 0;
+  if (std::uniform_int_distribution<int>(0, 3)(rng) == 0)
+    r.policy.n_cpu_moe = std::uniform_int_distribution<int32_t>(0, int32_t(c.model.n_layer) + 1)(rng);
   MachineProfile &m = r.machine;
   m.host_read_bandwidth = static_cast<double>(log_uniform(rng, 5e9, 200e9));
   m.device_read_bandwidth = static_cast<double>(log_uniform(rng, 100e9, 3000e9));
@@ -88,8 +118,19 @@ uint64_t smallest_budget_in(const std::string &message) {
   return std::stoull(m[1].str());
 }
 
-// Every byte listed adds up, and nothing exceeds the budget.
-void check_accounting(const Plan &plan) {
+bool is_expert(const std::string &name) { return test::block_of(name, false).ends_with(" experts"); }
+
+// --cpu-moe / --n-cpu-moe: those expert groups on the host, whatever the strategy.
+void check_cpu_moe(const Plan &plan, const OffloadPolicy &policy) {
+  for (const PlannedTensor &t : plan.tensors)
+    if (is_expert(t.name) && (policy.cpu_moe || t.layer < policy.n_cpu_moe))
+      CHECK_MESSAGE(t.location == Location::host, t.name);
+}
+
+// Every byte listed adds up, nothing exceeds the budget, and every block runs on one device.
+void check_accounting(const Plan &plan, const OffloadPolicy &policy) {
+  test::check_blocks(plan, policy.kv_placement == KvPlacement::follow_layer);
+  check_cpu_moe(plan, policy);
   REQUIRE(plan.device_total_bytes() <= plan.budget_bytes);
   uint64_t weights = 0, kv = 0;
   for (const PlannedTensor &t : plan.tensors) {
@@ -113,7 +154,7 @@ TEST_CASE("random cases: device bytes never exceed the budget; errors name a bud
     if (c.request.policy.strategy == OffloadStrategy::manual)
       c.request.policy.n_gpu_layers = std::uniform_int_distribution<int32_t>(-1, int32_t(c.model.n_layer) + 1)(rng);
     try {
-      check_accounting(make_plan(c.model, c.request));
+      check_accounting(make_plan(c.model, c.request), c.request.policy);
       ++plans;
     } catch (const Error &e) {
       REQUIRE_MESSAGE(e.code() == ErrorCode::budget_exceeded, e.what());
@@ -122,7 +163,7 @@ TEST_CASE("random cases: device bytes never exceed the budget; errors name a bud
       CHECK(works > c.request.policy.vram_budget_bytes);
       c.request.policy.vram_budget_bytes = works;
       const Plan plan = make_plan(c.model, c.request);  // exactly that budget works
-      check_accounting(plan);
+      check_accounting(plan, c.request.policy);
       c.request.policy.vram_budget_bytes = works - 1;  // and one byte less does not
       CHECK_THROWS_AS(make_plan(c.model, c.request), Error);
     }
@@ -135,7 +176,7 @@ TEST_CASE("random cases: device bytes never exceed the budget; errors name a bud
 TEST_CASE("layers: more budget never gives a slower plan or fewer device bytes") {
   std::mt19937_64 rng(7);
   int compared = 0;
-  for (int i = 0; i < 1000; ++i) {
+  for (int i = 0; i < 1200; ++i) {  // in about half the cases even the larger budget holds nothing
     Case c = random_case(rng);
     c.request.policy.strategy = OffloadStrategy::layers;
     const uint64_t b1 = c.request.policy.vram_budget_bytes;
@@ -194,12 +235,43 @@ TEST_CASE("fastest: more budget never gives a slower plan") {
   CHECK(compared > 400);
 }
 
-TEST_CASE("manual rules and layer counts are honoured exactly") {
+// The first rule matching each tensor (-1: none), by the test's own regexes.
+std::vector<int> first_rules(const Plan &plan, const std::vector<std::regex> &regexes) {
+  std::vector<int> rule_of;
+  for (const PlannedTensor &t : plan.tensors) {
+    int first = -1;
+    for (size_t r = 0; r < regexes.size() && first < 0; ++r)
+      if (std::regex_search(t.name, regexes[r])) first = static_cast<int>(r);
+    rule_of.push_back(first);
+  }
+  return rule_of;
+}
+
+// Block -> the sides the rules name for its tensors (bit 0: host, bit 1: device).
+std::map<std::string, int> named_sides(const Plan &plan, const std::vector<int> &rule_of,
+                                       const std::vector<OffloadRule> &rules) {
+  const bool tied = !test::has_output_weight(plan);
+  std::map<std::string, int> named;
+  for (size_t i = 0; i < plan.tensors.size(); ++i) {
+    const std::string block = test::block_of(plan.tensors[i].name, tied);
+    if (!block.empty() && rule_of[i] >= 0) named[block] |= rules[static_cast<size_t>(rule_of[i])].to_device ? 2 : 1;
+  }
+  return named;
+}
+
+// A plan of the same case with every tensor on the host and no rules: its tensor list.
+Plan tensor_list(Case c) {
+  c.request.policy.rules.clear();
+  c.request.policy.n_gpu_layers = 0;
+  return make_plan(c.model, c.request);
+}
+
+TEST_CASE("manual rules and layer counts are honoured, block by block") {
   std::mt19937_64 rng(3);
   const std::vector<std::string> patterns = {"attn_q",     "ffn_(up|down)", "^blk\\.[0-3]\\.",     "output",
                                              "token_embd", "attn",          "blk\\.1[0-9]?\\.ffn", "norm",
-                                             "exps",       "k\\.weight$"};
-  int checked = 0;
+                                             "exps",       "k\\.weight$",   "ffn_gate_inp",          "blk\\.[0-9]+\\.ffn_(gate|up|down)_exps"};
+  int checked = 0, refused = 0;
   for (int i = 0; i < 1000; ++i) {
     Case c = random_case(rng);
     OffloadPolicy &policy = c.request.policy;
@@ -213,21 +285,39 @@ TEST_CASE("manual rules and layer counts are honoured exactly") {
       policy.rules.push_back({pattern, std::uniform_int_distribution<int>(0, 1)(rng) == 1});
       regexes.emplace_back(pattern);
     }
+    const Plan all_host = tensor_list(c);
+    const std::vector<int> rule_of = first_rules(all_host, regexes);
+    const std::map<std::string, int> named = named_sides(all_host, rule_of, policy.rules);
+    const bool split = std::any_of(named.begin(), named.end(), [](const auto &b) { return b.second == 3; });
+    if (split) {  // rules that send one block to both sides are refused, naming the block
+      CHECK_THROWS_WITH_AS(make_plan(c.model, c.request), doctest::Contains("override-tensor rules split"), Error);
+      ++refused;
+      continue;
+    }
     const Plan plan = make_plan(c.model, c.request);
-    for (const PlannedTensor &t : plan.tensors) {
-      const OffloadRule *rule = nullptr;
-      for (size_t r = 0; r < regexes.size(); ++r)
-        if (std::regex_search(t.name, regexes[r])) {
-          rule = &policy.rules[r];
-          break;
-        }
-      if (rule) {
-        CHECK_MESSAGE((t.location == Location::device) == rule->to_device, t.name);
-      } else if (t.layer >= 0 && t.name.find("norm") == std::string::npos) {
+    check_accounting(plan, policy);
+    const bool tied = !test::has_output_weight(plan);
+    for (size_t k = 0; k < plan.tensors.size(); ++k) {
+      const PlannedTensor &t = plan.tensors[k];
+      const std::string block = test::block_of(t.name, tied);
+      const bool forced_host = is_expert(t.name) && (policy.cpu_moe || t.layer < policy.n_cpu_moe);
+      const auto by_rules = named.find(block);
+      if (forced_host) {
+        CHECK_MESSAGE(t.location == Location::host, t.name);
+      } else if (rule_of[k] >= 0) {  // the rule that names it
+        CHECK_MESSAGE((t.location == Location::device) == policy.rules[static_cast<size_t>(rule_of[k])].to_device,
+                      t.name);
+      } else if (!block.empty() && by_rules != named.end()) {  // with the named tensors of its block
+        CHECK_MESSAGE((t.location == Location::device) == (by_rules->second == 2), t.name);
+      } else if (block == "head") {
+        CHECK_MESSAGE((t.location == Location::device) == (policy.n_gpu_layers > int32_t(plan.n_layer)), t.name);
+      } else if (!block.empty()) {  // a layer's block no rule names: the layer count
         CHECK_MESSAGE((t.location == Location::device) == (t.layer < policy.n_gpu_layers), t.name);
       }
     }
     ++checked;
   }
-  CHECK(checked == 1000);
+  MESSAGE(checked << " plans checked, " << refused << " refused for splitting a block");
+  CHECK(checked > 500);
+  CHECK(refused > 50);
 }

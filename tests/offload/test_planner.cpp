@@ -107,17 +107,20 @@ TEST_CASE("layers: whole layers front to back, then the output head") {
   CHECK(two.device_total_bytes() == two_layers);
 }
 
-TEST_CASE("manual rules: first match wins, norms follow their matrix, KV follows attn_q") {
+TEST_CASE("manual rules: first match wins, a rule places its tensor's whole block, KV follows attention") {
   const ModelShape m = test::llama_shape({.n_layer = 2});
   PlanRequest r = one_layer_request(1ull << 40, 2);  // all layers by count...
-  r.policy.rules = {{"ffn_(up|down)", false}, {"ffn_", true}, {"blk\\.1\\.attn", false}};
+  // ...but the executor runs a layer's ffn on one device: rules that split it are refused.
+  r.policy.rules = {{"ffn_(up|down)", false}, {"ffn_", true}};
+  CHECK_THROWS_WITH_AS(make_plan(m, r), doctest::Contains("rules split 'blk.0 ffn'"), Error);
+  r.policy.rules = {{"ffn_(up|down)", false}, {"blk\\.1\\.attn", false}};
   const Plan plan = make_plan(m, r);
   CHECK(plan.location_of("blk.0.ffn_up.weight") == Location::host);
   CHECK(plan.location_of("blk.0.ffn_down.weight") == Location::host);
-  CHECK(plan.location_of("blk.0.ffn_gate.weight") == Location::device);
-  CHECK(plan.location_of("blk.0.ffn_norm.weight") == Location::device);  // rule "ffn_" names it
-  CHECK(plan.location_of("blk.1.attn_norm.weight") == Location::host);   // rule 3 names it
-  CHECK(plan.location_of("blk.0.attn_q.weight") == Location::device);    // by count
+  CHECK(plan.location_of("blk.0.ffn_gate.weight") == Location::host);  // no rule: with its block
+  CHECK(plan.location_of("blk.0.ffn_norm.weight") == Location::host);
+  CHECK(plan.location_of("blk.1.attn_norm.weight") == Location::host);  // rule 2 names it
+  CHECK(plan.location_of("blk.0.attn_q.weight") == Location::device);   // by count
   CHECK(plan.kv[0].location == Location::device);
   CHECK(plan.kv[1].location == Location::host);
   CHECK(plan.n_device_layers == 0);
