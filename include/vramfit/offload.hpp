@@ -76,6 +76,9 @@ struct OffloadPolicy {
   // names go to the device when it runs any stage.
   std::vector<OffloadRule> rules;
   KvPlacement kv_placement = KvPlacement::follow_layer;
+  // Stream host-placed weights to the device for long prompts when the cost model predicts it
+  // pays (see Plan::Streaming); false: every block runs where it lives.
+  bool stream_prefill = true;
   uint32_t min_ctx = 0;  // > 0: the planner may shrink n_ctx down to this to fit, and says so
   // Mixture-of-experts models, as llama.cpp's --cpu-moe / --n-cpu-moe N: every layer's expert
   // group (ffn_{gate,up,down}_exps), or those of layers [0, n_cpu_moe), stay on the host, whatever
@@ -248,11 +251,26 @@ struct Plan {
   // side it runs, max(bytes read / read bandwidth, flops / flop rate), plus one transfer
   // (latency + bytes / host_to_device_bandwidth) wherever consecutive stages change sides.
   // `fastest` minimizes 1/pp + 1/tg (a request with as many prompt as generated tokens).
-  double predicted_pp_tok_s = 0;  // prompt processing at n_batch tokens per batch
+  double predicted_pp_tok_s = 0;  // prompt processing at n_batch tokens per batch (streamed when it pays)
   double predicted_tg_tok_s = 0;  // generation, one token at a time, KV half full
   bool host_memory_fits = true;   // host.total() <= machine.host_available_bytes (true when unknown)
   MachineProfile machine;
   std::vector<std::string> notes;  // human sentences: shrunk context, clamped budget, ...
+
+  // Prompt streaming: a batch of at least min_batch tokens runs the host-placed blocks (all but
+  // the embedding lookup and the output head) on the device too, their weights copied in through
+  // two staging slots (double buffered: one is computed from while the next is filled), and the
+  // KV cache of a host layer through one device copy of it. The slots and the KV copy are in
+  // device.staging; decode keeps the placement above.
+  struct Streaming {
+    bool enabled = false;
+    uint32_t min_batch = 0;           // streamed when a batch has at least this many tokens
+    uint64_t slot_bytes = 0;          // one staging slot: the largest tensor (or expert's three) streamed
+    uint64_t kv_bytes = 0;            // one layer's K and V (0 when every KV layer is on the device)
+    uint64_t bytes_per_batch = 0;     // weight bytes uploaded per streamed batch
+    double predicted_pp_tok_s = 0;    // at n_batch, streamed
+    double unstreamed_pp_tok_s = 0;   // at n_batch, each block where it lives
+  } streaming;
 
   uint64_t device_total_bytes() const noexcept { return device.total(); }
   uint64_t host_total_bytes() const noexcept { return host.total(); }

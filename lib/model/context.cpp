@@ -122,8 +122,9 @@ std::span<const float> Context::decode(std::span<const int32_t> tokens, bool all
     const bool last_chunk = first + len == n;
     const int64_t n_out = all_logits ? len : (last_chunk ? 1 : 0);
     float *out = c.logits.data() + (all_logits ? first * info.n_vocab : 0);
+    model::Streamer *streamer = c.executor() ? c.executor()->streamer_for(len) : nullptr;
     model::forward(info, c.weights, *c.ws, tokens.subspan(static_cast<size_t>(first), static_cast<size_t>(len)),
-                   c.n_past, n_out, out);
+                   c.n_past, n_out, out, streamer);
     c.n_past += static_cast<int32_t>(len);
   }
   c.n_logits = static_cast<int32_t>(n_rows);
@@ -192,6 +193,7 @@ MemoryReport Context::memory_report() const {
   for (const auto &a : c.ws->per_device)
     if (a.device == device) dev.scratch = reserved(device, a.scratch_bytes);
   dev.overhead = ex->outside_arena_bytes() + ex->fixed_arena_bytes();
+  dev.staging = ex->staging_arena_bytes();
   dev.peak = stats.peak_bytes + ex->outside_arena_bytes();
   dev.budget = ex->plan().budget_bytes;
   dev.planned = ex->plan().device;

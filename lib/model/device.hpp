@@ -138,6 +138,18 @@ class Device {
   virtual void scatter_rows_scaled(const float *src, int64_t width, const int32_t *host_rows,
                                    const float *host_scales, int64_t n, float *dst) = 0;
   virtual void synchronize() = 0;
+
+  // ---- streaming weights for long prompts (double-buffered staging slots) ----
+  // Copies host bytes into device memory of slot `slot`, after the ops issued before the slot's
+  // last stream_release() are done; may return before the copy has happened.
+  virtual void stream_upload(int slot, void *device_dst, const void *host_src, uint64_t bytes) {
+    (void)slot;
+    upload(device_dst, host_src, bytes);
+  }
+  // Ops issued from now on wait for the slot's uploads.
+  virtual void stream_acquire(int slot) { (void)slot; }
+  // The slot may be overwritten once the ops issued so far are done.
+  virtual void stream_release(int slot) { (void)slot; }
 };
 
 }  // namespace vramfit::model

@@ -218,6 +218,7 @@ std::unique_ptr<Executor> Executor::create(const ModelParams &params, const gguf
                    file.name(), ex->plan_.chosen_by, ex->plan_.device.total(), ex->plan_.budget_bytes,
                    ex->device_->name(), ex->plan_.n_device_layers, ex->plan_.n_layer);
   ex->upload_weights(weights, params, file);
+  ex->allocate_streaming();
   return ex;
 }
 
@@ -248,7 +249,20 @@ void Executor::upload_weights(ModelWeights &weights, const ModelParams &params, 
   if (weights.rope_freqs && weights.rope_freqs->device) weights.rope_freqs_host = rope_freqs_host;
 }
 
+// The plan's staging: two slots for streamed weights and a device copy of one host layer's KV.
+void Executor::allocate_streaming() {
+  const Plan::Streaming &st = plan_.streaming;
+  if (!st.enabled) return;
+  const uint64_t kv_bytes = st.kv_bytes > 0 && !plan_.kv.empty() ? plan_.kv.front().k_bytes : 0;
+  const uint64_t before = device_->memory_stats().allocated_bytes;
+  streamer_ = std::make_unique<Streamer>(*device_, st.slot_bytes, kv_bytes);
+  staging_arena_bytes_ = device_->memory_stats().allocated_bytes - before;
+  detail::log_info("{}: prompts of {} tokens or more stream host weights through {} bytes of staging", device_->name(),
+                   st.min_batch, staging_arena_bytes_);
+}
+
 Executor::~Executor() {
+  streamer_.reset();
   for (void *p : uploaded_) device_->deallocate(p);
 }
 

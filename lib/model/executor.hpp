@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "model/device.hpp"
+#include "model/streamer.hpp"
 #include "model/weights.hpp"
 #include "vramfit/context.hpp"
 #include "vramfit/gguf.hpp"
@@ -88,10 +89,18 @@ class Executor {
   uint64_t outside_arena_bytes() const noexcept { return outside_arena_bytes_; }
   uint64_t fixed_arena_bytes() const noexcept { return fixed_arena_bytes_; }
   uint64_t weight_arena_bytes() const noexcept { return weight_arena_bytes_; }
+  // Arena bytes of the prompt-streaming slots and KV copy (the plan's device staging).
+  uint64_t staging_arena_bytes() const noexcept { return staging_arena_bytes_; }
+
+  // The streamer a batch of n_tokens uses: null unless the plan streams batches that long.
+  Streamer *streamer_for(int64_t n_tokens) noexcept {
+    return streamer_ && n_tokens >= plan_.streaming.min_batch ? streamer_.get() : nullptr;
+  }
 
  private:
   Executor() = default;
   void upload_weights(ModelWeights &weights, const ModelParams &params, const gguf::File &file);
+  void allocate_streaming();
 
   Plan plan_;
   std::unique_ptr<CpuDevice> sim_compute_;
@@ -100,6 +109,8 @@ class Executor {
   uint64_t outside_arena_bytes_ = 0;
   uint64_t fixed_arena_bytes_ = 0;
   uint64_t weight_arena_bytes_ = 0;
+  uint64_t staging_arena_bytes_ = 0;
+  std::unique_ptr<Streamer> streamer_;  // destroyed before the device
   std::mutex mutex_;
 };
 

@@ -1,6 +1,7 @@
 #include "model/forward.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "common/error.hpp"
@@ -9,7 +10,7 @@
 namespace vramfit::model {
 
 Forward::Forward(const ModelInfo &info, const ModelWeights &w, Workspace &ws, std::span<const int32_t> tokens,
-                 int64_t pos0, int64_t n_out, float *logits_out)
+                 int64_t pos0, int64_t n_out, float *logits_out, Streamer *streamer)
     : info_(info),
       w_(w),
       ws_(ws),
@@ -17,7 +18,8 @@ Forward::Forward(const ModelInfo &info, const ModelWeights &w, Workspace &ws, st
       n_(static_cast<int64_t>(tokens.size())),
       pos0_(pos0),
       n_out_(n_out),
-      logits_out_(logits_out) {
+      logits_out_(logits_out),
+      streamer_(streamer) {
   rope_.n_rot = info.n_rot;
   rope_.freq_base = info.rope_freq_base;
   rope_.freq_scale = info.rope_freq_scale;
@@ -50,6 +52,27 @@ RopeParams Forward::rope_on(const Device &device) const {
   return p;
 }
 
+// The same, streamed into `staged_factors` when only the host has them.
+RopeParams Forward::rope_for(Device &d, Weight &staged_factors) {
+  RopeParams p = rope_on(d);
+  if (p.freq_factors && p.freq_factors->device != &d) {
+    staged_factors = use(*p.freq_factors, d);
+    p.freq_factors = &staged_factors;
+  }
+  return p;
+}
+
+Device &Forward::target(const Weight &w) const { return streamer_ ? streamer_->device() : *w.device; }
+
+Weight Forward::use(const Weight &w, Device &d) { return w.device == &d ? w : streamer_->stage(w); }
+
+// A layer's KV cache as device d reads it: in place, or (a streamed host layer) the device copy
+// holding its rows so far.
+KvLayer Forward::kv_on(Device &d, int32_t l) {
+  const KvLayer &kv = ws_.kv[static_cast<size_t>(l)];
+  return kv.device == &d ? kv : streamer_->kv_copy(kv, pos0_);
+}
+
 // ---------------------------------------------------------------- blocks
 
 void Forward::embed() {
@@ -58,42 +81,47 @@ void Forward::embed() {
 }
 
 void Forward::project(Device &d, const Weight &w, const std::optional<Weight> &bias, const float *in, float *out) {
-  d.matmul(w, in, n_, out);
-  if (bias) d.add_bias(out, *bias, n_);
+  d.matmul(use(w, d), in, n_, out);
+  if (bias) d.add_bias(out, use(*bias, d), n_);
 }
 
 void Forward::attention(int32_t l, int64_t window) {
   const AttentionWeights &at = layer(l).attn;
   const float eps = info_.rms_norm_eps;
-  Device &d = run_on(*at.wq.device);
+  Device &d = run_on(target(at.wq));
   Activations &a = *a_;
-  d.rms_norm(a.x, at.norm, n_, eps, a.xb);
+  d.rms_norm(a.x, use(at.norm, d), n_, eps, a.xb);
   project(d, at.wq, at.bq, a.xb, a.q);
   project(d, at.wk, at.bk, a.xb, a.k);
   project(d, at.wv, at.bv, a.xb, a.v);
-  if (at.q_norm) d.rms_norm(a.q, *at.q_norm, n_ * info_.n_head, eps, a.q);  // per head
-  if (at.k_norm) d.rms_norm(a.k, *at.k_norm, n_ * info_.n_head_kv, eps, a.k);
-  d.rope(a.q, n_, info_.n_head, info_.head_dim, pos0_, rope_on(d));
-  d.rope(a.k, n_, info_.n_head_kv, info_.head_dim, pos0_, rope_on(d));
-  KvLayer &kv = ws_.kv[static_cast<size_t>(l)];
+  if (at.q_norm) d.rms_norm(a.q, use(*at.q_norm, d), n_ * info_.n_head, eps, a.q);  // per head
+  if (at.k_norm) d.rms_norm(a.k, use(*at.k_norm, d), n_ * info_.n_head_kv, eps, a.k);
+  Weight factors;
+  const RopeParams rope = rope_for(d, factors);
+  d.rope(a.q, n_, info_.n_head, info_.head_dim, pos0_, rope);
+  d.rope(a.k, n_, info_.n_head_kv, info_.head_dim, pos0_, rope);
+  KvLayer kv = kv_on(d, l);
   d.kv_store(kv, a.k, a.v, pos0_, n_);
   AttentionParams params = attention_;
   params.window = window;
-  params.sinks = at.sinks ? &*at.sinks : nullptr;
+  Weight sinks;
+  if (at.sinks) params.sinks = &(sinks = use(*at.sinks, d));
   d.attention(a.q, kv, pos0_, n_, params, a.attn);
+  KvLayer &host_kv = ws_.kv[static_cast<size_t>(l)];
+  if (kv.k != host_kv.k) streamer_->write_back(kv, host_kv, pos0_, n_);
   project(d, at.wo, at.bo, a.attn, a.xb);
   d.add(a.x, a.xb, n_ * info_.n_embd);
 }
 
 void Forward::dense_ffn(int32_t l) {
   const FfnWeights &f = *layer(l).ffn;
-  Device &d = run_on(*f.gate.device);
+  Device &d = run_on(target(f.gate));
   Activations &a = *a_;
-  d.rms_norm(a.x, f.norm, n_, info_.rms_norm_eps, a.xb);
-  d.matmul(f.gate, a.xb, n_, a.gate);
-  d.matmul(f.up, a.xb, n_, a.up);
+  d.rms_norm(a.x, use(f.norm, d), n_, info_.rms_norm_eps, a.xb);
+  d.matmul(use(f.gate, d), a.xb, n_, a.gate);
+  d.matmul(use(f.up, d), a.xb, n_, a.up);
   d.swiglu(a.gate, a.up, n_ * info_.n_ff, a.gate);
-  d.matmul(f.down, a.gate, n_, a.xb);
+  d.matmul(use(f.down, d), a.gate, n_, a.xb);
   d.add(a.x, a.xb, n_ * info_.n_embd);
 }
 
@@ -102,16 +130,16 @@ void Forward::dense_ffn(int32_t l) {
 void Forward::moe_ffn(int32_t l, Gating gating) {
   const MoeWeights &m = *layer(l).moe;
   const int64_t n_embd = info_.n_embd, n_expert = info_.n_expert;
-  Device &r = run_on(*m.router.device);
+  Device &r = run_on(target(m.router));
   Activations &a = *a_;
-  r.rms_norm(a.x, m.norm, n_, info_.rms_norm_eps, a.xb);
-  r.matmul(m.router, a.xb, n_, a.router);
+  r.rms_norm(a.x, use(m.norm, r), n_, info_.rms_norm_eps, a.xb);
+  r.matmul(use(m.router, r), a.xb, n_, a.router);
   r.synchronize();
   r.download(ws_.router_logits.data(), a.router, static_cast<uint64_t>(n_ * n_expert) * sizeof(float));
   const Routing routing = route(gating, ws_.router_logits.data(), n_, n_expert, info_.n_expert_used);
   if (ws_.on_routing) ws_.on_routing(l, routing);
 
-  Activations &e = ws_.on(*m.gate_exps.device);
+  Activations &e = ws_.on(target(m.gate_exps));
   if (&e != &a) copy(a, a.xb, e, e.xb, n_ * n_embd);
   run_experts(e, m, routing);
   const float *ffn_out = e.slots;
@@ -127,13 +155,19 @@ void Forward::moe_ffn(int32_t l, Gating gating) {
 void Forward::run_experts(Activations &e, const MoeWeights &m, const Routing &routing) {
   Device &d = *e.device;
   const int64_t n_embd = info_.n_embd;
+  const bool streamed = m.gate_exps.device != &d;
   for (const ExpertBatch &b : routing.by_expert) {
     const auto rows = static_cast<int64_t>(b.tokens.size());
+    const std::array<Weight, 3> w =
+        streamed ? streamer_->stage_expert(m, b.expert)
+                 : std::array<Weight, 3>{MoeWeights::expert(m.gate_exps, m.n_expert, b.expert),
+                                         MoeWeights::expert(m.up_exps, m.n_expert, b.expert),
+                                         MoeWeights::expert(m.down_exps, m.n_expert, b.expert)};
     d.gather_rows(e.xb, n_embd, b.tokens.data(), rows, e.moe_in);
-    d.matmul(MoeWeights::expert(m.gate_exps, m.n_expert, b.expert), e.moe_in, rows, e.gate);
-    d.matmul(MoeWeights::expert(m.up_exps, m.n_expert, b.expert), e.moe_in, rows, e.up);
+    d.matmul(w[0], e.moe_in, rows, e.gate);
+    d.matmul(w[1], e.moe_in, rows, e.up);
     d.swiglu(e.gate, e.up, rows * info_.n_ff_exp, e.gate);
-    d.matmul(MoeWeights::expert(m.down_exps, m.n_expert, b.expert), e.gate, rows, e.moe_out);
+    d.matmul(w[2], e.gate, rows, e.moe_out);
     d.scatter_rows_scaled(e.moe_out, n_embd, b.slot_rows.data(), b.weights.data(), rows, e.slots);
   }
   for (int64_t j = 1; j < routing.k; ++j) d.add(e.slots, e.slots + j * n_ * n_embd, n_ * n_embd);
@@ -160,10 +194,16 @@ void Forward::output() {
 }
 
 void forward(const ModelInfo &info, const ModelWeights &w, Workspace &ws, std::span<const int32_t> tokens,
-             int64_t pos0, int64_t n_out, float *logits_out) {
+             int64_t pos0, int64_t n_out, float *logits_out, Streamer *streamer) {
   if (!w.arch) detail::fail(ErrorCode::internal, "forward: the weights have no architecture");
-  Forward f(info, w, ws, tokens, pos0, n_out, logits_out);
-  w.arch->forward(f);
+  Forward f(info, w, ws, tokens, pos0, n_out, logits_out, streamer);
+  try {
+    w.arch->forward(f);
+  } catch (...) {
+    if (streamer) streamer->finish();
+    throw;
+  }
+  if (streamer) streamer->finish();
 }
 
 }  // namespace vramfit::model

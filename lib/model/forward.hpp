@@ -11,6 +11,7 @@
 #include <span>
 
 #include "model/moe_routing.hpp"
+#include "model/streamer.hpp"
 #include "model/weights.hpp"
 #include "model/workspace.hpp"
 #include "vramfit/model.hpp"
@@ -20,9 +21,10 @@ namespace vramfit::model {
 class Forward {
  public:
   // One batch: tokens at positions pos0.., the logits of the last n_out of them into logits_out
-  // ([n_out][n_vocab], host memory).
+  // ([n_out][n_vocab], host memory). With a streamer, every layer block runs on its device, the
+  // weights of those placed elsewhere streamed in (a long prompt; see Plan::Streaming).
   Forward(const ModelInfo &info, const ModelWeights &w, Workspace &ws, std::span<const int32_t> tokens,
-          int64_t pos0, int64_t n_out, float *logits_out);
+          int64_t pos0, int64_t n_out, float *logits_out, Streamer *streamer = nullptr);
 
   int32_t n_layer() const noexcept { return static_cast<int32_t>(w_.layers.size()); }
   const LayerWeights &layer(int32_t l) const { return w_.layers[static_cast<size_t>(l)]; }
@@ -43,8 +45,14 @@ class Forward {
 
  private:
   Device &run_on(Device &device);  // moves the residual there
+  // The device that runs a block whose weights include `w`: the streamer's when streaming.
+  Device &target(const Weight &w) const;
+  // `w` as `d` can read it: itself, or a copy streamed into a staging slot (use it at once).
+  Weight use(const Weight &w, Device &d);
+  KvLayer kv_on(Device &d, int32_t l);
   void copy(Activations &from, const float *src, Activations &to, float *dst, int64_t n_floats);
   void project(Device &d, const Weight &w, const std::optional<Weight> &bias, const float *in, float *out);
+  RopeParams rope_for(Device &d, Weight &staged_factors);
   void run_experts(Activations &e, const MoeWeights &m, const Routing &routing);
   RopeParams rope_on(const Device &device) const;
 
@@ -59,12 +67,13 @@ class Forward {
   RopeParams rope_;
   AttentionParams attention_;
   Activations *a_ = nullptr;  // where the residual stream is now
+  Streamer *streamer_ = nullptr;
 };
 
 // Runs tokens (positions pos0..pos0+n-1) through the model with its architecture's forward pass,
 // writing into the KV cache, and stores the logits of the last n_out tokens into logits_out
 // ([n_out][n_vocab], host memory). n_tokens <= ws.n_batch.
 void forward(const ModelInfo &info, const ModelWeights &w, Workspace &ws, std::span<const int32_t> tokens,
-             int64_t pos0, int64_t n_out, float *logits_out);
+             int64_t pos0, int64_t n_out, float *logits_out, Streamer *streamer = nullptr);
 
 }  // namespace vramfit::model

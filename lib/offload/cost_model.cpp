@@ -33,6 +33,9 @@ class StageCoster {
     }
     s.tg_cross_s = latency_ + input_bytes / link_;
     s.pp_cross_s = latency_ / n_batch_ + input_bytes / link_;
+    s.pp_bytes = pp_bytes;
+    s.flops = flops;
+    s.input_bytes = input_bytes;
     return s;
   }
   Stage make(Stage::Kind kind, int32_t index, double bytes, double flops, double input_bytes) const {
@@ -115,7 +118,10 @@ void add_stages(Layout &layout, const ModelShape &model, const PlanRequest &requ
   auto weight_stage = [&](int32_t t, double input_floats) {
     const auto i = static_cast<size_t>(t);
     const TensorReads r = tensor_reads(model, tensors[i], layout.facts[i].role, request.n_batch);
-    return coster.make(Stage::Kind::tensor, t, r.tg_bytes, r.pp_bytes, r.flops, 4.0 * input_floats);
+    Stage s = coster.make(Stage::Kind::tensor, t, r.tg_bytes, r.pp_bytes, r.flops, 4.0 * input_floats);
+    s.streamable = layout.facts[i].layer >= 0;  // layer tensors: not the embeddings or the output head
+    s.stream_bytes = double(tensors[i].bytes);
+    return s;
   };
   const double kv_bytes_read = kv_bytes_per_token(model, request.kv_type, n_ctx);
   const double attention_flops = 4.0 * model.n_head * model.head_dim * (n_ctx / 2.0);
@@ -126,13 +132,18 @@ void add_stages(Layout &layout, const ModelShape &model, const PlanRequest &requ
     const double row = embedding_row_bytes(tensors[static_cast<size_t>(layout.token_embd)]);
     Stage lookup = coster.make(Stage::Kind::tensor, layout.token_embd, row, 0, sizeof(int32_t));
     for (int d = 0; d < 2; ++d) lookup.pp_s[d] = lookup.tg_s[d];
+    lookup.pp_bytes = 0;
+    lookup.bytes_per_token = row;
     stages.push_back(lookup);
   }
   for (uint32_t l = 0; l < model.n_layer; ++l) {
     bool attention_done = false;
     auto add_attention = [&] {
-      stages.push_back(coster.make(Stage::Kind::attention, static_cast<int32_t>(l), kv_bytes_read, attention_flops,
-                                   4.0 * stage_input_floats(model, {Role::attention, -1, kAttentionOrder})));
+      Stage s = coster.make(Stage::Kind::attention, static_cast<int32_t>(l), kv_bytes_read, attention_flops,
+                            4.0 * stage_input_floats(model, {Role::attention, -1, kAttentionOrder}));
+      s.streamable = true;  // through a device copy of the layer's KV: its new rows go back per token
+      s.stream_bytes_per_token = 2.0 * double(kv_row_bytes(model, request.kv_type));
+      stages.push_back(s);
       attention_done = true;
     };
     for (auto [order, t] : by_layer[l]) {
@@ -255,6 +266,45 @@ Times crossing_into(const Layout &layout, const Placement &p, size_t i) {
 }
 
 }  // namespace
+
+double prompt_seconds(const Layout &layout, const Placement &placement, const MachineProfile &m, double n,
+                      bool streamed) {
+  const double bandwidth[2] = {m.host_read_bandwidth, m.device_read_bandwidth};
+  const double flops[2] = {m.host_flops, m.device_flops};
+  const double link = m.host_to_device_bandwidth;
+  double seconds = 0;
+  int previous = 0;  // the source: the caller's host memory
+  for (const Stage &s : layout.stages) {
+    int d = stage_location(placement, s) == Location::device ? 1 : 0;
+    double t = 0;
+    if (streamed && d == 0 && s.streamable) {
+      d = 1;
+      t = std::max({(s.stream_bytes + n * s.stream_bytes_per_token) / link, n * s.flops / flops[1],
+                    s.pp_bytes / bandwidth[1]});
+    } else {
+      t = std::max(s.pp_bytes / bandwidth[d], n * s.flops / flops[d]) + n * s.bytes_per_token / bandwidth[d];
+    }
+    if (s.kind == Stage::Kind::sink) d = 0;
+    if (d != previous) t += m.transfer_latency_s + n * s.input_bytes / link;
+    seconds += t;
+    previous = d;
+  }
+  return seconds;
+}
+
+uint32_t stream_min_batch(const Layout &layout, const Placement &placement, const MachineProfile &m,
+                          uint32_t n_batch) {
+  auto pays = [&](uint32_t n) {
+    return prompt_seconds(layout, placement, m, n, true) < prompt_seconds(layout, placement, m, n, false);
+  };
+  if (n_batch == 0 || !pays(n_batch)) return 0;
+  uint32_t lo = 0, hi = n_batch;  // pays(hi); the advantage grows with n (weights copied once per batch)
+  while (hi - lo > 1) {
+    const uint32_t mid = lo + (hi - lo) / 2;
+    (pays(mid) ? hi : lo) = mid;
+  }
+  return hi;
+}
 
 Times total_time(const Layout &layout, const Placement &placement) {
   Times sum;

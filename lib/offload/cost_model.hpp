@@ -36,6 +36,16 @@ double kv_bytes_per_token(const ModelShape &model, KvType type, uint32_t n_ctx);
 Location stage_location(const Placement &placement, const Stage &stage) noexcept;
 
 Times total_time(const Layout &layout, const Placement &placement);
+
+// Seconds one prompt batch of n tokens takes: each stage where the placement puts it, or, when
+// `streamed`, every host-placed streamable stage (all but the embedding lookup and the output
+// head) on the device, costing the larger of its weights' copy over the link and its device work
+// (copies overlap compute: two staging slots).
+double prompt_seconds(const Layout &layout, const Placement &placement, const MachineProfile &machine, double n,
+                      bool streamed);
+// The smallest batch (<= n_batch) for which streaming is faster; 0 when it never is.
+uint32_t stream_min_batch(const Layout &layout, const Placement &placement, const MachineProfile &machine,
+                          uint32_t n_batch);
 // Time of the given stages plus every crossing into or out of them: the part of total_time
 // that changes when only those stages move.
 Times local_time(const Layout &layout, const Placement &placement, std::span<const int32_t> stage_ids);

@@ -56,6 +56,16 @@ struct Stage {
   // the previous stage ran on the other side: one transfer latency (per batch for pp) + bytes/link.
   double tg_cross_s = 0;
   double pp_cross_s = 0;
+  // Raw quantities, to cost a prompt batch of any size and a streamed one (prompt_seconds()).
+  double pp_bytes = 0;         // read once per batch (weights, KV cache)
+  double bytes_per_token = 0;  // read per token whatever the batch (the embedding row)
+  double flops = 0;            // per token
+  double input_bytes = 0;      // per token, when the previous stage ran on the other side
+  // Streamed (a host-placed stage run on the device for a long prompt): bytes copied to the
+  // device once per batch (the weights) and per token (a host layer's new K and V rows).
+  bool streamable = false;
+  double stream_bytes = 0;
+  double stream_bytes_per_token = 0;
 };
 
 // Tensors (and the KV caches that follow them) that every strategy places together.

@@ -1,6 +1,7 @@
 // The planner: a placement for each strategy, checked against the budget, turned into a Plan.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <optional>
 
 #include "common/error.hpp"
@@ -24,13 +25,37 @@ struct DeviceUse {
   bool holds_output = false;
 };
 
+// Device memory a plan that streams prompts reserves: two staging slots and one layer's K and V.
+struct StreamReserve {
+  uint64_t slot_bytes = 0;  // the largest unit streamed: a layer tensor, or one expert's three matrices
+  uint64_t kv_bytes = 0;    // arena bytes of one layer's K and V
+  uint64_t device_bytes() const noexcept { return 2 * arena_bytes(slot_bytes) + kv_bytes; }
+};
+
+StreamReserve stream_reserve(const ModelShape &model, const PlanRequest &request, uint32_t n_ctx) {
+  StreamReserve r;
+  std::map<int32_t, uint64_t> expert_triple;  // layer -> bytes of one expert of each _exps tensor
+  for (const ModelShape::Tensor &t : model.tensors) {
+    const TensorFacts f = classify(t.name);
+    if (f.layer < 0) continue;
+    if (f.role == Role::experts && model.n_expert > 0) expert_triple[f.layer] += t.bytes / model.n_expert;
+    else r.slot_bytes = std::max(r.slot_bytes, t.bytes);
+  }
+  for (auto [layer, bytes] : expert_triple) r.slot_bytes = std::max(r.slot_bytes, bytes);
+  r.kv_bytes = 2 * arena_bytes(uint64_t{n_ctx} * kv_row_bytes(model, request.kv_type));
+  return r;
+}
+
 class Planner {
  public:
-  Planner(const ModelShape &model, const PlanRequest &request, uint32_t n_ctx, uint64_t budget)
+  // With `stream`, the device reserves its bytes for streaming prompts (see Plan::Streaming).
+  Planner(const ModelShape &model, const PlanRequest &request, uint32_t n_ctx, uint64_t budget,
+          std::optional<StreamReserve> stream = std::nullopt)
       : model_(model),
         request_(request),
         n_ctx_(n_ctx),
         budget_(budget),
+        stream_(stream),
         layout_(build_layout(model, request, n_ctx)),
         kv_tensor_bytes_(uint64_t{n_ctx} * kv_row_bytes(model, request.kv_type)) {
     for (size_t t = 0; t < model.tensors.size(); ++t)
@@ -69,6 +94,10 @@ class Planner {
   [[noreturn]] void fail_split(const Group &g, int32_t a, int32_t b, const std::vector<int32_t> &rule_of) const;
   uint64_t smallest_useful_budget() const;
 
+  void plan_streaming(Plan &plan, const Placement &p) const;
+  // Seconds per generated plus per prompt token; the prompt streamed when this planner reserves
+  // for it and it pays.
+  double objective(const Placement &p) const;
   void require_fits(const Placement &p, std::string_view what) const;
   void require_room_for_something() const;
   Plan assemble(const Placement &p, std::string chosen_by) const;
@@ -78,6 +107,7 @@ class Planner {
   const PlanRequest &request_;
   uint32_t n_ctx_;
   uint64_t budget_;
+  std::optional<StreamReserve> stream_;
   Layout layout_;
   uint64_t kv_tensor_bytes_;   // K (or V) of one layer
   uint64_t global_bytes_ = 0;  // arena bytes of rope_freqs & co
@@ -90,7 +120,9 @@ MemoryBreakdown Planner::device_memory(const DeviceUse &use) const {
   if (use.weights + use.kv == 0 && use.device_stages == 0) return m;  // unused: not even a context
   m.overhead = request_.machine.device_fixed_overhead_bytes;
   if (use.device_stages > 0) m.scratch = arena_bytes(scratch_bytes(model_, n_ctx_, request_.n_batch, use.holds_output));
-  if (use.device_stages > 0 && use.host_stages > 0) m.staging = arena_bytes(staging_bytes(model_, request_.n_batch));
+  // The residual crosses through host staging straight into the device's activations: no device
+  // buffer. Streaming prompts needs its slots and KV copy.
+  if (use.device_stages > 0 && stream_) m.staging = stream_->device_bytes();
   m.weights = use.weights;
   m.kv = use.kv;
   return m;
@@ -180,12 +212,12 @@ Placement Planner::whole_layers(uint32_t n) const {
 // more budget never gives fewer device bytes or a slower plan.
 Placement Planner::best_whole_layers(std::string &chosen_by) const {
   Placement best = baseline();
-  double best_time = total_time(layout_, best).objective();
+  double best_time = objective(best);
   uint32_t best_n = 0;
   for (uint32_t n = 1; n <= model_.n_layer + 1; ++n) {
     Placement p = whole_layers(n);
     if (device_total(p) > budget_) continue;
-    const double t = total_time(layout_, p).objective();
+    const double t = objective(p);
     if (t <= best_time) best = std::move(p), best_time = t, best_n = n;
   }
   chosen_by = "layers (" + std::to_string(best_n) + " of " + std::to_string(model_.n_layer + 1) + ", output head last)";
@@ -390,7 +422,7 @@ Plan Planner::run() {
   if (policy.strategy == OffloadStrategy::layers) return assemble(layers, layers_how);
   // fastest: the greedy placement, unless whole layers are predicted at least as fast.
   Placement fastest = greedy();
-  if (total_time(layout_, fastest).objective() < total_time(layout_, layers).objective())
+  if (objective(fastest) < objective(layers))
     return assemble(fastest, "greedy (time saved per byte)");
   return assemble(layers, layers_how + ", not slower than greedy");
 }
@@ -443,6 +475,7 @@ Plan Planner::assemble(const Placement &p, std::string chosen_by) const {
   const Times times = total_time(layout_, p);
   plan.predicted_tg_tok_s = times.tg > 0 ? 1.0 / times.tg : 0;
   plan.predicted_pp_tok_s = times.pp > 0 ? 1.0 / times.pp : 0;
+  if (stream_ && plan.device.staging > 0) plan_streaming(plan, p);
   const uint64_t available = request_.machine.host_available_bytes;
   plan.host_memory_fits = available == 0 || plan.host.total() <= available;
   if (!plan.host_memory_fits)
@@ -463,6 +496,40 @@ Plan::TokenReads Planner::bytes_read_per_token(const Placement &p) const {
   const double kv = kv_bytes_per_token(model_, request_.kv_type, n_ctx_);
   for (Location l : p.kv) reads[side(l)] += kv;
   return {static_cast<uint64_t>(std::llround(reads[1])), static_cast<uint64_t>(std::llround(reads[0]))};
+}
+
+double Planner::objective(const Placement &p) const {
+  const Times t = total_time(layout_, p);
+  if (!stream_ || device_memory(device_use(p)).staging == 0) return t.objective();
+  const double n = request_.n_batch;
+  return t.tg + std::min(t.pp, prompt_seconds(layout_, p, request_.machine, n, true) / n);
+}
+
+// Streams prompts from the batch size on which the cost model predicts it is faster; the slots
+// and the KV copy are in the device's staging either way (make_plan keeps the plan without them
+// when they do not pay).
+void Planner::plan_streaming(Plan &plan, const Placement &p) const {
+  Plan::Streaming &st = plan.streaming;
+  const MachineProfile &m = request_.machine;
+  st.slot_bytes = stream_->slot_bytes;
+  st.kv_bytes = std::any_of(p.kv.begin(), p.kv.end(), [](Location l) { return l == Location::host; })
+                    ? stream_->kv_bytes
+                    : 0;
+  const double n = request_.n_batch;
+  st.unstreamed_pp_tok_s = n / prompt_seconds(layout_, p, m, n, false);
+  st.min_batch = stream_min_batch(layout_, p, m, request_.n_batch);
+  st.enabled = st.min_batch > 0;
+  if (!st.enabled) return;
+  st.predicted_pp_tok_s = n / prompt_seconds(layout_, p, m, n, true);
+  for (const Stage &s : layout_.stages)
+    if (s.kind == Stage::Kind::tensor && s.streamable && stage_location(p, s) == Location::host)
+      st.bytes_per_batch += static_cast<uint64_t>(s.stream_bytes);
+  plan.predicted_pp_tok_s = st.predicted_pp_tok_s;
+  plan.notes.push_back(fmt::format(
+      "prompts of {} tokens or more stream the host's layer weights ({:.2f} GiB per batch) through two {:.1f} MiB "
+      "device slots: {:.1f} instead of {:.1f} tok/s at {} tokens",
+      st.min_batch, st.bytes_per_batch / 1073741824.0, st.slot_bytes / 1048576.0, st.predicted_pp_tok_s,
+      st.unstreamed_pp_tok_s, request_.n_batch));
 }
 
 // ---------------------------------------------------------------- request checks
@@ -522,7 +589,21 @@ Plan make_plan(const ModelShape &model, const PlanRequest &request) {
   offload::validate(model, request);
   std::vector<std::string> notes;
   const uint64_t budget = offload::resolve_budget(request, notes);
-  auto plan_at = [&](uint32_t n_ctx) { return offload::Planner(model, request, n_ctx, budget).run(); };
+  // With prompt streaming when it is allowed and pays: its slots take device bytes from the
+  // weights, so it must win on the objective (tg + pp) to be kept.
+  auto plan_at = [&](uint32_t n_ctx) {
+    Plan plain = offload::Planner(model, request, n_ctx, budget).run();
+    if (!request.policy.stream_prefill || plain.device.total() == 0) return plain;
+    try {
+      Plan streamed =
+          offload::Planner(model, request, n_ctx, budget, offload::stream_reserve(model, request, n_ctx)).run();
+      auto objective = [](const Plan &p) { return 1.0 / p.predicted_tg_tok_s + 1.0 / p.predicted_pp_tok_s; };
+      if (streamed.streaming.enabled && objective(streamed) < objective(plain)) return streamed;
+    } catch (const Error &e) {
+      if (e.code() != ErrorCode::budget_exceeded) throw;
+    }
+    return plain;
+  };
   Plan plan;
   const uint32_t min_ctx = request.policy.min_ctx;
   try {

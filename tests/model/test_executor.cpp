@@ -143,7 +143,7 @@ TEST_CASE("sim device: every budget and strategy gives the CPU-only logits, insi
       {"manual layers 0,2", layers_0_2},
       {"manual blocks", blocks}};
 
-  int n_split = 0, n_refused = 0, n_host_only = 0;
+  int n_split = 0, n_refused = 0, n_host_only = 0, n_streamed = 0;
   for (int step = 1; step <= 17; ++step) {
     const uint64_t budget = everything * static_cast<uint64_t>(step) / 16;  // 1/16 .. 17/16 of everything
     for (auto [name, p] : strategies) {
@@ -173,14 +173,17 @@ TEST_CASE("sim device: every budget and strategy gives the CPU-only logits, insi
         ++n_host_only;
         continue;
       }
-      // The device holds exactly what the plan lists (no staging buffer is needed on it: the
-      // residual lands in the device's activations), never more than the budget.
+      // The device holds exactly what the plan lists, category by category (its staging is the
+      // prompt-streaming slots; the residual lands straight in the device's activations), never
+      // more than the budget.
       REQUIRE(report.devices.size() == 2);
       const DeviceMemory &dev = report.devices[1];
       CHECK(dev.weights == plan.device.weights);
       CHECK(dev.kv == plan.device.kv);
       CHECK(dev.scratch == plan.device.scratch);
-      CHECK(dev.peak == plan.device.total() - plan.device.staging);
+      CHECK(dev.staging == plan.device.staging);
+      CHECK(dev.peak == plan.device.total());
+      n_streamed += plan.streaming.enabled;
       CHECK(dev.peak <= budget);
       CHECK(dev.budget == budget);
       const model::DeviceMemoryStats stats = device_of(*model).memory_stats();
@@ -189,8 +192,10 @@ TEST_CASE("sim device: every budget and strategy gives the CPU-only logits, insi
       if (plan.device.weights > 0 && plan.host.weights > 0) ++n_split;
     }
   }
-  MESSAGE(fmt::format("everything = {} bytes; {} partial splits, {} refusals, {} plans without the device",
-                      everything, n_split, n_refused, n_host_only));
+  MESSAGE(fmt::format("everything = {} bytes; {} partial splits, {} refusals, {} plans without the device, {} "
+                      "streaming prompts",
+                      everything, n_split, n_refused, n_host_only, n_streamed));
+  CHECK(n_streamed >= 1);
   CHECK(n_split >= 6);    // partial splits were exercised, not only all or nothing
   CHECK(n_refused >= 1);  // and budgets too small for some strategy
 }
@@ -354,4 +359,60 @@ TEST_CASE("load progress rises from 0 to 1, once per uploaded weight; returning 
   }
   set_log_callback(nullptr, nullptr);
   CHECK(n_leaks == 0);
+}
+
+TEST_CASE("sim device: a streamed prompt gives the CPU-only logits, uploads what the plan says, inside the budget") {
+  for (const std::string name : {"synth-Q4_K_M", "synth-qwen3moe-Q4_K_M", "synth-qwen2-Q4_K_M"}) {
+    auto path = test::test_data("models/" + name + ".gguf");
+    if (!path) return;
+    CAPTURE(name);
+    const Model cpu_model = Model::load(*path, params_for("cpu"));
+    const std::vector<int32_t> tokens = sequence(cpu_model);
+    Context cpu_ctx(cpu_model, context_params());
+    const Logits expected = run(cpu_ctx, tokens);
+
+    int n_streamed = 0;
+    const uint64_t weights = cpu_model.info().weight_bytes;
+    // These models are so small that the cost model keeps them on the CPU when it may choose: put
+    // one or two layers on the device and let the rest stream.
+    for (uint64_t budget : {weights / 2, weights, 2 * weights}) {
+      CAPTURE(budget);
+      std::optional<Model> model;
+      OffloadPolicy p = policy(OffloadStrategy::manual, budget);
+      p.n_gpu_layers = budget > weights ? 2 : 1;
+      try {
+        model = Model::load(*path, params_for("sim", p));
+      } catch (const Error &e) {
+        CHECK(e.code() == ErrorCode::budget_exceeded);
+        continue;
+      }
+      const Plan *plan = model->plan();
+      if (!plan || !plan->streaming.enabled) continue;
+      ++n_streamed;
+      CHECK(plan->streaming.min_batch >= 1);
+      CHECK(plan->streaming.predicted_pp_tok_s > plan->streaming.unstreamed_pp_tok_s);
+      Context ctx(*model, context_params());
+      const Logits got = run(ctx, tokens);
+      CHECK(got.batch == expected.batch);  // the same kernels on the same numbers
+      CHECK(got.stream == expected.stream);
+
+      // One streamed batch uploads each host-placed layer weight once (of a MoE layer's experts
+      // only those its tokens chose).
+      model::Executor &ex = *model->impl().executor;
+      model::Streamer *streamer = ex.streamer_for(kBatch);
+      REQUIRE(streamer);
+      const uint64_t before = streamer->weight_bytes_uploaded();
+      ctx.clear();
+      ctx.decode(std::span(tokens).first(kBatch));
+      const uint64_t uploaded = streamer->weight_bytes_uploaded() - before;
+      if (model->info().n_expert == 0) CHECK(uploaded == plan->streaming.bytes_per_batch);
+      else CHECK(uploaded <= plan->streaming.bytes_per_batch);
+      CHECK(uploaded > 0);
+      const model::DeviceMemoryStats stats = ex.device().memory_stats();
+      CHECK(stats.peak_bytes <= budget);
+      CHECK(ctx.memory_report().devices[1].staging == plan->device.staging);
+    }
+    MESSAGE(name << ": " << n_streamed << " budgets streamed");
+    CHECK(n_streamed >= 1);
+  }
 }

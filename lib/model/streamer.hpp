@@ -1,0 +1,51 @@
+// Streaming a long prompt's host-placed weights through the device: two staging slots, filled in
+// turn, so the device computes from one while the next is copied in (on a GPU; the sim device
+// copies in place). The plan sizes them (Plan::Streaming) and the executor owns them.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "model/weights.hpp"
+
+namespace vramfit::model {
+
+class Streamer {
+ public:
+  // `device` must outlive this; allocates two slots of slot_bytes and, when kv_bytes > 0, K and V
+  // copies of kv_bytes each (the device copy of a host layer's KV cache).
+  Streamer(Device &device, uint64_t slot_bytes, uint64_t kv_bytes);
+  ~Streamer();
+  Streamer(const Streamer &) = delete;
+  Streamer &operator=(const Streamer &) = delete;
+
+  Device &device() noexcept { return device_; }
+  // A device view of `host`, copied into the next slot (which is released by the ops issued
+  // since the one before: each staged weight must be used before the next one but one is staged).
+  Weight stage(const Weight &host);
+  // Expert e's gate, up and down matrices, copied together into the next slot.
+  std::array<Weight, 3> stage_expert(const MoeWeights &m, int64_t e);
+  // Ends a batch: the last slot is released.
+  void finish();
+
+  // The device copy of `host`'s KV cache holding rows [0, n_rows) of it; write_back() returns rows
+  // [first, first + n) to the host cache.
+  KvLayer kv_copy(const KvLayer &host, int64_t n_rows);
+  void write_back(const KvLayer &copy, KvLayer &host, int64_t first, int64_t n);
+
+  uint64_t weight_bytes_uploaded() const noexcept { return weight_bytes_uploaded_; }
+
+ private:
+  int next_slot();
+
+  Device &device_;
+  uint64_t slot_bytes_;
+  uint64_t kv_bytes_;
+  std::array<void *, 2> slots_{};
+  void *kv_k_ = nullptr;
+  void *kv_v_ = nullptr;
+  int last_slot_ = -1;
+  uint64_t weight_bytes_uploaded_ = 0;
+};
+
+}  // namespace vramfit::model
