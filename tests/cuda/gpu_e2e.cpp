@@ -90,6 +90,7 @@ int main(int argc, char **argv) {
   const std::string device_name = argc > 5 ? argv[5] : "cuda";
   std::printf("{\"model\":\"%s\",\"budget_bytes\":%llu,\"n_gpu_layers_asked\":%d,", escape(path).c_str(),
               static_cast<unsigned long long>(budget), ngl);
+  const char *phase = "cpu";  // the CPU reference failing means the model is not supported at all
   try {
     ModelParams cpu_params;
     cpu_params.device = "cpu";
@@ -98,6 +99,7 @@ int main(int argc, char **argv) {
     Context cpu_ctx(cpu_model, ContextParams{512, 512, 0, GgmlType::F32});
     const Run ref = run(cpu_ctx, prompt, n_gen, nullptr);
 
+    phase = "gpu";
     ModelParams gpu_params;
     gpu_params.device = device_name;
     gpu_params.n_ctx = 512;
@@ -139,7 +141,7 @@ int main(int argc, char **argv) {
         static_cast<unsigned long long>(device ? device->budget : 0), plan ? plan->predicted_tg_tok_s : 0.0);
     return 0;
   } catch (const std::exception &e) {
-    std::printf("\"ok\":false,\"error\":\"%s\"}\n", escape(e.what()).c_str());
+    std::printf("\"ok\":false,\"phase\":\"%s\",\"error\":\"%s\"}\n", phase, escape(e.what()).c_str());
     return 2;
   }
 }
