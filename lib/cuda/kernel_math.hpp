@@ -190,6 +190,12 @@ VRAMFIT_HD GemvLane gemv_lane(int lane, int pieces_per_chunk) {
   return {lane / pieces_per_chunk, lane % pieces_per_chunk, kWarpSize / pieces_per_chunk};
 }
 
+// Kernels with one warp per work item (gemv rows, attention items): blocks of warps_per_block
+// warps for n items; the last block's extra warps return at once.
+inline unsigned blocks_for_warps(int64_t items, int warps_per_block) {
+  return (unsigned)((items + warps_per_block - 1) / warps_per_block);
+}
+
 // Element-wise kernels run a bounded grid and stride over the rest: blocks for n items.
 inline unsigned grid_for(int64_t n, int threads) {
   const int64_t blocks = (n + threads - 1) / threads;

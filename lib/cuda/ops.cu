@@ -408,7 +408,7 @@ void gemv(Runtime &rt, GgmlType type, const void *w, int64_t ne0, int64_t ne1, c
   dispatch_weight(type, "matmul", [&](auto *tag) {
     using Chunk = std::remove_pointer_t<decltype(tag)>;
     const int64_t n_chunks = ne0 / ChunkTraits<Chunk>::size;
-    const unsigned blocks = static_cast<unsigned>((ne1 + kGemvWarps - 1) / kGemvWarps);
+    const unsigned blocks = blocks_for_warps(ne1, kGemvWarps);
     for (int64_t t0 = 0; t0 < n_tokens; t0 += kGemvMaxTokens) {
       const int n = static_cast<int>(n_tokens - t0 < kGemvMaxTokens ? n_tokens - t0 : kGemvMaxTokens);
       gemv_kernel<Chunk><<<blocks, kGemvWarps * kWarp, 0, stream_of(rt)>>>(
@@ -536,7 +536,7 @@ void attention(Runtime &rt, const float *q, GgmlType kv_type, const void *k_cach
   const AttentionArgs args{q,     k_cache, v_cache,  row_bytes(kv_type, shape.n_head_kv * shape.head_dim),
                            shape, sinks,   n_splits, scratch,
                            out};
-  const auto blocks = static_cast<unsigned>((pairs * n_splits + kAttnWarps - 1) / kAttnWarps);
+  const unsigned blocks = blocks_for_warps(pairs * n_splits, kAttnWarps);
   switch (type) {
     case KvType::f32: attention_kernel<KvType::f32><<<blocks, kAttnWarps * kWarp, 0, stream_of(rt)>>>(args); break;
     case KvType::f16: attention_kernel<KvType::f16><<<blocks, kAttnWarps * kWarp, 0, stream_of(rt)>>>(args); break;
@@ -544,8 +544,7 @@ void attention(Runtime &rt, const float *q, GgmlType kv_type, const void *k_cach
   }
   check_launch("attention");
   if (n_splits == 1) return;
-  attention_merge_kernel<<<static_cast<unsigned>((pairs + kAttnWarps - 1) / kAttnWarps), kAttnWarps * kWarp, 0,
-                           stream_of(rt)>>>(args);
+  attention_merge_kernel<<<blocks_for_warps(pairs, kAttnWarps), kAttnWarps * kWarp, 0, stream_of(rt)>>>(args);
   check_launch("attention (merge)");
 }
 

@@ -14,7 +14,8 @@
 namespace vramfit::cuda {
 
 // The largest per-thread stack (local memory) any kernel of lib/cuda needs, in bytes: what
-// Runtime reserves up front (cudaLimitStackSize).
+// Runtime reserves up front (cudaLimitStackSize). Asking loads every kernel (cudaFuncGetAttributes),
+// so none is loaded later, outside the measured overhead, even under lazy module loading.
 uint64_t kernel_stack_bytes();
 
 // True when the weight kernels (get_rows, gemv, dequantize_f16) handle `type`:

@@ -27,6 +27,7 @@ void throw_cuda_error(cudaError_t error, const char *op) {
 }
 
 void throw_cublas_error(cublasStatus_t status, const char *op) {
+  (void)cudaGetLastError();  // a launch cuBLAS failed leaves it set: not the next op's error
   detail::fail(ErrorCode::device, "cublas {}: {}", op, cublasGetStatusString(status));
 }
 

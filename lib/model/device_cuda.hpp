@@ -29,7 +29,7 @@ struct CudaDeviceConfig {
   int device_index = 0;
   uint64_t budget_bytes = 0;                        // the one cudaMalloc; every device byte
   uint64_t cublas_workspace_bytes = 4ull << 20;     // handed to cublasSetWorkspace
-  uint64_t matmul_scratch_bytes = 32ull << 20;      // f16 tiles of batched matmul (0: GEMV unless F32/F16)
+  uint64_t matmul_scratch_bytes = 32ull << 20;      // tiles of batched matmul (0: GEMV unless F32)
   int64_t gemv_max_tokens = 8;                      // larger batches use dequantize + cuBLAS
   // Partials of decode attention split across warps (flash-decoding); 0: never split. 2 MiB holds
   // 64 heads x 8 tokens x 8 splits of head_dim 128.

@@ -445,6 +445,13 @@ TEST_CASE("kv_store offsets: plain caches by element, Q8_0 caches by block") {
   CHECK(grid_for(0, 256) == 1);
   CHECK(grid_for(257, 256) == 2);
   CHECK(grid_for(int64_t{1} << 40, 256) == 65536);  // grid-stride beyond
+  // One warp per item: every item gets a warp, and less than one block is left over.
+  for (int64_t items : {1, 3, 4, 5, 1000, 152064})
+    for (int warps : {1, 4, 8}) {
+      const int64_t launched = int64_t{blocks_for_warps(items, warps)} * warps;
+      REQUIRE(launched >= items);
+      REQUIRE(launched - items < warps);
+    }
 }
 
 namespace {
