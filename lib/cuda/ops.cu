@@ -476,6 +476,8 @@ void rms_norm(Runtime &rt, const float *x, GgmlType weight_type, const void *wei
               float eps, float *y) {
   if (n_tokens <= 0) return;
   if (n <= 0) fail(ErrorCode::invalid_argument, "rms_norm", "row length " + std::to_string(n));
+  if (n_tokens > INT32_MAX)  // one block per row: the grid's x limit
+    fail(ErrorCode::invalid_argument, "rms_norm", std::to_string(n_tokens) + " rows in one call");
   const unsigned blocks = static_cast<unsigned>(n_tokens);
   if (weight_type == GgmlType::F32)
     rms_norm_kernel<<<blocks, kThreads, 0, stream_of(rt)>>>(x, static_cast<const float *>(weight), n, eps, y);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "cuda/ops.hpp"
@@ -275,4 +276,22 @@ TEST_CASE("no device memory appears after construction: kernels and cuBLAS are l
   REQUIRE(cudaMemGetInfo(&free_after, &total) == cudaSuccess);
   CHECK(free_after == free_before);
   MESSAGE("free before " << free_before << " B, after every op " << free_after << " B");
+}
+
+TEST_CASE("a failed CUDA launch is reported once, under its own op, and the device stays usable") {
+  if (!have_gpu()) return;
+  cuda::Runtime rt(0);
+  // 2^31 blocks is past the grid's limit: the launch itself fails (never a sticky error).
+  try {
+    cuda::convert_f32_to_f16_scaled(rt, nullptr, int64_t{1} << 31, 16, nullptr, nullptr);
+    FAIL("expected Error(device)");
+  } catch (const Error &e) {
+    CHECK(e.code() == ErrorCode::device);
+    CHECK(std::string(e.what()).find("matmul (convert)") != std::string::npos);
+  }
+  CHECK(cudaPeekAtLastError() == cudaSuccess);  // cleared: the next op will not report it
+  auto *p = static_cast<float *>(rt.malloc(64, "test"));
+  cuda::add(rt, p, p, 16);
+  CHECK_NOTHROW(rt.synchronize("after a recovered failure"));
+  rt.free(p);
 }
