@@ -12,13 +12,28 @@
 
 namespace vramfit::cuda {
 
+namespace {
+
+// Errors that corrupt the context (a kernel faulted): every later call fails with them, so the
+// call that reports one may be an innocent later one, and only a new context recovers.
+bool is_sticky(cudaError_t error) {
+  switch (error) {
+    case cudaErrorIllegalAddress: case cudaErrorLaunchFailure: case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress: case cudaErrorInvalidAddressSpace: case cudaErrorInvalidPc:
+    case cudaErrorHardwareStackError: case cudaErrorAssert: case cudaErrorLaunchTimeout:
+    case cudaErrorECCUncorrectable: case cudaErrorUnknown:
+      return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+
 // Clears the runtime's last-error slot first, so the next operation reports its own error and not
-// this one under its name. An error that is still there after clearing is "sticky" (a kernel
-// faulted: the context is lost, and every later call will fail): the message says so, since the
-// failing call may have been an innocent later one.
+// this one under its name; a sticky error says that the device must be recreated.
 void throw_cuda_error(cudaError_t error, const char *op) {
   (void)cudaGetLastError();
-  const bool sticky = cudaPeekAtLastError() != cudaSuccess;
+  const bool sticky = is_sticky(error);
   const ErrorCode code = error == cudaErrorMemoryAllocation ? ErrorCode::out_of_memory : ErrorCode::device;
   detail::fail(code, "cuda {}: {} ({}){}", op, cudaGetErrorString(error), cudaGetErrorName(error),
                sticky ? "; the CUDA context is unusable after this error (a kernel may have failed earlier, "
