@@ -1,8 +1,10 @@
-// The arithmetic of the CUDA kernels, as VRAMFIT_HD functions.
+// The arithmetic and index math of the CUDA kernels, as VRAMFIT_HD (or plain host) functions.
 //
-// Every formula a CUDA kernel evaluates lives here, so the same code is compiled for the host and
-// unit-tested against float64 references where no GPU exists (tests/devices/test_cuda_math.cpp).
-// The kernels in ops.cu only add the thread layout: which thread handles which element.
+// Every formula a CUDA kernel evaluates lives here, and so does every mapping from a thread to its
+// work (GEMV lanes, rope items, attention items and key splits, kv_store offsets, grid sizes, the
+// batched-matmul scratch layout), so the same code is compiled for the host and unit-tested
+// against float64 references where no GPU exists (tests/devices/test_cuda_math.cpp). The kernels
+// in ops.cu and dequant.cu only apply them to their thread and block indices.
 // Formulas follow ggml's (llama.cpp's) CPU/CUDA definitions so results agree with the references.
 #pragma once
 
@@ -50,9 +52,9 @@ VRAMFIT_HD void dequantize_chunk(const Block &b, float *out) {
 
 // ---- pieces: how several threads share one block ----
 // A thread never dequantizes a whole 256-weight block (a float[256] per thread is a 1 KiB stack
-// frame). Blocks are split into pieces of kPieceSize consecutive weights: 16 pieces of 16 weights
-// for the K-quants, 4 pieces of 8 for the 32-weight formats, 1 piece of 1 for plain elements.
-// dequantize_piece(b, p, out) writes weights p*kPieceSize .. of block b with exactly the float
+// frame). Blocks are split into pieces of PieceTraits::size consecutive weights: 16 pieces of 16
+// weights for the K-quants, 4 pieces of 8 for the 32-weight formats, 1 piece of 1 for plain
+// elements. dequantize_piece(b, p, out) writes weights p*size .. of block b with exactly the float
 // operations of quant::dequantize_block, so the pieces of a block are that block bit for bit
 // (host-tested), and a thread's piece stays in registers.
 template <class Chunk>
