@@ -134,11 +134,13 @@ int main(int argc, char **argv) {
     std::printf(
         "\"ok\":true,\"n_layer\":%u,\"n_device_layers\":%u,\"positions\":%zu,\"max_logits_rel_rms\":%.3g,"
         "\"clear_positions\":%d,\"clear_argmax_agree\":%d,\"greedy_tokens_equal\":%s,"
-        "\"device_peak_bytes\":%llu,\"device_budget_bytes\":%llu,\"predicted_tg_tok_s\":%.4g}\n",
+        "\"device_peak_bytes\":%llu,\"device_budget_bytes\":%llu,\"plan_device_total_bytes\":%llu,"
+        "\"predicted_tg_tok_s\":%.4g}\n",
         plan ? plan->n_layer : 0u, plan ? plan->n_device_layers : 0u, ref.logits.size(), worst, clear, agree,
         free_run.tokens == ref.tokens ? "true" : "false",
         static_cast<unsigned long long>(device ? device->peak : 0),
-        static_cast<unsigned long long>(device ? device->budget : 0), plan ? plan->predicted_tg_tok_s : 0.0);
+        static_cast<unsigned long long>(device ? device->budget : 0),
+        static_cast<unsigned long long>(plan ? plan->device_total_bytes() : 0), plan ? plan->predicted_tg_tok_s : 0.0);
     return 0;
   } catch (const std::exception &e) {
     std::printf("\"ok\":false,\"phase\":\"%s\",\"error\":\"%s\"}\n", phase, escape(e.what()).c_str());
