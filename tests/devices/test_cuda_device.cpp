@@ -194,7 +194,7 @@ TEST_CASE("cuda attention with windows, sinks, GQA and split keys matches the CP
         const int64_t row = n_head_kv * head_dim;
         const std::vector<float> k = random_floats(n_ctx * row, 11, 2.0f), v = random_floats(n_ctx * row, 12);
         const std::vector<float> q = random_floats(40 * n_head * head_dim, 13, 2.0f), sinks = random_floats(n_head, 14);
-        std::vector<float> prompt[2], decode[2];
+        std::vector<float> first[2], prompt[2], decode[2];
         for (int i = 0; i < 2; ++i) {
           Device &d = devices[i];
           KvLayer kv{d.allocate(row_bytes(kv_type, row) * n_ctx, "k"), d.allocate(row_bytes(kv_type, row) * n_ctx, "v"),
@@ -205,11 +205,14 @@ TEST_CASE("cuda attention with windows, sinks, GQA and split keys matches the CP
           const auto *qd = static_cast<const float *>(put(d, q));
           auto *out = static_cast<float *>(d.allocate(q.size() * sizeof(float), "out"));
           d.kv_store(kv, kd, vd, 0, n_ctx);
-          d.attention(qd, kv, 1000, 40, p, out);  // a prompt batch: one warp per (token, head)
+          d.attention(qd, kv, 0, 40, p, out);  // 40 keys at most: no split, the sink in the kernel
+          first[i] = get(d, out, q.size());
+          d.attention(qd, kv, 1000, 40, p, out);  // a prompt batch over ~1000 keys: a few splits
           prompt[i] = get(d, out, q.size());
           d.attention(qd, kv, n_ctx - 1, 1, p, out);  // one decode token over 1500 keys: split
           decode[i] = get(d, out, n_head * head_dim);
         }
+        CHECK(relative_rms(first[1], first[0]) <= 1e-5);
         CHECK(relative_rms(prompt[1], prompt[0]) <= 1e-5);
         CHECK(relative_rms(decode[1], decode[0]) <= 1e-5);
       }
