@@ -3,9 +3,8 @@
 
 #include "cuda/check.hpp"
 #include "cuda/dequant.cuh"
+#include "cuda/kernel_math.hpp"
 #include "quant/blocks.hpp"
-#include "quant/dequant_block.hpp"
-#include "quant/fp16.hpp"
 #include "vramfit/error.hpp"
 
 namespace vramfit::cuda {
@@ -13,45 +12,33 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// Plain element types as one-weight "blocks", so one kernel template serves every format.
-struct f32_weight { float value; };
-struct f16_weight { quant::f16_bits bits; };
-struct bf16_weight { quant::bf16_bits bits; };
-VRAMFIT_HD void dequantize_one(const f32_weight &w, float *out) { out[0] = w.value; }
-VRAMFIT_HD void dequantize_one(const f16_weight &w, float *out) { out[0] = quant::f16_to_f32(w.bits); }
-VRAMFIT_HD void dequantize_one(const bf16_weight &w, float *out) { out[0] = quant::bf16_to_f32(w.bits); }
-template <class Block>
-VRAMFIT_HD void dequantize_one(const Block &b, float *out) {
-  quant::dequantize_block(b, out);
-}
+VRAMFIT_HD void store(float v, float *dst) { *dst = v; }
+VRAMFIT_HD void store(float v, uint16_t *dst) { *dst = quant::f32_to_f16(v); }
 
-// f32: the block writes straight to its place. f16: through a local buffer, then rounded.
-template <int BlockSize, class Block>
-__device__ __forceinline__ void dequantize_to(const Block &b, float *dst) {
-  dequantize_one(b, dst);
-}
-template <int BlockSize, class Block>
-__device__ __forceinline__ void dequantize_to(const Block &b, uint16_t *dst) {
-  float values[BlockSize];
-  dequantize_one(b, values);
-  for (int j = 0; j < BlockSize; ++j) dst[j] = quant::f32_to_f16(values[j]);
-}
-
-// One thread per block, grid-stride, so any n fits a bounded grid.
-template <class Block, int BlockSize, class Out>
-__global__ void dequantize_kernel(const Block *src, Out *dst, int64_t n_blocks) {
+// One thread per piece of a block (kernel_math.hpp: 16 weights of a K-quant block, 8 of a
+// 32-weight block, 1 plain element), grid-stride, so any n fits a bounded grid and no thread
+// holds more than one piece (registers, not a stack buffer).
+template <class Chunk, class Out>
+__global__ void dequantize_kernel(const Chunk *src, Out *dst, int64_t n_blocks) {
+  constexpr int pieces = PieceTraits<Chunk>::count, piece_size = PieceTraits<Chunk>::size;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n_blocks; i += stride)
-    dequantize_to<BlockSize>(src[i], dst + i * BlockSize);
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n_blocks * pieces; i += stride) {
+    const int64_t block = i / pieces;
+    const int piece = static_cast<int>(i % pieces);
+    float values[piece_size];
+    dequantize_piece(src[block], piece, values);
+    Out *out = dst + block * ChunkTraits<Chunk>::size + piece * piece_size;
+#pragma unroll
+    for (int j = 0; j < piece_size; ++j) store(values[j], out + j);
+  }
 }
 
-template <class Block, int BlockSize, class Out>
+template <class Chunk, class Out>
 void launch(const void *src, Out *dst, int64_t n, cudaStream_t stream) {
-  const int64_t n_blocks = n / BlockSize;
+  const int64_t n_blocks = n / ChunkTraits<Chunk>::size;
   if (n_blocks == 0) return;
-  const int64_t grid = std::min<int64_t>((n_blocks + kThreads - 1) / kThreads, 65535);
-  dequantize_kernel<Block, BlockSize, Out>
-      <<<static_cast<unsigned>(grid), kThreads, 0, stream>>>(static_cast<const Block *>(src), dst, n_blocks);
+  const unsigned grid = grid_for(n_blocks * PieceTraits<Chunk>::count, kThreads);
+  dequantize_kernel<Chunk, Out><<<grid, kThreads, 0, stream>>>(static_cast<const Chunk *>(src), dst, n_blocks);
   check_launch("dequantize");
 }
 
@@ -67,27 +54,27 @@ void dequantize_any(GgmlType type, const void *src, Out *dst, int64_t n, cudaStr
                                                  std::to_string(traits->block_size));
   using namespace quant;
   switch (type) {
-    case GgmlType::F32: return launch<f32_weight, 1>(src, dst, n, stream);
-    case GgmlType::F16: return launch<f16_weight, 1>(src, dst, n, stream);
-    case GgmlType::BF16: return launch<bf16_weight, 1>(src, dst, n, stream);
-    case GgmlType::Q4_0: return launch<block_q4_0, QK4_0>(src, dst, n, stream);
-    case GgmlType::Q8_0: return launch<block_q8_0, QK8_0>(src, dst, n, stream);
-    case GgmlType::Q2_K: return launch<block_q2_K, QK_K>(src, dst, n, stream);
-    case GgmlType::Q3_K: return launch<block_q3_K, QK_K>(src, dst, n, stream);
-    case GgmlType::Q4_K: return launch<block_q4_K, QK_K>(src, dst, n, stream);
-    case GgmlType::Q5_K: return launch<block_q5_K, QK_K>(src, dst, n, stream);
-    case GgmlType::Q6_K: return launch<block_q6_K, QK_K>(src, dst, n, stream);
-    case GgmlType::Q8_K: return launch<block_q8_K, QK_K>(src, dst, n, stream);
+    case GgmlType::F32: return launch<float>(src, dst, n, stream);
+    case GgmlType::F16: return launch<f16_elem>(src, dst, n, stream);
+    case GgmlType::BF16: return launch<bf16_elem>(src, dst, n, stream);
+    case GgmlType::Q4_0: return launch<block_q4_0>(src, dst, n, stream);
+    case GgmlType::Q8_0: return launch<block_q8_0>(src, dst, n, stream);
+    case GgmlType::Q2_K: return launch<block_q2_K>(src, dst, n, stream);
+    case GgmlType::Q3_K: return launch<block_q3_K>(src, dst, n, stream);
+    case GgmlType::Q4_K: return launch<block_q4_K>(src, dst, n, stream);
+    case GgmlType::Q5_K: return launch<block_q5_K>(src, dst, n, stream);
+    case GgmlType::Q6_K: return launch<block_q6_K>(src, dst, n, stream);
+    case GgmlType::Q8_K: return launch<block_q8_K>(src, dst, n, stream);
     default: break;
   }
   throw Error(ErrorCode::internal, "CUDA dequantize: no kernel for " + name);
 }
 
-template <class Block, int BlockSize>
+template <class Chunk>
 void take_stack_bytes(uint64_t &bytes) {
   cudaFuncAttributes to_f32{}, to_f16{};
-  check(cudaFuncGetAttributes(&to_f32, dequantize_kernel<Block, BlockSize, float>), "cudaFuncGetAttributes");
-  check(cudaFuncGetAttributes(&to_f16, dequantize_kernel<Block, BlockSize, uint16_t>), "cudaFuncGetAttributes");
+  check(cudaFuncGetAttributes(&to_f32, dequantize_kernel<Chunk, float>), "cudaFuncGetAttributes");
+  check(cudaFuncGetAttributes(&to_f16, dequantize_kernel<Chunk, uint16_t>), "cudaFuncGetAttributes");
   bytes = std::max<uint64_t>({bytes, to_f32.localSizeBytes, to_f16.localSizeBytes});
 }
 
@@ -96,17 +83,17 @@ void take_stack_bytes(uint64_t &bytes) {
 uint64_t dequantize_stack_bytes() {
   using namespace quant;
   uint64_t bytes = 0;
-  take_stack_bytes<f32_weight, 1>(bytes);
-  take_stack_bytes<f16_weight, 1>(bytes);
-  take_stack_bytes<bf16_weight, 1>(bytes);
-  take_stack_bytes<block_q4_0, QK4_0>(bytes);
-  take_stack_bytes<block_q8_0, QK8_0>(bytes);
-  take_stack_bytes<block_q2_K, QK_K>(bytes);
-  take_stack_bytes<block_q3_K, QK_K>(bytes);
-  take_stack_bytes<block_q4_K, QK_K>(bytes);
-  take_stack_bytes<block_q5_K, QK_K>(bytes);
-  take_stack_bytes<block_q6_K, QK_K>(bytes);
-  take_stack_bytes<block_q8_K, QK_K>(bytes);
+  take_stack_bytes<float>(bytes);
+  take_stack_bytes<f16_elem>(bytes);
+  take_stack_bytes<bf16_elem>(bytes);
+  take_stack_bytes<block_q4_0>(bytes);
+  take_stack_bytes<block_q8_0>(bytes);
+  take_stack_bytes<block_q2_K>(bytes);
+  take_stack_bytes<block_q3_K>(bytes);
+  take_stack_bytes<block_q4_K>(bytes);
+  take_stack_bytes<block_q5_K>(bytes);
+  take_stack_bytes<block_q6_K>(bytes);
+  take_stack_bytes<block_q8_K>(bytes);
   return bytes;
 }
 

@@ -1,8 +1,9 @@
 // CUDA dequantization of whole tensors: one kernel per block format, into f32 or f16.
 //
-// The per-block arithmetic is quant::dequantize_block (lib/quant/dequant_block.hpp, VRAMFIT_HD),
-// the same code as the CPU reference, so the results are bit-identical to it (and to llama.cpp);
-// the kernels only decide which thread handles which block.
+// The per-block arithmetic is quant::dequantize_block's (the CPU reference's), split into pieces
+// of a block (dequantize_piece, kernel_math.hpp, host-tested to equal the whole block bit for
+// bit), so the results are bit-identical to the reference (and to llama.cpp); the kernels only
+// decide which thread handles which piece.
 #pragma once
 
 #include <cuda_runtime_api.h>

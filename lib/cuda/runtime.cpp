@@ -1,5 +1,10 @@
 #include "cuda/runtime.hpp"
 
+#include <cuda.h>  // CUmoduleLoadingMode only: the driver is reached through cudaGetDriverEntryPointByVersion
+
+#include <cstdlib>
+#include <mutex>
+
 #include "common/error.hpp"
 #include "common/log.hpp"
 #include "cuda/check.hpp"
@@ -7,16 +12,51 @@
 
 namespace vramfit::cuda {
 
+namespace {
+
+// Errors that corrupt the context (a kernel faulted): every later call fails with them, so the
+// call that reports one may be an innocent later one, and only a new context recovers.
+bool is_sticky(cudaError_t error) {
+  switch (error) {
+    case cudaErrorIllegalAddress: case cudaErrorLaunchFailure: case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress: case cudaErrorInvalidAddressSpace: case cudaErrorInvalidPc:
+    case cudaErrorHardwareStackError: case cudaErrorAssert: case cudaErrorLaunchTimeout:
+    case cudaErrorECCUncorrectable: case cudaErrorUnknown:
+      return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+
+// Clears the runtime's last-error slot first, so the next operation reports its own error and not
+// this one under its name; a sticky error says that the device must be recreated.
 void throw_cuda_error(cudaError_t error, const char *op) {
+  (void)cudaGetLastError();
+  const bool sticky = is_sticky(error);
   const ErrorCode code = error == cudaErrorMemoryAllocation ? ErrorCode::out_of_memory : ErrorCode::device;
-  detail::fail(code, "cuda {}: {} ({})", op, cudaGetErrorString(error), cudaGetErrorName(error));
+  detail::fail(code, "cuda {}: {} ({}){}", op, cudaGetErrorString(error), cudaGetErrorName(error),
+               sticky ? "; the CUDA context is unusable after this error (a kernel may have failed earlier, "
+                        "asynchronously): the device must be recreated"
+                      : "");
 }
 
 void throw_cublas_error(cublasStatus_t status, const char *op) {
+  (void)cudaGetLastError();  // a launch cuBLAS failed leaves it set: not the next op's error
   detail::fail(ErrorCode::device, "cublas {}: {}", op, cublasGetStatusString(status));
 }
 
+// Since CUDA 12.2 Linux loads kernels lazily, at their first launch: cuBLAS kernels would then
+// take device memory after measure_fixed_overhead, outside every budget. EAGER loads every
+// module when the context is created, where the fixed overhead counts it. Set before the first
+// CUDA call of the process (the driver reads it once); a value the user set is kept.
+void prefer_eager_module_loading() noexcept {
+  static std::once_flag once;
+  std::call_once(once, [] { setenv("CUDA_MODULE_LOADING", "EAGER", 0); });
+}
+
 int device_count() noexcept {
+  prefer_eager_module_loading();
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {
     (void)cudaGetLastError();  // clear: "no device" is an answer, not an error
@@ -34,6 +74,22 @@ MemInfo mem_info(const char *op) {
   size_t free = 0, total = 0;
   check(cudaMemGetInfo(&free, &total), op);
   return {free, total};
+}
+
+// True when the driver loads modules lazily (CUDA was initialised before vramfit could ask for
+// eager loading, or the user set CUDA_MODULE_LOADING=LAZY); false when eager or unknown.
+bool lazy_module_loading() {
+  void *fn = nullptr;
+  cudaDriverEntryPointQueryResult found{};
+  if (cudaGetDriverEntryPointByVersion("cuModuleGetLoadingMode", &fn, 12000, cudaEnableDefault, &found) !=
+          cudaSuccess ||
+      found != cudaDriverEntryPointSuccess || !fn) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  CUmoduleLoadingMode mode{};
+  return reinterpret_cast<CUresult (*)(CUmoduleLoadingMode *)>(fn)(&mode) == CUDA_SUCCESS &&
+         mode == CU_MODULE_LAZY_LOADING;
 }
 
 void select_device(int device) {
@@ -74,6 +130,7 @@ FixedOverhead measure_fixed_overhead(int device) {
 struct Runtime::Impl {
   cudaStream_t stream = nullptr;
   cublasHandle_t cublas = nullptr;
+  int multiprocessors = 1;
 };
 
 Runtime::Runtime(int device) : device_(device), impl_(std::make_unique<Impl>()) {
@@ -86,12 +143,45 @@ Runtime::Runtime(int device) : device_(device), impl_(std::make_unique<Impl>()) 
   try {
     // Before any cublasSetWorkspace: cublasSetStream resets the workspace to cuBLAS's own pool.
     check(cublasSetStream(impl_->cublas, impl_->stream), "cublasSetStream");
+    check(cudaDeviceGetAttribute(&impl_->multiprocessors, cudaDevAttrMultiProcessorCount, device),
+          "cudaDeviceGetAttribute(multiprocessors)");
     reserve_kernel_stack();
+    warm_up_cublas();
   } catch (...) {  // the destructor does not run for a half-built object
     cublasDestroy(impl_->cublas);
     cudaStreamDestroy(impl_->stream);
     throw;
   }
+}
+
+// Every GEMM kind vramfit issues, once, on small matrices in a temporary allocation (freed before
+// returning): whatever cuBLAS creates at its first GEMM (its Lt handle, kernels it still loads
+// lazily) then exists before the fixed overhead is measured, not after.
+void Runtime::warm_up_cublas() {
+  constexpr int64_t k = 256, rows = 256, n = 64;
+  constexpr uint64_t workspace = kMinCublasWorkspace * 16;
+  const uint64_t bytes = workspace + 4 * (rows * k + n * k + rows * n);
+  std::byte *scratch = static_cast<std::byte *>(malloc(bytes, "the cuBLAS warm-up"));
+  try {
+    check(cudaMemsetAsync(scratch, 0, bytes, impl_->stream), "warm-up");
+    set_cublas_workspace(scratch, workspace);
+    auto *w = reinterpret_cast<float *>(scratch + workspace);
+    float *x = w + rows * k, *y = x + n * k;
+    gemm_f32(*this, w, rows, k, x, n, y, rows);
+    gemm_tf32(*this, w, rows, k, x, n, y, rows);
+    gemm_f16(*this, reinterpret_cast<uint16_t *>(w), rows, k, reinterpret_cast<uint16_t *>(x), n, y, rows);
+    synchronize("the cuBLAS warm-up");
+    set_cublas_workspace(nullptr, 0);
+  } catch (...) {
+    free(scratch);
+    throw;
+  }
+  free(scratch);
+  if (lazy_module_loading())
+    detail::log_warn("cuda:{}: CUDA loads kernels lazily (CUDA_MODULE_LOADING={}): a kernel loaded after start-up "
+                     "takes device memory outside the VRAM budget; set CUDA_MODULE_LOADING=EAGER before the "
+                     "process first uses CUDA",
+                     device_, std::getenv("CUDA_MODULE_LOADING") ? std::getenv("CUDA_MODULE_LOADING") : "unset");
 }
 
 // The driver grows the per-thread stack on demand at a launch and never shrinks it; growing it
@@ -156,6 +246,7 @@ void Runtime::set_cublas_workspace(void *ptr, uint64_t bytes) {
 }
 
 void *Runtime::stream() const noexcept { return impl_->stream; }
+int Runtime::multiprocessor_count() const noexcept { return impl_->multiprocessors; }
 void *Runtime::cublas() const noexcept { return impl_->cublas; }
 
 }  // namespace vramfit::cuda

@@ -12,6 +12,8 @@
 namespace vramfit::cuda {
 
 // Number of usable CUDA devices; 0 when there is no driver, no device, or the runtime refuses.
+// The first call also asks for eager module loading (CUDA_MODULE_LOADING=EAGER unless the user
+// set it): lazily loaded kernels would take device memory after the overhead was measured.
 int device_count() noexcept;
 
 struct DeviceInfo {
@@ -30,8 +32,8 @@ DeviceInfo device_info(int device);
 struct FixedOverhead {
   uint64_t total_bytes = 0;
   uint64_t context_bytes = 0;  // total - free once the context exists (an upper bound, see above)
-  // free before - free after a Runtime: the stream, the cuBLAS handle and the kernels' thread
-  // stacks (see Runtime).
+  // free before - free after a Runtime: the stream, the cuBLAS handle, what cuBLAS keeps after a
+  // first GEMM of every kind, and the kernels' thread stacks (see Runtime).
   uint64_t cublas_bytes = 0;
   uint64_t free_bytes = 0;     // free after everything: what a VRAM budget can use
 };
@@ -39,10 +41,11 @@ FixedOverhead measure_fixed_overhead(int device = 0);
 
 // One device, one stream, one cuBLAS handle. All work vramfit issues on the device goes through
 // this stream in order, which is what makes the arena's immediate reuse of released memory safe.
-// Construction also reserves the thread stacks our kernels need (their local arrays: about 1 KiB
-// per thread, times every thread the GPU can hold, hundreds of MB): the driver would otherwise
-// grow them at the first launch, outside the budget, and fail there when the budget took all the
-// free memory.
+// Construction also loads every vramfit kernel and reserves the thread stack the largest needs
+// (the driver would otherwise grow it at a first launch, outside the budget; today every kernel
+// fits the default stack, and CI keeps them under 64 bytes), and runs one GEMM of each kind
+// (f32, tf32, f16) in a temporary allocation so cuBLAS's first-use memory exists before any
+// measurement or budget: the device memory a Runtime takes is all taken by its constructor.
 class Runtime {
  public:
   explicit Runtime(int device = 0);
@@ -71,9 +74,11 @@ class Runtime {
   // Opaque handles for the kernel launchers (cudaStream_t, cublasHandle_t).
   void *stream() const noexcept;
   void *cublas() const noexcept;
+  int multiprocessor_count() const noexcept;
 
  private:
   void reserve_kernel_stack();
+  void warm_up_cublas();
   struct Impl;
   int device_;
   std::unique_ptr<Impl> impl_;

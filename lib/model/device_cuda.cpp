@@ -19,7 +19,8 @@ uint64_t round_up(uint64_t bytes) { return (bytes + CudaDevice::alignment - 1) &
 
 uint64_t CudaDevice::fixed_reservation_bytes(const CudaDeviceConfig &config) {
   return round_up(config.cublas_workspace_bytes) + round_up(config.matmul_scratch_bytes) +
-         round_up(token_staging * sizeof(int32_t));
+         round_up(config.attention_scratch_bytes) + round_up(token_staging * sizeof(int32_t)) +
+         round_up(token_staging * sizeof(float));
 }
 
 CudaDevice::CudaDevice(const CudaDeviceConfig &config)
@@ -31,9 +32,10 @@ CudaDevice::CudaDevice(const CudaDeviceConfig &config)
   if (fixed_reservation_bytes(config) > config.budget_bytes)
     detail::fail(ErrorCode::budget_exceeded,
                  "cuda:{}: a budget of {} bytes does not hold the device's fixed reservations ({} bytes: cuBLAS "
-                 "workspace {}, matmul scratch {}, token staging {})",
+                 "workspace {}, matmul scratch {}, attention scratch {}, index staging {})",
                  config.device_index, config.budget_bytes, fixed_reservation_bytes(config),
-                 config.cublas_workspace_bytes, config.matmul_scratch_bytes, token_staging * sizeof(int32_t));
+                 config.cublas_workspace_bytes, config.matmul_scratch_bytes, config.attention_scratch_bytes,
+                 token_staging * (sizeof(int32_t) + sizeof(float)));
   memory_.attach(static_cast<std::byte *>(runtime_->malloc(config.budget_bytes, "the VRAM budget")));
   try {
     // Always set, even to nothing: without it cuBLAS would use memory of its own, outside the budget.
@@ -42,13 +44,17 @@ CudaDevice::CudaDevice(const CudaDeviceConfig &config)
       workspace = memory_.allocate(config.cublas_workspace_bytes, "cuBLAS workspace");
     runtime_->set_cublas_workspace(workspace, config.cublas_workspace_bytes);
     if (config.matmul_scratch_bytes > 0)
-      scratch_ = static_cast<uint16_t *>(memory_.allocate(config.matmul_scratch_bytes, "matmul f16 scratch"));
-    tokens_ = static_cast<int32_t *>(memory_.allocate(token_staging * sizeof(int32_t), "token staging"));
+      scratch_ = static_cast<std::byte *>(memory_.allocate(config.matmul_scratch_bytes, "matmul scratch"));
+    if (config.attention_scratch_bytes > 0)
+      attention_scratch_ =
+          static_cast<float *>(memory_.allocate(config.attention_scratch_bytes, "attention split partials"));
+    tokens_ = static_cast<int32_t *>(memory_.allocate(token_staging * sizeof(int32_t), "index staging"));
+    scales_ = static_cast<float *>(memory_.allocate(token_staging * sizeof(float), "scale staging"));
   } catch (...) {
     runtime_->free(memory_.base());
     throw;
   }
-  detail::log_info("{}: {} bytes reserved for cuBLAS, matmul scratch and tokens", name_,
+  detail::log_info("{}: {} bytes reserved for cuBLAS, matmul and attention scratch, index staging", name_,
                    fixed_reservation_bytes(config));
 }
 
@@ -96,30 +102,41 @@ void CudaDevice::get_rows(const Weight &table, const int32_t *host_tokens, int64
   }
 }
 
-// Batched matmul: per group of tokens, x goes to f16 at the start of the scratch, then the weight
-// rows are dequantized to f16 tiles in the rest of it and multiplied by cuBLAS (f32 accumulate).
-// Returns false, having done nothing, when the scratch cannot hold a useful tile.
+// Batched matmul (kernel_math.hpp batched_layout / for_each_batched_tile, host-tested): per group
+// of tokens, x goes to f16 at the start of the scratch, each row scaled by a power of two so no
+// activation overflows f16 (f16_row_exponent); then the weight rows are dequantized to f16 tiles
+// in the rest of it (F16 weights are read in place) and multiplied by cuBLAS (f32 accumulate);
+// then the group's output rows are scaled back. BF16 weights never go through f16 (their range
+// is f32's): they are dequantized exactly to f32 tiles and multiplied with x as it is, on TF32
+// tensor cores (f16's 10-bit mantissa, f32's range). Returns false, having done nothing, when the
+// scratch cannot hold a useful tile.
 bool CudaDevice::matmul_batched(const Weight &w, const float *x, int64_t n_tokens, float *y) {
-  const uint64_t scratch_elems = config_.matmul_scratch_bytes / sizeof(uint16_t);
-  const auto k = static_cast<uint64_t>(w.ne0);
-  const int64_t group = std::min<int64_t>(n_tokens, static_cast<int64_t>(scratch_elems / 2 / k));
-  if (group < 1) return false;
-  const uint64_t x_elems = round_up(static_cast<uint64_t>(group) * k * sizeof(uint16_t)) / sizeof(uint16_t);
-  const int64_t tile_rows = std::min<int64_t>(w.ne1, static_cast<int64_t>((scratch_elems - x_elems) / k));
-  if (tile_rows < 1) return false;
-  uint16_t *x16 = scratch_;
-  uint16_t *w16 = scratch_ + x_elems;
+  const bool bf16 = w.type == GgmlType::BF16;
+  const bool in_place = w.type == GgmlType::F16;
+  const cuda::BatchedLayout l =
+      cuda::batched_layout(config_.matmul_scratch_bytes, w.ne0, w.ne1, n_tokens, !bf16, bf16 ? 4 : 2, in_place);
+  if (l.group < 1) return false;
+  auto *x16 = reinterpret_cast<uint16_t *>(scratch_);
+  auto *scales = reinterpret_cast<float *>(scratch_ + l.x_bytes);
+  std::byte *tile = scratch_ + l.tile_offset;
   const uint64_t w_row_bytes = row_bytes(w.type, w.ne0);
-  for (int64_t t0 = 0; t0 < n_tokens; t0 += group) {
-    const int64_t n = std::min(group, n_tokens - t0);
-    cuda::convert_f32_to_f16(*runtime_, x + t0 * w.ne0, n * w.ne0, x16);
-    for (int64_t r0 = 0; r0 < w.ne1; r0 += tile_rows) {
-      const int64_t rows = std::min(tile_rows, w.ne1 - r0);
-      const void *tile = static_cast<const std::byte *>(w.data) + static_cast<uint64_t>(r0) * w_row_bytes;
-      cuda::dequantize_f16(*runtime_, w.type, tile, w.ne0, rows, w16);
-      cuda::gemm_f16(*runtime_, w16, rows, w.ne0, x16, n, y + t0 * w.ne1 + r0, w.ne1);
+  cuda::for_each_batched_tile(l, n_tokens, w.ne1, [&](int64_t t0, int64_t n, int64_t r0, int64_t rows) {
+    const float *xt = x + t0 * w.ne0;
+    float *yt = y + t0 * w.ne1 + r0;
+    const void *rows_data = static_cast<const std::byte *>(w.data) + static_cast<uint64_t>(r0) * w_row_bytes;
+    if (bf16) {
+      cuda::dequantize_f32(*runtime_, w.type, rows_data, w.ne0, rows, reinterpret_cast<float *>(tile));
+      return cuda::gemm_tf32(*runtime_, reinterpret_cast<float *>(tile), rows, w.ne0, xt, n, yt, w.ne1);
     }
-  }
+    if (r0 == 0) cuda::convert_f32_to_f16_scaled(*runtime_, xt, n, w.ne0, x16, scales);
+    const uint16_t *w16 = static_cast<const uint16_t *>(rows_data);
+    if (!in_place) {
+      cuda::dequantize_f16(*runtime_, w.type, rows_data, w.ne0, rows, reinterpret_cast<uint16_t *>(tile));
+      w16 = reinterpret_cast<const uint16_t *>(tile);
+    }
+    cuda::gemm_f16(*runtime_, w16, rows, w.ne0, x16, n, yt, w.ne1);
+    if (r0 + rows == w.ne1) cuda::scale_rows(*runtime_, y + t0 * w.ne1, n, w.ne1, w.ne1, scales);
+  });
   return true;
 }
 
@@ -136,24 +153,28 @@ void CudaDevice::matmul(const Weight &w, const float *x, int64_t n_tokens, float
   cuda::gemv(*runtime_, w.type, w.data, w.ne0, w.ne1, x, n_tokens, y);
 }
 
+// An F32 vector weight of at least n values, in this device's memory.
+const float *CudaDevice::f32_vector(const Weight &w, int64_t n, const char *op) const {
+  if (w.type != GgmlType::F32 || w.ne0 * w.ne1 < n)
+    detail::fail(ErrorCode::invalid_argument, "{} {}: '{}' must be F32 with at least {} values ({} {}x{})", name_, op,
+                 w.name, n, type_name(w.type), w.ne0, w.ne1);
+  memory_.check_range(w.data, static_cast<uint64_t>(n) * sizeof(float), op);
+  return static_cast<const float *>(w.data);
+}
+
+// Each row of weight.ne0 values is normalised on its own, so per-head q/k norms pass
+// n_tokens = tokens * heads; y may be x (each thread reads its elements before writing them).
 void CudaDevice::rms_norm(const float *x, const Weight &weight, int64_t n_tokens, float eps, float *y) {
   cuda::rms_norm(*runtime_, x, weight.type, weight.data, weight.ne0, n_tokens, eps, y);
 }
 
 void CudaDevice::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t pos0,
                       const RopeParams &params) {
-  const float *factors = nullptr;
-  if (params.freq_factors) {
-    if (params.freq_factors->type != GgmlType::F32 || params.freq_factors->ne0 * 2 < params.n_rot)
-      detail::fail(ErrorCode::invalid_argument, "{} rope: freq_factors '{}' must be F32 with n_rot/2 = {} values",
-                   name_, params.freq_factors->name, params.n_rot / 2);
-    factors = static_cast<const float *>(params.freq_factors->data);
-    memory_.check_range(factors, static_cast<uint64_t>(params.n_rot / 2) * sizeof(float), "rope (freq_factors)");
-  }
-  if (params.neox || params.ext_factor != 0.0f || params.attn_factor != 1.0f)
-    detail::fail(ErrorCode::unsupported, "{} rope: NeoX and YaRN rope have no CUDA kernel yet", name_);
+  const float *factors = params.freq_factors ? f32_vector(*params.freq_factors, params.n_rot / 2, "rope (freq_factors)")
+                                             : nullptr;
+  const cuda::RopeYarn yarn{params.ext_factor, params.attn_factor, params.corr_low, params.corr_high};
   cuda::rope(*runtime_, x, n_tokens, n_heads, head_dim, pos0, params.n_rot, params.freq_base, params.freq_scale,
-             factors);
+             factors, params.neox, yarn);
 }
 
 void CudaDevice::kv_store(KvLayer &kv, const float *k, const float *v, int64_t pos0, int64_t n_tokens) {
@@ -171,30 +192,57 @@ void CudaDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int6
   if (params.n_head_kv != kv.n_head_kv || params.head_dim != kv.head_dim)
     detail::fail(ErrorCode::invalid_argument, "{} attention: heads {}x{} do not match the cache's {}x{}", name_,
                  params.n_head_kv, params.head_dim, kv.n_head_kv, kv.head_dim);
-  if (params.window > 0 || params.sinks)
-    detail::fail(ErrorCode::unsupported, "{} attention: sliding windows and sinks have no CUDA kernel yet", name_);
-  cuda::attention(*runtime_, q, kv.type, kv.k, kv.v, params.n_head, params.n_head_kv, params.head_dim, pos0,
-                  n_tokens, params.scale, out);
+  const float *sinks = params.sinks ? f32_vector(*params.sinks, params.n_head, "attention (sinks)") : nullptr;
+  const cuda::AttentionShape shape{params.n_head, params.n_head_kv, params.head_dim, pos0,
+                                   n_tokens,      params.window,    params.scale};
+  cuda::attention(*runtime_, q, kv.type, kv.k, kv.v, shape, sinks, attention_scratch_,
+                  config_.attention_scratch_bytes / sizeof(float), out);
 }
 
 void CudaDevice::swiglu(const float *gate, const float *up, int64_t n, float *out) {
   cuda::swiglu(*runtime_, gate, up, n, out);
 }
 
+void CudaDevice::swiglu_clamped(const float *gate, const float *up, int64_t n, float alpha, float limit, float *out) {
+  cuda::swiglu_clamped(*runtime_, gate, up, n, alpha, limit, out);
+}
+
 void CudaDevice::add(float *y, const float *x, int64_t n) { cuda::add(*runtime_, y, x, n); }
 
-// Not yet on CUDA: the architectures that need these ops refuse a CUDA device cleanly.
-void CudaDevice::swiglu_clamped(const float *, const float *, int64_t, float, float, float *) {
-  detail::fail(ErrorCode::unsupported, "{}: swiglu_clamped has no CUDA kernel yet", name_);
+void CudaDevice::add_bias(float *y, const Weight &bias, int64_t n_tokens) {
+  cuda::add_bias(*runtime_, y, f32_vector(bias, bias.ne0, "add_bias"), bias.ne0, n_tokens);
 }
-void CudaDevice::add_bias(float *, const Weight &bias, int64_t) {
-  detail::fail(ErrorCode::unsupported, "{}: add_bias ('{}') has no CUDA kernel yet", name_, bias.name);
+
+// Host indices (and scales) go through the staging buffers, token_staging at a time; each upload
+// is ordered on the stream after the kernel that read the previous one. Every row an index names
+// must lie in this device's memory: a kernel never touches a byte outside the arena.
+void CudaDevice::check_rows(const float *base, int64_t width, const int32_t *host_rows, int64_t n,
+                            const char *op) const {
+  for (int64_t i = 0; i < n; ++i) {
+    if (host_rows[i] < 0)
+      detail::fail(ErrorCode::invalid_argument, "{} {}: row index {} at {} is negative", name_, op, host_rows[i], i);
+    memory_.check_range(base + int64_t{host_rows[i]} * width, static_cast<uint64_t>(width) * sizeof(float), op);
+  }
 }
-void CudaDevice::gather_rows(const float *, int64_t, const int32_t *, int64_t, float *) {
-  detail::fail(ErrorCode::unsupported, "{}: gather_rows has no CUDA kernel yet", name_);
+
+void CudaDevice::gather_rows(const float *src, int64_t width, const int32_t *host_rows, int64_t n, float *dst) {
+  check_rows(src, width, host_rows, n, "gather_rows");
+  for (int64_t i0 = 0; i0 < n; i0 += token_staging) {
+    const int64_t m = std::min(token_staging, n - i0);
+    runtime_->upload(tokens_, host_rows + i0, static_cast<uint64_t>(m) * sizeof(int32_t));
+    cuda::gather_rows(*runtime_, src, width, tokens_, m, dst + i0 * width);
+  }
 }
-void CudaDevice::scatter_rows_scaled(const float *, int64_t, const int32_t *, const float *, int64_t, float *) {
-  detail::fail(ErrorCode::unsupported, "{}: scatter_rows_scaled has no CUDA kernel yet", name_);
+
+void CudaDevice::scatter_rows_scaled(const float *src, int64_t width, const int32_t *host_rows,
+                                     const float *host_scales, int64_t n, float *dst) {
+  check_rows(dst, width, host_rows, n, "scatter_rows_scaled");
+  for (int64_t i0 = 0; i0 < n; i0 += token_staging) {
+    const int64_t m = std::min(token_staging, n - i0);
+    runtime_->upload(tokens_, host_rows + i0, static_cast<uint64_t>(m) * sizeof(int32_t));
+    runtime_->upload(scales_, host_scales + i0, static_cast<uint64_t>(m) * sizeof(float));
+    cuda::scatter_rows_scaled(*runtime_, src + i0 * width, width, tokens_, scales_, m, dst);
+  }
 }
 
 void CudaDevice::synchronize() { runtime_->synchronize("synchronize"); }

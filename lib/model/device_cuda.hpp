@@ -2,8 +2,9 @@
 //
 // Construction makes the device's ONE cudaMalloc, of exactly `budget_bytes`, and never allocates
 // device memory again: weights, KV cache and activations come from an Arena over that region, and
-// so do the device's own fixed reservations (cuBLAS workspace, the f16 scratch of batched matmul,
-// the token staging buffer) — fixed_reservation_bytes() tells the planner how much that is.
+// so do the device's own fixed reservations (cuBLAS workspace, the scratch of batched matmul, the
+// partial results of split attention, the staging of host indices and scales) —
+// fixed_reservation_bytes() tells the planner how much that is.
 // Everything runs in order on one stream; download() and synchronize() wait for it.
 //
 // Exists only when vramfit is built with CUDA (VRAMFIT_HAVE_CUDA, set by the cuda component).
@@ -28,14 +29,19 @@ struct CudaDeviceConfig {
   int device_index = 0;
   uint64_t budget_bytes = 0;                        // the one cudaMalloc; every device byte
   uint64_t cublas_workspace_bytes = 4ull << 20;     // handed to cublasSetWorkspace
-  uint64_t matmul_scratch_bytes = 32ull << 20;      // f16 tiles of batched matmul (0: GEMV unless F32)
+  uint64_t matmul_scratch_bytes = 32ull << 20;      // tiles of batched matmul (0: GEMV unless F32)
   int64_t gemv_max_tokens = 8;                      // larger batches use dequantize + cuBLAS
+  // Partials of decode attention split across warps (flash-decoding); 0: never split. 2 MiB holds
+  // 64 heads x 8 tokens x 8 splits of head_dim 128.
+  uint64_t attention_scratch_bytes = 2ull << 20;
 };
 
 class CudaDevice final : public Device {
  public:
   static constexpr uint64_t alignment = 256;  // cudaMalloc's; also what cuBLAS wants
-  static constexpr int64_t token_staging = 4096;  // tokens per get_rows upload
+  // Host indices per upload: tokens of get_rows, rows (and scales) of gather_rows and
+  // scatter_rows_scaled; longer lists go in several uploads.
+  static constexpr int64_t token_staging = 4096;
 
   explicit CudaDevice(const CudaDeviceConfig &config);
   ~CudaDevice() override;
@@ -79,12 +85,16 @@ class CudaDevice final : public Device {
 
  private:
   bool matmul_batched(const Weight &w, const float *x, int64_t n_tokens, float *y);
+  const float *f32_vector(const Weight &w, int64_t n, const char *op) const;
+  void check_rows(const float *base, int64_t width, const int32_t *host_rows, int64_t n, const char *op) const;
 
   CudaDeviceConfig config_;
   std::unique_ptr<cuda::Runtime> runtime_;
   ArenaMemory memory_;  // over the one cudaMalloc
-  int32_t *tokens_ = nullptr;  // staging for get_rows' host tokens
-  uint16_t *scratch_ = nullptr;
+  int32_t *tokens_ = nullptr;  // staging for host tokens / row indices
+  float *scales_ = nullptr;    // staging for scatter_rows_scaled's host scales
+  std::byte *scratch_ = nullptr;  // batched matmul
+  float *attention_scratch_ = nullptr;
   std::string name_;
 };
 

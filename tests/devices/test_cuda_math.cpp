@@ -2,6 +2,7 @@
 // against float64 references: this runs everywhere, GPU or not.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -23,17 +24,37 @@ std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
   return v;
 }
 
-// The fused GEMV of one row for n_tokens tokens, in the kernel's order: lane l takes chunks
-// l, l+32, ...; then the 32 lane sums are added (the warp reduction).
+// The 32 lanes' values after the kernel's butterfly reduction (butterfly_partner): every lane
+// must end with the same total.
+std::vector<float> butterfly_sum(std::vector<float> lanes) {
+  for (int offset = 16; offset > 0; offset /= 2) {
+    std::vector<float> next(32);
+    for (int lane = 0; lane < 32; ++lane) next[lane] = lanes[lane] + lanes[butterfly_partner(lane, offset)];
+    lanes = next;
+  }
+  return lanes;
+}
+
+// The fused GEMV of one row for n_tokens tokens, exactly as the kernel maps it: lane l takes
+// piece gemv_lane(l).piece of chunks first_chunk, first_chunk + chunks_per_step, ...; then the
+// butterfly adds the 32 lane sums.
 template <class Chunk>
 std::vector<float> gemv_row(const Chunk *row, int64_t ne0, const float *x, int n_tokens) {
   constexpr int n = ChunkTraits<Chunk>::size;
   const int64_t n_chunks = ne0 / n;
-  std::vector<float> result(n_tokens, 0.0f);
+  std::vector<std::vector<float>> lanes(n_tokens, std::vector<float>(32, 0.0f));
   for (int lane = 0; lane < 32; ++lane) {
+    const GemvLane l = gemv_lane(lane, PieceTraits<Chunk>::count);
     float acc[8] = {};
-    for (int64_t c = lane; c < n_chunks; c += 32) chunk_dot(row[c], x + c * n, ne0, n_tokens, acc);
-    for (int t = 0; t < n_tokens; ++t) result[t] += acc[t];
+    for (int64_t c = l.first_chunk; c < n_chunks; c += l.chunks_per_step)
+      piece_dot<8>(row[c], l.piece, x + c * n + l.piece * PieceTraits<Chunk>::size, ne0, n_tokens, acc);
+    for (int t = 0; t < n_tokens; ++t) lanes[t][lane] = acc[t];
+  }
+  std::vector<float> result(n_tokens);
+  for (int t = 0; t < n_tokens; ++t) {
+    const std::vector<float> reduced = butterfly_sum(lanes[t]);
+    for (float v : reduced) REQUIRE(v == reduced[0]);
+    result[t] = reduced[0];
   }
   return result;
 }
@@ -301,4 +322,350 @@ TEST_CASE("the cuBLAS arguments compute y[t][r] = W[r] . x[t] for row-major W an
   CHECK(g.lda >= (g.transpose_a ? g.k : g.m));  // cuBLAS's own argument checks
   CHECK(g.ldb >= (g.transpose_b ? g.n : g.k));
   CHECK(g.ldc >= g.m);
+}
+
+// ---- pieces, lane maps and the other index math of the kernels ----
+
+namespace {
+
+bool same_bits(float a, float b) {
+  return quant::float_to_bits(a) == quant::float_to_bits(b) || (a != a && b != b);
+}
+
+// Random bytes (every bit pattern, NaN scales included): the pieces of each block, in order,
+// are dequantize_block's output bit for bit.
+template <class Chunk>
+void check_pieces(GgmlType type) {
+  CAPTURE(type_name(type));
+  constexpr int size = ChunkTraits<Chunk>::size, piece = PieceTraits<Chunk>::size;
+  static_assert(PieceTraits<Chunk>::count * piece == size);
+  std::mt19937 rng(7);
+  std::vector<uint8_t> bytes(sizeof(Chunk) * 64);
+  for (uint8_t &b : bytes) b = static_cast<uint8_t>(rng());
+  const auto *chunks = reinterpret_cast<const Chunk *>(bytes.data());
+  for (int c = 0; c < 64; ++c) {
+    float whole[size], parts[size];
+    dequantize_chunk(chunks[c], whole);
+    for (int p = 0; p < PieceTraits<Chunk>::count; ++p) dequantize_piece(chunks[c], p, parts + p * piece);
+    for (int i = 0; i < size; ++i) REQUIRE(same_bits(parts[i], whole[i]));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the pieces of a block are the whole block's dequantization, bit for bit, for every type") {
+  check_pieces<float>(GgmlType::F32);
+  check_pieces<f16_elem>(GgmlType::F16);
+  check_pieces<bf16_elem>(GgmlType::BF16);
+  check_pieces<quant::block_q4_0>(GgmlType::Q4_0);
+  check_pieces<quant::block_q8_0>(GgmlType::Q8_0);
+  check_pieces<quant::block_q2_K>(GgmlType::Q2_K);
+  check_pieces<quant::block_q3_K>(GgmlType::Q3_K);
+  check_pieces<quant::block_q4_K>(GgmlType::Q4_K);
+  check_pieces<quant::block_q5_K>(GgmlType::Q5_K);
+  check_pieces<quant::block_q6_K>(GgmlType::Q6_K);
+  check_pieces<quant::block_q8_K>(GgmlType::Q8_K);
+}
+
+TEST_CASE("the butterfly gives every lane the warp's total") {
+  std::vector<float> lanes(32);
+  for (int i = 0; i < 32; ++i) lanes[i] = static_cast<float>(i * i);
+  for (float v : butterfly_sum(lanes)) CHECK(v == 10416.0f);
+}
+
+TEST_CASE("GEMV lanes cover every (chunk, piece) of a row exactly once") {
+  for (int pieces : {1, 4, 16}) {
+    for (int64_t n_chunks : {1, 2, 3, 7, 8, 33, 100}) {
+      CAPTURE(pieces);
+      CAPTURE(n_chunks);
+      std::vector<int> seen(static_cast<size_t>(n_chunks * pieces), 0);
+      for (int lane = 0; lane < 32; ++lane) {
+        const GemvLane l = gemv_lane(lane, pieces);
+        REQUIRE(l.chunks_per_step * pieces == 32);
+        for (int64_t c = l.first_chunk; c < n_chunks; c += l.chunks_per_step) ++seen[c * pieces + l.piece];
+      }
+      for (int s : seen) REQUIRE(s == 1);
+    }
+  }
+}
+
+TEST_CASE("rope items rotate each rotated element of every head exactly once, normal and NeoX") {
+  const int64_t n_tokens = 3, n_heads = 5, head_dim = 24;
+  for (bool neox : {false, true}) {
+    for (int64_t n_rot : {int64_t{8}, int64_t{24}}) {
+      std::vector<int> seen(static_cast<size_t>(n_tokens * n_heads * head_dim), 0);
+      for (int64_t i = 0; i < n_tokens * n_heads * (n_rot / 2); ++i) {
+        const RopeItem it = rope_item(i, n_heads, head_dim, n_rot, neox);
+        REQUIRE(it.first / (n_heads * head_dim) == it.t);
+        REQUIRE(it.second - it.first == (neox ? n_rot / 2 : 1));
+        REQUIRE(it.pair == (neox ? it.first % head_dim : (it.first % head_dim) / 2));
+        ++seen[it.first];
+        ++seen[it.second];
+      }
+      for (size_t e = 0; e < seen.size(); ++e) REQUIRE(seen[e] == (static_cast<int64_t>(e % head_dim) < n_rot ? 1 : 0));
+    }
+  }
+}
+
+TEST_CASE("rope cos/sin with YaRN and attn_factor match float64 ggml rope_yarn") {
+  const int64_t n_rot = 64;
+  const float base = 150000.0f, freq_scale = 1.0f / 32;
+  const RopeYarn yarn{1.0f, 1.0f, 8.0f, 24.0f};  // gpt-oss-like: ramp over pairs 8..24
+  for (int64_t pos : {0, 3, 500, 4000}) {
+    for (int64_t pair = 0; pair < n_rot / 2; ++pair) {
+      const double extrap = pos * std::pow(static_cast<double>(base), -2.0 * pair / n_rot);
+      const double y = (pair - 8.0) / 16.0, ramp = 1.0 - std::min(1.0, std::max(0.0, y));
+      const double angle = freq_scale * extrap * (1 - ramp) + extrap * ramp;
+      const double mscale = 1.0 + 0.1 * std::log(1.0 / freq_scale);
+      const RopeCosSin cs = rope_cos_sin(pos, pair, n_rot, base, freq_scale, 1.0f, yarn);
+      const double tolerance = 2e-6 + 4e-7 * static_cast<double>(pos);
+      REQUIRE(std::fabs(cs.cos - std::cos(angle) * mscale) <= tolerance);
+      REQUIRE(std::fabs(cs.sin - std::sin(angle) * mscale) <= tolerance);
+    }
+  }
+  // Without YaRN: attn_factor scales, and the angle is the plain one.
+  const RopeCosSin plain = rope_cos_sin(10, 3, 64, 10000.0f, 0.5f, 1.0f, RopeYarn{0.0f, 0.5f, 0.0f, 0.0f});
+  CHECK(plain.cos == doctest::Approx(0.5 * std::cos(rope_theta(10, 3, 64, 10000.0f, 0.5f, 1.0f))));
+}
+
+TEST_CASE("clamped swiglu follows gpt-oss's definition") {
+  const float alpha = 1.702f, limit = 7.0f;
+  for (float g : {-30.0f, -2.0f, 0.0f, 1.5f, 6.9f, 7.0f, 50.0f})
+    for (float u : {-20.0f, -7.0f, -0.5f, 0.0f, 3.0f, 100.0f}) {
+      const double x = std::min(static_cast<double>(g), 7.0), y = std::clamp(static_cast<double>(u), -7.0, 7.0);
+      const double ref = x / (1.0 + std::exp(-alpha * x)) * (y + 1.0);
+      CHECK(std::fabs(swiglu_clamped(g, u, alpha, limit) - ref) <= 1e-6 * (1 + std::fabs(ref)));
+    }
+}
+
+TEST_CASE("kv_store offsets: plain caches by element, Q8_0 caches by block") {
+  CHECK(kv_row_offset(0, 256) == 0);
+  CHECK(kv_row_offset(17, 256) == 17 * 256);
+  CHECK(kv_q8_0_first_block(17, 256) == 17 * 8);
+  CHECK(grid_for(0, 256) == 1);
+  CHECK(grid_for(257, 256) == 2);
+  CHECK(grid_for(int64_t{1} << 40, 256) == 65536);  // grid-stride beyond
+  // One warp per item: every item gets a warp, and less than one block is left over.
+  for (int64_t items : {1, 3, 4, 5, 1000, 152064})
+    for (int warps : {1, 4, 8}) {
+      const int64_t launched = int64_t{blocks_for_warps(items, warps)} * warps;
+      REQUIRE(launched >= items);
+      REQUIRE(launched - items < warps);
+    }
+}
+
+namespace {
+
+// The attention kernels' arithmetic for one (token, head), on the host, with key splits and a
+// sink: each split streams its keys (online softmax), then the merge weighs the partials.
+std::vector<float> attention_split_merge(const float *q, const float *k, const float *v, int64_t row, int64_t head_dim,
+                                         KeyRange keys, int n_splits, const float *sink, float scale) {
+  std::vector<float> max(n_splits), sum(n_splits), acc(static_cast<size_t>(n_splits * head_dim), 0.0f);
+  for (int s = 0; s < n_splits; ++s) {
+    const KeyRange part = attention_split(keys, s, n_splits);
+    OnlineSoftmax softmax;
+    for (int64_t j = part.first; j < part.end; ++j) {
+      float dot = 0;
+      for (int64_t d = 0; d < head_dim; ++d) dot += q[d] * k[j * row + d];
+      const SoftmaxStep step = online_softmax_add(softmax, dot * scale);
+      for (int64_t d = 0; d < head_dim; ++d)
+        acc[s * head_dim + d] = acc[s * head_dim + d] * step.rescale + step.weight * v[j * row + d];
+    }
+    max[s] = softmax.max;
+    sum[s] = softmax.sum;
+  }
+  std::vector<float> out(head_dim);
+  if (n_splits == 1) {  // the kernel's own finish
+    OnlineSoftmax softmax{max[0], sum[0]};
+    const float rescale = sink ? online_softmax_add_sink(softmax, *sink) : 1.0f;
+    for (int64_t d = 0; d < head_dim; ++d) out[d] = acc[d] * rescale / softmax.sum;
+    return out;
+  }
+  float m = sink ? *sink : -INFINITY;
+  for (float x : max) m = std::max(m, x);
+  float total = sink ? softmax_merge_weight(*sink, m) : 0.0f;
+  std::vector<float> merged(head_dim, 0.0f);
+  for (int s = 0; s < n_splits; ++s) {
+    const float w = softmax_merge_weight(max[s], m);
+    total += w * sum[s];
+    for (int64_t d = 0; d < head_dim; ++d) merged[d] += w * acc[s * head_dim + d];
+  }
+  for (int64_t d = 0; d < head_dim; ++d) out[d] = merged[d] / total;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("split attention with windows and sinks matches float64 softmax attention") {
+  const int64_t head_dim = 64, n_keys = 700;
+  const float scale = 0.125f;
+  const std::vector<float> q = random_floats(head_dim, 41, 3.0f), k = random_floats(n_keys * head_dim, 42, 3.0f),
+                           v = random_floats(n_keys * head_dim, 43);
+  for (int64_t window : {int64_t{0}, int64_t{1}, int64_t{128}, int64_t{5000}}) {
+    for (const float *sink : {static_cast<const float *>(nullptr), &q[3]}) {
+      for (int n_splits : {1, 2, 7, 64}) {
+        CAPTURE(window);
+        CAPTURE(n_splits);
+        const KeyRange keys = attention_keys(n_keys - 1, 0, window);  // the last position
+        REQUIRE(keys.end == n_keys);
+        REQUIRE(keys.first == (window > 0 && window < n_keys ? n_keys - window : 0));
+        const std::vector<float> out =
+            attention_split_merge(q.data(), k.data(), v.data(), head_dim, head_dim, keys, n_splits, sink, scale);
+        std::vector<double> p;
+        double max = sink ? *sink : -INFINITY, sum = 0;
+        for (int64_t j = keys.first; j < keys.end; ++j) {
+          double s = 0;
+          for (int64_t d = 0; d < head_dim; ++d) s += static_cast<double>(q[d]) * k[j * head_dim + d];
+          p.push_back(s * scale);
+          max = std::max(max, p.back());
+        }
+        for (double &x : p) sum += (x = std::exp(x - max));
+        if (sink) sum += std::exp(*sink - max);
+        for (int64_t d = 0; d < head_dim; ++d) {
+          double ref = 0;
+          for (size_t j = 0; j < p.size(); ++j) ref += p[j] / sum * v[(keys.first + j) * head_dim + d];
+          REQUIRE(std::fabs(out[d] - ref) <= 2e-4);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("attention splits, items and key ranges tile the work exactly") {
+  // Splits of a range are consecutive, cover it once, and may be empty only at the end.
+  for (int64_t n : {1, 5, 64, 65, 1000})
+    for (int n_splits : {1, 3, 64}) {
+      const KeyRange keys{10, 10 + n};
+      int64_t next = keys.first;
+      for (int s = 0; s < n_splits; ++s) {
+        const KeyRange part = attention_split(keys, s, n_splits);
+        REQUIRE(part.first == next);
+        REQUIRE(part.end >= part.first);
+        next = part.end;
+      }
+      REQUIRE(next == keys.end);
+    }
+  // Work items: (t, head, split) once each, splits of a pair adjacent.
+  const int64_t n_tokens = 3, n_head = 5;
+  const int n_splits = 4;
+  std::vector<int> seen(static_cast<size_t>(n_tokens * n_head * n_splits), 0);
+  for (int64_t w = 0; w < n_tokens * n_head * n_splits; ++w) {
+    const AttentionItem it = attention_item(w, n_head, n_splits);
+    REQUIRE(((it.t * n_head + it.head) * n_splits + it.split) == w);
+    ++seen[w];
+  }
+  // The split count: 1 for prompts, bounded by keys, scratch and the cap; partials always fit.
+  CHECK(attention_splits(4096, 4096, 128, 1 << 20, 2112) == 1);
+  CHECK(attention_splits(64, 4096, 128, 1 << 20, 2112) == 33);
+  CHECK(attention_splits(64, 100, 128, 1 << 20, 2112) == 2);   // >= 64 keys per split
+  CHECK(attention_splits(64, 4096, 128, 0, 2112) == 1);        // no scratch
+  CHECK(attention_splits(1, 1 << 20, 128, 1 << 20, 100000) == kMaxAttentionSplits);
+  for (int64_t items : {1, 8, 64, 512})
+    for (uint64_t floats : {uint64_t{1000}, uint64_t{1} << 19}) {
+      const int s = attention_splits(items, 8192, 128, floats, 2112);
+      REQUIRE(s >= 1);
+      if (s > 1) REQUIRE(static_cast<uint64_t>(items * s * attention_partial_floats(128)) <= floats);
+    }
+  CHECK(kv_head_of(5, 8, 2) == 1);
+}
+
+TEST_CASE("f16 row scaling: powers of two that keep every row inside f16 and change no rounding") {
+  for (float amax : {1e-30f, 1e-6f, 0.3f, 1.0f, 8191.0f, 65504.0f, 1e6f, 3e38f}) {
+    CAPTURE(amax);
+    const int e = f16_row_exponent(amax);
+    const float scaled = std::ldexp(amax, e);
+    if (amax > 1e-29f) {  // the clamp keeps 2^e finite for the tiniest rows
+      CHECK(scaled >= 8192.0f);
+      CHECK(scaled < 16384.0f);
+    }
+    CHECK(std::isfinite(quant::f16_to_f32(quant::f32_to_f16(scaled))));
+  }
+  CHECK(f16_row_exponent(0.0f) == 0);
+  CHECK(f16_row_exponent(INFINITY) == 0);
+  CHECK(f16_row_exponent(NAN) == 0);
+  // Where f16(x) is normal, scaling by 2^e and back changes nothing.
+  const std::vector<float> x = random_floats(1000, 51, 4.0f);
+  const int e = f16_row_exponent(16.0f);
+  for (float v : x) {
+    if (std::fabs(v) < 1e-4f) continue;
+    REQUIRE(std::ldexp(quant::f16_to_f32(quant::f32_to_f16(std::ldexp(v, e))), -e) ==
+            quant::f16_to_f32(quant::f32_to_f16(v)));
+  }
+}
+
+// CudaDevice::matmul_batched's sequence on the host, with one byte buffer standing for the
+// device scratch (so overlapping regions would corrupt the result): many token groups and row
+// tiles, one token row large enough to overflow f16 unscaled.
+TEST_CASE("batched matmul over several token groups and row tiles equals the direct product") {
+  const int64_t k = 512, rows = 45, n_tokens = 37;
+  const GgmlType type = GgmlType::Q4_K;
+  const uint64_t w_row = row_bytes(type, k);
+  const std::vector<float> w_f32 = random_floats(rows * k, 61, 0.05f);
+  std::vector<uint8_t> w(w_row * rows);
+  for (int64_t r = 0; r < rows; ++r) quant::quantize_row_ref(type, w_f32.data() + r * k, w.data() + r * w_row, k);
+  std::vector<float> w_deq(rows * k);
+  quant::dequantize_row_ref(type, w.data(), w_deq.data(), rows * k);
+  std::vector<float> x = random_floats(n_tokens * k, 62, 2.0f);
+  for (int64_t i = 0; i < k; ++i) x[5 * k + i] *= 1e6f;  // f16 overflows at 65504
+
+  const uint64_t scratch_bytes = 24 << 10;
+  const BatchedLayout l = batched_layout(scratch_bytes, k, rows, n_tokens, true, 2, false);
+  REQUIRE(l.group > 1);
+  REQUIRE(l.group < n_tokens);  // several groups ...
+  REQUIRE(l.tile_rows > 1);
+  REQUIRE(l.tile_rows < rows);  // ... and several tiles
+  REQUIRE(l.x_bytes >= static_cast<uint64_t>(l.group * k * 2));
+  REQUIRE(l.scale_bytes >= static_cast<uint64_t>(l.group * 4));
+  REQUIRE(l.tile_offset >= l.x_bytes + l.scale_bytes);
+  REQUIRE(l.tile_offset + static_cast<uint64_t>(l.tile_rows * k * 2) <= scratch_bytes);
+
+  std::vector<std::byte> scratch(scratch_bytes);
+  auto *x16 = reinterpret_cast<quant::f16_bits *>(scratch.data());
+  auto *scales = reinterpret_cast<float *>(scratch.data() + l.x_bytes);
+  auto *tile = reinterpret_cast<quant::f16_bits *>(scratch.data() + l.tile_offset);
+  std::vector<float> y(n_tokens * rows, NAN);
+  int tiles = 0;
+  for_each_batched_tile(l, n_tokens, rows, [&](int64_t t0, int64_t n, int64_t r0, int64_t tile_rows) {
+    ++tiles;
+    if (r0 == 0)  // convert_f32_to_f16_scaled
+      for (int64_t t = 0; t < n; ++t) {
+        float amax = 0;
+        for (int64_t i = 0; i < k; ++i) amax = std::max(amax, std::fabs(x[(t0 + t) * k + i]));
+        const int e = f16_row_exponent(amax);
+        for (int64_t i = 0; i < k; ++i) x16[t * k + i] = quant::f32_to_f16(std::ldexp(x[(t0 + t) * k + i], e));
+        scales[t] = std::ldexp(1.0f, -e);
+      }
+    std::vector<float> rows_f32(tile_rows * k);  // dequantize_f16
+    quant::dequantize_row_ref(type, w.data() + r0 * w_row, rows_f32.data(), tile_rows * k);
+    for (int64_t i = 0; i < tile_rows * k; ++i) tile[i] = quant::f32_to_f16(rows_f32[i]);
+    std::vector<float> a(tile_rows * k), b(n * k);  // what cuBLAS reads, as floats
+    for (int64_t i = 0; i < tile_rows * k; ++i) a[i] = quant::f16_to_f32(tile[i]);
+    for (int64_t i = 0; i < n * k; ++i) b[i] = quant::f16_to_f32(x16[i]);
+    const GemmArgs g = row_major_gemm(tile_rows, k, n, rows);
+    blas_gemm(g.transpose_a, g.transpose_b, g.m, g.n, g.k, a.data(), g.lda, b.data(), g.ldb,
+              y.data() + t0 * rows + r0, g.ldc);
+    if (r0 + tile_rows == rows)  // scale_rows
+      for (int64_t t = 0; t < n; ++t)
+        for (int64_t r = 0; r < rows; ++r) y[(t0 + t) * rows + r] *= scales[t];
+  });
+  CHECK(tiles == ((n_tokens + l.group - 1) / l.group) * ((rows + l.tile_rows - 1) / l.tile_rows));
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    double err = 0, norm = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      double ref = 0;
+      for (int64_t i = 0; i < k; ++i) ref += static_cast<double>(w_deq[r * k + i]) * x[t * k + i];
+      REQUIRE(std::isfinite(y[t * rows + r]));
+      err += (y[t * rows + r] - ref) * (y[t * rows + r] - ref);
+      norm += ref * ref;
+    }
+    CAPTURE(t);
+    CHECK(std::sqrt(err / norm) <= 2e-3);  // f16 rounding of weights and activations
+  }
+  // Layouts that cannot hold a tile say so; in-place weights take every row at once.
+  CHECK(batched_layout(1000, 4096, 10, 10, true, 2, false).group == 0);
+  CHECK(batched_layout(1 << 20, 4096, 300, 64, true, 2, true).tile_rows == 300);
+  const BatchedLayout bf16 = batched_layout(1 << 20, 4096, 300, 64, false, 4, false);
+  CHECK(bf16.x_bytes == 0);
+  CHECK(bf16.group == 64);
+  CHECK(bf16.tile_rows == (1 << 20) / (4096 * 4));
 }
