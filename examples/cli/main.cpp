@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli.hpp"
+#include "vramfit/log.hpp"
 #include "vramfit/error.hpp"
 
 namespace vramfit::cli {
@@ -52,6 +53,13 @@ int main(int argc, char **argv) {
     return 2;
   }
   std::vector<std::string_view> args(argv + 2, argv + argc);
+  // The library says what a user must know (no GPU for the offload asked, a shrunk context...)
+  // through its log: warnings and errors go to stderr.
+  vramfit::set_log_callback(
+      [](vramfit::LogLevel level, const char *message, void *) {
+        if (level >= vramfit::LogLevel::warn) fmt::print(stderr, "warning: {}\n", message);
+      },
+      nullptr);
   try {
     return it->second.run(args);
   } catch (const vramfit::Error &e) {

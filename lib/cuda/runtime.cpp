@@ -3,7 +3,9 @@
 #include <cuda.h>  // CUmoduleLoadingMode only: the driver is reached through cudaGetDriverEntryPointByVersion
 
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/log.hpp"
@@ -127,16 +129,31 @@ FixedOverhead measure_fixed_overhead(int device) {
   return o;
 }
 
+struct StreamSlot {
+  void *pinned = nullptr;  // cudaHostAlloc'd bounce buffer
+  uint64_t bytes = 0;
+  uint64_t filled = 0;     // bytes of this round's copies so far
+  cudaEvent_t copied = nullptr, released = nullptr;
+  bool copy_in_flight = false, release_recorded = false;
+};
+
 struct Runtime::Impl {
   cudaStream_t stream = nullptr;
+  cudaStream_t copy_stream = nullptr;  // created with the runtime: its cost is in the measured overhead
   cublasHandle_t cublas = nullptr;
   int multiprocessors = 1;
+  std::vector<StreamSlot> slots;
 };
 
 Runtime::Runtime(int device) : device_(device), impl_(std::make_unique<Impl>()) {
   select_device(device);
   check(cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  if (const cudaError_t e = cudaStreamCreateWithFlags(&impl_->copy_stream, cudaStreamNonBlocking); e != cudaSuccess) {
+    cudaStreamDestroy(impl_->stream);
+    throw_cuda_error(e, "cudaStreamCreate (copies)");
+  }
   if (const cublasStatus_t s = cublasCreate(&impl_->cublas); s != CUBLAS_STATUS_SUCCESS) {
+    cudaStreamDestroy(impl_->copy_stream);
     cudaStreamDestroy(impl_->stream);
     throw_cublas_error(s, "cublasCreate");
   }
@@ -197,8 +214,65 @@ Runtime::~Runtime() {
   // Destruction never throws; a failure here means the context is already gone.
   cudaSetDevice(device_);
   cudaStreamSynchronize(impl_->stream);
+  cudaStreamSynchronize(impl_->copy_stream);
+  for (StreamSlot &slot : impl_->slots) {
+    if (slot.copied) cudaEventDestroy(slot.copied);
+    if (slot.released) cudaEventDestroy(slot.released);
+    if (slot.pinned) cudaFreeHost(slot.pinned);
+  }
   cublasDestroy(impl_->cublas);
+  cudaStreamDestroy(impl_->copy_stream);
   cudaStreamDestroy(impl_->stream);
+}
+
+void Runtime::prepare_stream_slots(int n_slots, uint64_t bytes) {
+  activate();
+  impl_->slots.resize(static_cast<size_t>(n_slots));
+  for (StreamSlot &slot : impl_->slots) {
+    if (!slot.copied) check(cudaEventCreateWithFlags(&slot.copied, cudaEventDisableTiming), "cudaEventCreate");
+    if (!slot.released) check(cudaEventCreateWithFlags(&slot.released, cudaEventDisableTiming), "cudaEventCreate");
+    if (slot.bytes >= bytes) continue;
+    if (slot.pinned) check(cudaFreeHost(slot.pinned), "cudaFreeHost");
+    slot.pinned = nullptr;
+    slot.bytes = 0;
+    check(cudaHostAlloc(&slot.pinned, bytes, cudaHostAllocDefault), "cudaHostAlloc (streaming bounce buffer)");
+    slot.bytes = bytes;
+  }
+}
+
+void Runtime::stream_upload(int index, void *device_dst, const void *host_src, uint64_t bytes) {
+  activate();
+  StreamSlot &slot = impl_->slots.at(static_cast<size_t>(index));
+  if (slot.filled == 0 && slot.copy_in_flight) {
+    // The bounce buffer still feeds the slot's previous copy: wait for it (two rounds back).
+    check(cudaEventSynchronize(slot.copied), "stream_upload (bounce buffer)");
+    slot.copy_in_flight = false;
+  }
+  if (slot.filled + bytes > slot.bytes)
+    detail::fail(ErrorCode::internal, "stream_upload: {} bytes overflow the {} byte slot", slot.filled + bytes,
+                 slot.bytes);
+  auto *bounce = static_cast<std::byte *>(slot.pinned) + slot.filled;
+  std::memcpy(bounce, host_src, bytes);
+  if (slot.filled == 0 && slot.release_recorded)
+    check(cudaStreamWaitEvent(impl_->copy_stream, slot.released, 0), "stream_upload (wait for release)");
+  check(cudaMemcpyAsync(device_dst, bounce, bytes, cudaMemcpyHostToDevice, impl_->copy_stream), "stream_upload");
+  slot.filled += bytes;
+}
+
+void Runtime::stream_acquire(int index) {
+  activate();
+  StreamSlot &slot = impl_->slots.at(static_cast<size_t>(index));
+  check(cudaEventRecord(slot.copied, impl_->copy_stream), "stream_acquire (record)");
+  check(cudaStreamWaitEvent(impl_->stream, slot.copied, 0), "stream_acquire (wait)");
+  slot.copy_in_flight = true;
+  slot.filled = 0;
+}
+
+void Runtime::stream_release(int index) {
+  activate();
+  StreamSlot &slot = impl_->slots.at(static_cast<size_t>(index));
+  check(cudaEventRecord(slot.released, impl_->stream), "stream_release");
+  slot.release_recorded = true;
 }
 
 void Runtime::activate() const { check(cudaSetDevice(device_), "cudaSetDevice"); }

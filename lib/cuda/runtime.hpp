@@ -65,6 +65,19 @@ class Runtime {
   void upload(void *device_dst, const void *host_src, uint64_t bytes);
   void download(void *host_dst, const void *device_src, uint64_t bytes);
   void synchronize(const char *op = "synchronize");
+
+  // ---- streaming weights (model::Device::stream_*): a copy stream beside the compute stream,
+  // and per slot a pinned host bounce buffer and two events. The host copies into the bounce
+  // buffer (the weights are in a pageable memory map), the copy engine moves it to the device
+  // while the compute stream works on the other slot.
+  // Allocates n_slots pinned host buffers of `bytes` (host memory, not device memory).
+  void prepare_stream_slots(int n_slots, uint64_t bytes);
+  // Appends `bytes` to the slot's next copy; the copy waits for the slot's last release.
+  void stream_upload(int slot, void *device_dst, const void *host_src, uint64_t bytes);
+  // The compute stream waits for the slot's copies; its next uploads start a new round.
+  void stream_acquire(int slot);
+  // The slot's device memory may be overwritten once the compute work issued so far is done.
+  void stream_release(int slot);
   // Gives cuBLAS a workspace carved from the arena, so its memory is accounted (nullptr, 0: none;
   // cuBLAS then never falls back to its own pool, and GEMMs may fail: see kMinCublasWorkspace).
   void set_cublas_workspace(void *ptr, uint64_t bytes);

@@ -140,6 +140,11 @@ class Device {
   virtual void synchronize() = 0;
 
   // ---- streaming weights for long prompts (double-buffered staging slots) ----
+  // Called once before the slots are used: n_slots slots of up to slot_bytes each.
+  virtual void stream_prepare(int n_slots, uint64_t slot_bytes) {
+    (void)n_slots;
+    (void)slot_bytes;
+  }
   // Copies host bytes into device memory of slot `slot`, after the ops issued before the slot's
   // last stream_release() are done; may return before the copy has happened.
   virtual void stream_upload(int slot, void *device_dst, const void *host_src, uint64_t bytes) {

@@ -247,6 +247,15 @@ void CudaDevice::scatter_rows_scaled(const float *src, int64_t width, const int3
 
 void CudaDevice::synchronize() { runtime_->synchronize("synchronize"); }
 
+void CudaDevice::stream_prepare(int n_slots, uint64_t slot_bytes) { runtime_->prepare_stream_slots(n_slots, slot_bytes); }
+void CudaDevice::stream_upload(int slot, void *device_dst, const void *host_src, uint64_t bytes) {
+  memory_.check_range(device_dst, bytes, "stream_upload");
+  runtime_->stream_upload(slot, device_dst, host_src, bytes);
+  memory_.count_upload(bytes);
+}
+void CudaDevice::stream_acquire(int slot) { runtime_->stream_acquire(slot); }
+void CudaDevice::stream_release(int slot) { runtime_->stream_release(slot); }
+
 }  // namespace vramfit::model
 
 #endif  // VRAMFIT_HAVE_CUDA

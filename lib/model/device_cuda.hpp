@@ -80,6 +80,10 @@ class CudaDevice final : public Device {
   void scatter_rows_scaled(const float *src, int64_t width, const int32_t *host_rows,
                            const float *host_scales, int64_t n, float *dst) override;
   void synchronize() override;
+  void stream_prepare(int n_slots, uint64_t slot_bytes) override;
+  void stream_upload(int slot, void *device_dst, const void *host_src, uint64_t bytes) override;
+  void stream_acquire(int slot) override;
+  void stream_release(int slot) override;
 
   const Arena &arena() const noexcept { return memory_.arena(); }
 

@@ -86,6 +86,18 @@ bool keep_if_host_only(Plan &plan, std::optional<Plan> &host_only_plan, const gg
   return true;
 }
 
+// Offload was asked for (a budget, a layer count, rules, a strategy) but "auto" found no GPU: say
+// so once, with the reason, rather than run on the CPU without a word.
+void warn_if_offload_ignored(const ModelParams &params, const gguf::File &file) {
+  const OffloadPolicy &p = params.offload;
+  const bool asked = p.vram_budget_bytes > 0 || p.n_gpu_layers >= 0 || !p.rules.empty() ||
+                     p.strategy != OffloadStrategy::fastest || p.kv_placement == KvPlacement::device;
+  if (params.device != "auto" || !asked) return;
+  const char *why = have_cuda() ? "no CUDA device is usable (no GPU, no driver, or a driver too old for this build)"
+                                : "this vramfit was built without CUDA";
+  detail::log_warn("{}: offload to a GPU was asked for, but {}: the whole model runs on the CPU", file.name(), why);
+}
+
 PlanRequest plan_request(const ModelParams &params, const ModelInfo &info) {
   if (params.n_batch <= 0)
     fail(ErrorCode::invalid_argument, "ModelParams.n_batch = {} must be positive", params.n_batch);
@@ -172,7 +184,10 @@ std::unique_ptr<Executor> Executor::create(const ModelParams &params, const gguf
                                            const ModelInfo &info, ModelWeights &weights,
                                            std::optional<Plan> &host_only_plan) {
   const DeviceSpec spec = parse_device(params.device);
-  if (spec.kind == DeviceKind::cpu) return nullptr;
+  if (spec.kind == DeviceKind::cpu) {
+    warn_if_offload_ignored(params, file);
+    return nullptr;
+  }
 
   std::unique_ptr<Executor> ex(new Executor());
   PlanRequest request = plan_request(params, info);

@@ -16,6 +16,7 @@ Streamer::Streamer(Device &device, uint64_t slot_bytes, uint64_t kv_bytes)
     : device_(device), slot_bytes_(slot_bytes), kv_bytes_(kv_bytes) {
   try {
     for (void *&slot : slots_) slot = device.allocate(slot_bytes, "staging (streamed weights)");
+    device.stream_prepare(static_cast<int>(slots_.size()), slot_bytes);
     if (kv_bytes > 0) {
       kv_k_ = device.allocate(kv_bytes, "staging (KV copy, K)");
       kv_v_ = device.allocate(kv_bytes, "staging (KV copy, V)");

@@ -109,6 +109,11 @@ std::string Plan::to_json() const {
                      json_breakdown(host));
   out += fmt::format("  \"bytes_read_per_token\": {{\"device\": {}, \"host\": {}}},\n", bytes_read_per_token.device,
                      bytes_read_per_token.host);
+  out += fmt::format(
+      "  \"streaming\": {{\"enabled\": {}, \"min_batch\": {}, \"slot_bytes\": {}, \"kv_bytes\": {}, "
+      "\"bytes_per_batch\": {}, \"predicted_pp_tok_s\": {:.3f}, \"unstreamed_pp_tok_s\": {:.3f}}},\n",
+      streaming.enabled, streaming.min_batch, streaming.slot_bytes, streaming.kv_bytes, streaming.bytes_per_batch,
+      streaming.predicted_pp_tok_s, streaming.unstreamed_pp_tok_s);
   out += fmt::format("  \"expert_groups\": {{\"device\": {}, \"total\": {}}},\n", n_device_expert_groups,
                      n_expert_groups);
   const MachineProfile &m = machine;
@@ -166,6 +171,11 @@ std::string Plan::to_table() const {
                      gib(bytes_read_per_token.host));
   out +=
       fmt::format("predicted: prompt {:.1f} tok/s, generation {:.2f} tok/s\n", predicted_pp_tok_s, predicted_tg_tok_s);
+  if (streaming.enabled)
+    out += fmt::format("prompt streaming: batches of {}+ tokens run on the gpu, {:.2f} GiB of host weights copied per "
+                       "batch through 2 x {:.1f} MiB slots ({:.1f} tok/s without)\n",
+                       streaming.min_batch, gib(streaming.bytes_per_batch), streaming.slot_bytes / 1048576.0,
+                       streaming.unstreamed_pp_tok_s);
   if (machine.host_available_bytes == 0)
     out += "host memory: unknown, not checked\n";
   else

@@ -525,11 +525,7 @@ void Planner::plan_streaming(Plan &plan, const Placement &p) const {
     if (s.kind == Stage::Kind::tensor && s.streamable && stage_location(p, s) == Location::host)
       st.bytes_per_batch += static_cast<uint64_t>(s.stream_bytes);
   plan.predicted_pp_tok_s = st.predicted_pp_tok_s;
-  plan.notes.push_back(fmt::format(
-      "prompts of {} tokens or more stream the host's layer weights ({:.2f} GiB per batch) through two {:.1f} MiB "
-      "device slots: {:.1f} instead of {:.1f} tok/s at {} tokens",
-      st.min_batch, st.bytes_per_batch / 1073741824.0, st.slot_bytes / 1048576.0, st.predicted_pp_tok_s,
-      st.unstreamed_pp_tok_s, request_.n_batch));
+  plan.host.staging += 2 * st.slot_bytes;  // a GPU's pinned bounce buffers (the map is pageable)
 }
 
 // ---------------------------------------------------------------- request checks

@@ -163,6 +163,10 @@ void read_special_ids(const gguf::File &file, Vocab &v) {
   for (const auto &[key, id] : keys) {
     if (!file.has(key)) continue;
     const int64_t value = file.get<int64_t>(key);
+    if (value == -1 || value == UINT32_MAX) {  // -1 stored as u32: the converters' "none"
+      *id = -1;
+      continue;
+    }
     if (value < 0 || static_cast<uint64_t>(value) >= v.tokens.size()) {
       detail::log_warn("{}: {} = {} is not a token id (n_vocab {}); using {}", file.name(), key, value,
                        v.tokens.size(), *id);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "model/executor.hpp"
 #include "model/model_impl.hpp"
 #include "test_data.hpp"
 #include "test_util.hpp"
@@ -415,4 +416,35 @@ TEST_CASE("sim device: a streamed prompt gives the CPU-only logits, uploads what
     MESSAGE(name << ": " << n_streamed << " budgets streamed");
     CHECK(n_streamed >= 1);
   }
+}
+
+TEST_CASE("offload asked for with no usable GPU says so once, with the reason, and runs on the CPU") {
+  auto path = test::test_data("models/stories260K.gguf");
+  if (!path) return;
+  if (model::parse_device("auto").kind != model::DeviceKind::cpu) return;  // a GPU is there: nothing to say
+  static std::vector<std::string> warnings;
+  warnings.clear();
+  set_log_callback(
+      [](LogLevel level, const char *message, void *) {
+        if (level == LogLevel::warn) warnings.emplace_back(message);
+      },
+      nullptr);
+  ModelParams p;  // device "auto"
+  p.offload.n_gpu_layers = 5;
+  const Model model = Model::load(*path, p);
+  set_log_callback(nullptr, nullptr);
+  CHECK(model.plan() == nullptr);
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0].find("offload to a GPU was asked for") != std::string::npos);
+  CHECK(warnings[0].find("runs on the CPU") != std::string::npos);
+  // Nothing asked, nothing said.
+  warnings.clear();
+  set_log_callback([](LogLevel, const char *message, void *) { warnings.emplace_back(message); }, nullptr);
+  (void)Model::load(*path, ModelParams{});
+  set_log_callback(nullptr, nullptr);
+  for (const std::string &w : warnings) CHECK(w.find("offload") == std::string::npos);
+  // --device cuda with no usable device is an error.
+  ModelParams cuda;
+  cuda.device = "cuda";
+  CHECK_THROWS_AS((void)Model::load(*path, cuda), Error);
 }
