@@ -34,6 +34,7 @@ constexpr PreTokenizerName kPreTokenizers[] = {
     {"dbrx", PreTokenizer::llama3},
     {"smaug-bpe", PreTokenizer::llama3},
     {"deepseek-coder", PreTokenizer::deepseek_coder, false, false, false},
+    {"deepseek-llm", PreTokenizer::deepseek_llm, false, false, false},
     {"falcon", PreTokenizer::falcon},
     {"mpt", PreTokenizer::gpt2},
     {"gpt-2", PreTokenizer::gpt2},
@@ -56,6 +57,9 @@ constexpr PreTokenizerName kPreTokenizers[] = {
     {"stablelm2", PreTokenizer::qwen2},
     {"megrez", PreTokenizer::qwen2},
     {"hunyuan", PreTokenizer::qwen2, false, false, false},
+    {"gpt-4o", PreTokenizer::gpt4o, false, false, false},
+    {"llama4", PreTokenizer::gpt4o, false, false, false},
+    {"minimax-m2", PreTokenizer::gpt4o, false, false, false},
 };
 
 uint32_t attr_from_token_type(int32_t type) {
@@ -178,6 +182,22 @@ void read_special_ids(const gguf::File &file, Vocab &v) {
     if (*id >= static_cast<int32_t>(v.tokens.size())) *id = -1;
 }
 
+// When the end-of-generation set holds <|return|> and <|call|> (o200k_harmony), <|end|> only ends
+// a message: llama.cpp takes it out of the set and makes it user-defined.
+void drop_harmony_end_from_eog(Vocab &v) {
+  auto eog_with_text = [&](std::string_view text) {
+    const auto it = std::find_if(v.eog_tokens.begin(), v.eog_tokens.end(),
+                                 [&](int32_t id) { return v.tokens[id].text == text; });
+    return it;
+  };
+  const auto end = eog_with_text("<|end|>");
+  if (end == v.eog_tokens.end() || eog_with_text("<|return|>") == v.eog_tokens.end() ||
+      eog_with_text("<|call|>") == v.eog_tokens.end())
+    return;
+  v.tokens[*end].attr = attr_user_defined;
+  v.eog_tokens.erase(end);
+}
+
 // llama.cpp finds EOT / EOM / FIM tokens by their text and forces them to be control tokens,
 // then collects the end-of-generation set the same way.
 void detect_special_by_text(Vocab &v) {
@@ -216,11 +236,16 @@ void detect_special_by_text(Vocab &v) {
     eog.push_back(id);
     make_control(id);
   }
+  // gpt-oss (Harmony): llama.cpp always renders these, which makes them user-defined, so they
+  // are matched in text even without parse_special. This comes after the EOG loop above.
+  for (std::string_view text : {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"})
+    if (const int32_t id = v.find(text); id >= 0) v.tokens[id].attr = attr_user_defined;
   for (int32_t id : {v.eos, v.eot, v.eom})
     if (id >= 0) eog.push_back(id);
   std::sort(eog.begin(), eog.end());
   eog.erase(std::unique(eog.begin(), eog.end()), eog.end());
   v.eog_tokens = std::move(eog);
+  drop_harmony_end_from_eog(v);
 }
 
 void build_special_cache(Vocab &v) {

@@ -15,7 +15,7 @@ enum class VocabKind { spm, bpe, wpm };
 
 // The pre-tokenizer families of byte-level BPE (llama.cpp's LLAMA_VOCAB_PRE_TYPE_*), grouped by
 // the regexes they use.
-enum class PreTokenizer { default_, llama3, qwen2, gpt2, starcoder, deepseek_coder, falcon };
+enum class PreTokenizer { default_, llama3, qwen2, gpt2, starcoder, deepseek_coder, deepseek_llm, falcon, gpt4o };
 
 // Token attributes as llama.cpp derives them from tokenizer.ggml.token_type.
 enum TokenAttr : uint32_t {
