@@ -47,21 +47,23 @@ size_t decode_one(std::string_view text, size_t offset, uint32_t &codepoint) {
 
 }  // namespace
 
+size_t utf8_decode(std::string_view text, size_t offset, uint32_t &codepoint) noexcept {
+  const size_t length = decode_one(text, offset, codepoint);
+  // Beyond U+10FFFF cannot be re-encoded; llama.cpp would throw there, we substitute.
+  if (length == 0 || codepoint > 0x10FFFF) {
+    codepoint = replacement_char;
+    return length == 0 ? 1 : length;
+  }
+  return length;
+}
+
 std::vector<uint32_t> utf8_to_codepoints(std::string_view text) {
   std::vector<uint32_t> out;
   out.reserve(text.size());
-  size_t offset = 0;
-  while (offset < text.size()) {
+  for (size_t offset = 0; offset < text.size();) {
     uint32_t codepoint = 0;
-    const size_t length = decode_one(text, offset, codepoint);
-    // Beyond U+10FFFF cannot be re-encoded; llama.cpp would throw there, we substitute.
-    if (length == 0 || codepoint > 0x10FFFF) {
-      out.push_back(replacement_char);
-      offset += length == 0 ? 1 : length;
-    } else {
-      out.push_back(codepoint);
-      offset += length;
-    }
+    offset += utf8_decode(text, offset, codepoint);
+    out.push_back(codepoint);
   }
   return out;
 }

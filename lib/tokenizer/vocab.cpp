@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <initializer_list>
+#include <utility>
 
 #include "common/error.hpp"
 #include "common/log.hpp"
@@ -111,9 +113,45 @@ void read_kind(const gguf::File &file, Vocab &v) {
   v.add_space_prefix = file.get_or<bool>("tokenizer.ggml.add_space_prefix", v.add_space_prefix);
 }
 
+// Merge operands that are no token were viewed in the file; copy them into the vocabulary.
+void own_symbol_texts(Vocab &v) {
+  size_t total = 0;
+  for (size_t id = v.tokens.size(); id < v.symbol_texts.size(); ++id) total += v.symbol_texts[id].size();
+  v.symbol_pool.reserve(total);
+  for (size_t id = v.tokens.size(); id < v.symbol_texts.size(); ++id) {
+    const std::string_view text = v.symbol_texts[id];
+    const size_t offset = v.symbol_pool.size();
+    v.symbol_pool.insert(v.symbol_pool.end(), text.begin(), text.end());
+    v.symbol_texts[id] = std::string_view(v.symbol_pool.data() + offset, text.size());
+  }
+}
+
+std::string empty_token_name(size_t id) { return "[EMPTY_" + std::to_string(id) + "]"; }
+
+// Copies the token texts into one pool (llama.cpp names an empty text "[EMPTY_<id>]") and indexes
+// them. The pool is sized first, so the views taken while filling it never move.
+void store_token_texts(std::span<const std::string_view> texts, Vocab &v) {
+  size_t total = 0;
+  for (size_t i = 0; i < texts.size(); ++i) total += texts[i].empty() ? empty_token_name(i).size() : texts[i].size();
+  v.text_pool.reserve(total);
+  v.symbol_texts.resize(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const std::string generated = texts[i].empty() ? empty_token_name(i) : std::string();
+    const std::string_view text = texts[i].empty() ? std::string_view(generated) : texts[i];
+    const size_t offset = v.text_pool.size();
+    v.text_pool.insert(v.text_pool.end(), text.begin(), text.end());
+    v.symbol_texts[i] = std::string_view(v.text_pool.data() + offset, text.size());
+    v.tokens[i].text = v.symbol_texts[i];
+    v.max_token_len = std::max(v.max_token_len, text.size());
+  }
+  v.symbol_ids.reserve(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i)  // a repeated text maps to its last id, like llama.cpp
+    v.symbol_ids.insert(v.symbol_texts[i], static_cast<int32_t>(i), v.symbol_texts);
+}
+
 void read_tokens(const gguf::File &file, Vocab &v) {
   const std::vector<std::string_view> texts = file.get_strings("tokenizer.ggml.tokens");
-  if (texts.empty() || texts.size() > static_cast<size_t>(INT32_MAX))
+  if (texts.empty() || texts.size() > static_cast<size_t>(INT32_MAX / 2))
     detail::fail(ErrorCode::format, "{}: tokenizer.ggml.tokens has {} entries", file.name(), texts.size());
   std::vector<float> scores;
   if (file.has("tokenizer.ggml.scores")) scores = file.get_array<float>("tokenizer.ggml.scores");
@@ -128,28 +166,40 @@ void read_tokens(const gguf::File &file, Vocab &v) {
 
   v.tokens.resize(texts.size());
   for (size_t i = 0; i < texts.size(); ++i) {
-    TokenData &t = v.tokens[i];
-    t.text = texts[i].empty() ? "[EMPTY_" + std::to_string(i) + "]" : std::string(texts[i]);
-    t.score = scores.empty() ? 0.0f : scores[i];
-    t.attr = types.empty() ? attr_normal : attr_from_token_type(types[i]);
-    v.max_token_len = std::max(v.max_token_len, t.text.size());
+    v.tokens[i].score = scores.empty() ? 0.0f : scores[i];
+    v.tokens[i].attr = types.empty() ? attr_normal : attr_from_token_type(types[i]);
   }
-  v.token_ids.reserve(v.tokens.size());
-  for (size_t i = 0; i < v.tokens.size(); ++i)  // a repeated text maps to its last id, like llama.cpp
-    v.token_ids[v.tokens[i].text] = static_cast<int32_t>(i);
+  store_token_texts(texts, v);
 }
 
+// BPE merges "left right" (split at the first space after the first byte, as llama.cpp does)
+// become (left id, right id) -> rank. An operand that is no token gets a symbol id past the
+// tokens: llama.cpp keys merges by text, so such a merge still applies to text built by others.
 void read_merges(const gguf::File &file, Vocab &v) {
   if (v.kind != VocabKind::bpe) return;
   if (!file.has("tokenizer.ggml.merges"))
     detail::fail(ErrorCode::format, "{}: BPE vocabulary without tokenizer.ggml.merges", file.name());
   const std::vector<std::string_view> merges = file.get_strings("tokenizer.ggml.merges");
+  if (merges.size() > static_cast<size_t>(INT32_MAX / 2))
+    detail::fail(ErrorCode::format, "{}: tokenizer.ggml.merges has {} entries", file.name(), merges.size());
+  auto symbol_id = [&](std::string_view text) {
+    int32_t id = v.find_symbol(text);
+    if (id < 0) {  // viewed in the file for now; copied into symbol_pool below
+      id = static_cast<int32_t>(v.symbol_texts.size());
+      v.symbol_texts.push_back(text);
+      v.symbol_ids.insert(text, id, v.symbol_texts);
+    }
+    return id;
+  };
   v.merge_ranks.reserve(merges.size());
   for (size_t i = 0; i < merges.size(); ++i) {
-    // "left right", split at the first space after the first character; the first rank wins.
-    if (merges[i].find(' ', 1) == std::string_view::npos) continue;
-    v.merge_ranks.try_emplace(std::string(merges[i]), static_cast<int32_t>(i));
+    const size_t space = merges[i].find(' ', 1);
+    if (space == std::string_view::npos || space + 1 == merges[i].size()) continue;  // can never apply
+    const int32_t left = symbol_id(merges[i].substr(0, space));
+    const int32_t right = symbol_id(merges[i].substr(space + 1));
+    v.merge_ranks.try_insert(left, right, static_cast<int32_t>(i));
   }
+  own_symbol_texts(v);
 }
 
 void read_special_ids(const gguf::File &file, Vocab &v) {
@@ -259,52 +309,131 @@ void build_special_cache(Vocab &v) {
 }
 
 // The bytes a token stands for when rendered with render_special = true (llama.cpp's
-// token_to_piece cache).
-std::string piece_of(const Vocab &v, int32_t id) {
+// token_to_piece cache), appended to `out`.
+void append_piece(const Vocab &v, int32_t id, std::vector<char> &out) {
   const TokenData &t = v.tokens[id];
-  if (t.attr & (attr_unknown | attr_control | attr_user_defined)) return t.text;
+  auto append = [&](std::string_view bytes) { out.insert(out.end(), bytes.begin(), bytes.end()); };
+  if (t.attr & (attr_unknown | attr_control | attr_user_defined)) return append(t.text);
   if (v.kind == VocabKind::bpe) {
-    if (!(t.attr & attr_normal)) return {};
-    std::string out;
-    for (uint32_t cp : utf8_to_codepoints(t.text)) {
+    if (!(t.attr & attr_normal)) return;
+    for (size_t pos = 0; pos < t.text.size();) {
+      uint32_t cp = 0;
+      pos += utf8_decode(t.text, pos, cp);
       const int byte = unicode_to_byte(cp);
       if (byte >= 0) {
-        out += static_cast<char>(byte);
+        out.push_back(static_cast<char>(byte));
       } else {  // not a byte-level token text: keep what llama.cpp prints
-        out += "[UNK_BYTE_0x";
-        for (unsigned char c : codepoint_to_utf8(cp)) out += fmt::format("{:02x}", c);
-        out += t.text + "]";
+        append("[UNK_BYTE_0x");
+        for (unsigned char c : codepoint_to_utf8(cp)) append(fmt::format("{:02x}", c));
+        append(t.text);
+        append("]");
       }
     }
-    return out;
+    return;
   }
   if (t.attr & attr_normal) {
-    std::string out;
-    std::string_view text = t.text;
-    for (size_t pos = 0; pos < text.size();) {  // "▁" -> " "
-      if (text.substr(pos, 3) == "\xE2\x96\x81") {
-        out += ' ';
+    for (size_t pos = 0; pos < t.text.size();) {  // "▁" -> " "
+      if (t.text.substr(pos, 3) == "\xE2\x96\x81") {
+        out.push_back(' ');
         pos += 3;
       } else {
-        out += text[pos++];
+        out.push_back(t.text[pos++]);
       }
     }
-    return out;
+    return;
   }
   if ((t.attr & attr_byte) && t.text.size() == 6 && t.text.starts_with("<0x")) {
-    return std::string(1, static_cast<char>(std::strtol(t.text.substr(3, 2).c_str(), nullptr, 16)));
+    const std::string hex(t.text.substr(3, 2));
+    out.push_back(static_cast<char>(std::strtol(hex.c_str(), nullptr, 16)));
   }
-  return {};
+}
+
+void build_pieces(Vocab &v) {
+  v.piece_offsets.reserve(v.tokens.size() + 1);
+  v.piece_offsets.push_back(0);
+  for (size_t id = 0; id < v.tokens.size(); ++id) {
+    append_piece(v, static_cast<int32_t>(id), v.piece_pool);
+    if (v.piece_pool.size() > UINT32_MAX)
+      detail::fail(ErrorCode::format, "tokenizer.ggml.tokens: the token texts exceed 4 GiB");
+    v.piece_offsets.push_back(static_cast<uint32_t>(v.piece_pool.size()));
+  }
 }
 
 }  // namespace
 
-int Vocab::merge_rank(std::string_view left, std::string_view right) const {
-  std::string key;
-  key.reserve(left.size() + 1 + right.size());
-  key.append(left).append(1, ' ').append(right);
-  auto it = merge_ranks.find(key);
-  return it == merge_ranks.end() ? -1 : it->second;
+uint32_t TextIndex::hash(std::string_view text) noexcept {
+  const uint64_t h = std::hash<std::string_view>{}(text);
+  return static_cast<uint32_t>(h ^ (h >> 32));
+}
+
+void TextIndex::reserve(size_t n) {
+  size_t capacity = 16;
+  while (capacity < 2 * n) capacity *= 2;
+  if (capacity > slots_.size()) rehash(capacity);
+}
+
+void TextIndex::rehash(size_t capacity) {
+  std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(capacity, Slot{0, -1}));
+  const size_t mask = capacity - 1;
+  for (const Slot &slot : old) {
+    if (slot.id < 0) continue;
+    size_t i = slot.hash & mask;
+    while (slots_[i].id >= 0) i = (i + 1) & mask;
+    slots_[i] = slot;
+  }
+}
+
+void TextIndex::insert(std::string_view text, int32_t id, std::span<const std::string_view> texts) {
+  if (2 * (size_ + 1) > slots_.size()) rehash(std::max<size_t>(16, 2 * slots_.size()));
+  const uint32_t h = hash(text);
+  const size_t mask = slots_.size() - 1;
+  size_t i = h & mask;
+  for (; slots_[i].id >= 0; i = (i + 1) & mask) {
+    if (slots_[i].hash == h && texts[slots_[i].id] == text) {
+      slots_[i].id = id;
+      return;
+    }
+  }
+  slots_[i] = {h, id};
+  ++size_;
+}
+
+int32_t TextIndex::find(std::string_view text, std::span<const std::string_view> texts) const {
+  if (slots_.empty()) return -1;
+  const uint32_t h = hash(text);
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = h & mask; slots_[i].id >= 0; i = (i + 1) & mask)
+    if (slots_[i].hash == h && texts[slots_[i].id] == text) return slots_[i].id;
+  return -1;
+}
+
+void PairRanks::reserve(size_t n) {
+  unsigned bits = 4;
+  while ((size_t{1} << bits) < 2 * n) ++bits;
+  slots_.assign(size_t{1} << bits, Slot{});
+  shift_ = 64 - bits;
+}
+
+size_t PairRanks::position(uint64_t key) const noexcept {
+  return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_);  // Fibonacci hashing
+}
+
+void PairRanks::try_insert(int32_t left, int32_t right, int32_t rank) {
+  const uint64_t key = (uint64_t{static_cast<uint32_t>(left)} << 32) | static_cast<uint32_t>(right);
+  const size_t mask = slots_.size() - 1;
+  size_t i = position(key);
+  for (; slots_[i].key != kEmpty; i = (i + 1) & mask)
+    if (slots_[i].key == key) return;
+  slots_[i] = {key, rank};
+}
+
+int32_t PairRanks::find(int32_t left, int32_t right) const noexcept {
+  if (slots_.empty()) return -1;
+  const uint64_t key = (uint64_t{static_cast<uint32_t>(left)} << 32) | static_cast<uint32_t>(right);
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = position(key); slots_[i].key != kEmpty; i = (i + 1) & mask)
+    if (slots_[i].key == key) return slots_[i].rank;
+  return -1;
 }
 
 int32_t Vocab::byte_token(uint8_t byte) const {
@@ -322,8 +451,7 @@ Vocab Vocab::load(const gguf::File &file) {
   read_special_ids(file, v);
   detect_special_by_text(v);
   build_special_cache(v);
-  v.pieces.resize(v.tokens.size());
-  for (size_t id = 0; id < v.tokens.size(); ++id) v.pieces[id] = piece_of(v, static_cast<int32_t>(id));
+  build_pieces(v);
   return v;
 }
 

@@ -1,7 +1,10 @@
 // Tokenizer tests against llama.cpp's own test vectors (../shared/vocab) and reference prompts.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <initializer_list>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -109,7 +112,7 @@ TEST_CASE("every llama.cpp test pair encodes exactly (add_special=false, parse_s
     try {
       loaded.emplace(load(*model));
     } catch (const vramfit::Error &e) {
-      FAIL_CHECK(name << ": " << e.what());  // the other vocabularies still run
+      FAIL_CHECK(std::string(name) << ": " << e.what());  // the other vocabularies still run
       continue;
     }
     const Tokenizer &tok = *loaded;
@@ -348,4 +351,117 @@ TEST_CASE("pre-tokenizers split words as their regexes say (families without a v
   CHECK(pretokenize(PreTokenizer::default_, "x+=1234") == Words{"x", "+=", "123", "4"});
   // Invalid UTF-8 reaches the words as U+FFFD.
   CHECK(pretokenize(PreTokenizer::gpt2, "a\xFF") == Words{"a", "\xEF\xBF\xBD"});
+}
+
+namespace {
+
+std::vector<int32_t> concat(std::initializer_list<std::vector<int32_t>> parts) {
+  std::vector<int32_t> out;
+  for (const auto &p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+bool contains(const std::vector<int32_t> &ids, int32_t id) { return std::find(ids.begin(), ids.end(), id) != ids.end(); }
+
+}  // namespace
+
+TEST_CASE("the real vocabularies (150k-200k tokens, 280k-446k merges) load fast") {
+  struct Expected {
+    const char *name;
+    int32_t n_vocab, bos, eos;
+    bool add_bos;
+  };
+  const Expected vocabs[] = {{"llama3", 128256, 128000, 128001, true},
+                             {"qwen3", 151936, 151643, 151645, false},
+                             {"gpt-oss", 201088, 199998, 200002, false}};
+  for (const Expected &e : vocabs) {
+    auto model = vramfit::test::test_data(std::string("vocab/ggml-vocab-") + e.name + ".gguf");
+    if (!model) continue;
+    const std::string name = e.name;
+    CAPTURE(name);
+    const auto start = std::chrono::steady_clock::now();
+    const Tokenizer tok = load(*model);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    MESSAGE(std::string(e.name) << ": loaded in " << seconds * 1000 << " ms");
+    CHECK(seconds < 30.0);  // only catches a pathological slowdown; sanitizer builds run this too
+    CHECK(tok.kind() == "bpe");
+    CHECK(tok.n_vocab() == e.n_vocab);
+    CHECK(tok.bos() == e.bos);
+    CHECK(tok.eos() == e.eos);
+    CHECK(tok.add_bos() == e.add_bos);
+    CHECK(tok.is_eog(e.eos));
+    CHECK(tok.encode("", true) == (e.add_bos ? std::vector<int32_t>{e.bos} : std::vector<int32_t>{}));
+  }
+}
+
+TEST_CASE("Llama 3: control tokens only with parse_special; BOS by default") {
+  auto model = vramfit::test::test_data("vocab/ggml-vocab-llama3.gguf");
+  if (!model) return;
+  const Tokenizer tok = load(*model);
+  const int32_t start_header = 128006, end_header = 128007, eot = 128009;
+  CHECK(tok.token_text(eot) == "<|eot_id|>");
+  const std::string prompt = "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>";
+  // Special tokens cut the text; each piece between them is encoded on its own.
+  CHECK(tok.encode(prompt, false, true) ==
+        concat({{start_header}, tok.encode("user", false), {end_header}, tok.encode("\n\nHi", false), {eot}}));
+  CHECK(tok.encode(prompt, true, true).front() == 128000);
+  const std::vector<int32_t> plain = tok.encode(prompt, false, false);
+  for (int32_t id : plain) CHECK(id < 128000);
+  CHECK(tok.decode(plain) == prompt);
+  CHECK(tok.is_eog(eot));
+  CHECK_FALSE(tok.is_eog(start_header));
+}
+
+TEST_CASE("Qwen3: user-defined tokens always match, control tokens only with parse_special") {
+  auto model = vramfit::test::test_data("vocab/ggml-vocab-qwen3.gguf");
+  if (!model) return;
+  const Tokenizer tok = load(*model);
+  const int32_t im_start = 151644, im_end = 151645, tool_call = 151657, think = 151667, end_think = 151668;
+  CHECK(tok.token_text(im_start) == "<|im_start|>");
+  CHECK(tok.token_text(think) == "<think>");
+
+  const std::string chat = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n";
+  CHECK(tok.encode(chat, false, true) == concat({{im_start}, tok.encode("user\nHi", false), {im_end},
+                                                 tok.encode("\n", false), {im_start}, tok.encode("assistant\n", false)}));
+  // A user typing the markers gets text, not a turn boundary.
+  const std::vector<int32_t> typed = tok.encode(chat, false, false);
+  CHECK_FALSE(contains(typed, im_start));
+  CHECK_FALSE(contains(typed, im_end));
+  CHECK(tok.decode(typed) == chat);
+
+  // <think> and <tool_call> are user-defined: single tokens with or without parse_special.
+  for (bool parse_special : {false, true}) {
+    CAPTURE(parse_special);
+    CHECK(tok.encode("<think>\nok\n</think>", false, parse_special) ==
+          concat({{think}, tok.encode("\nok\n", false), {end_think}}));
+    CHECK(tok.encode("<tool_call>", false, parse_special) == std::vector<int32_t>{tool_call});
+  }
+  // [PAD151669]... are unused ids, never matched in text.
+  CHECK(tok.token_text(151669) == "[PAD151669]");
+  CHECK_FALSE(contains(tok.encode("[PAD151669]", false, true), 151669));
+  CHECK(tok.is_eog(im_end));
+  CHECK(tok.is_eog(151643));  // <|endoftext|>
+}
+
+TEST_CASE("gpt-oss: llama.cpp's Harmony quirk makes <|start|> <|channel|> <|message|> <|end|> user-defined") {
+  auto model = vramfit::test::test_data("vocab/ggml-vocab-gpt-oss.gguf");
+  if (!model) return;
+  const Tokenizer tok = load(*model);
+  const int32_t ret = 200002, constrain = 200003, channel = 200005, start = 200006, end = 200007,
+                message = 200008, call = 200012;
+  CHECK(tok.token_text(start) == "<|start|>");
+  CHECK(tok.token_text(end) == "<|end|>");
+  CHECK(tok.token_text(call) == "<|call|>");
+  CHECK(tok.token_text(constrain) == "<|constrain|>");
+  const std::string harmony = "<|start|>assistant<|channel|>final<|message|>Hi<|end|><|return|>";
+  CHECK(tok.encode(harmony, false, false) == concat({{start}, tok.encode("assistant", false), {channel},
+                                                     tok.encode("final", false), {message}, tok.encode("Hi", false),
+                                                     {end}, tok.encode("<|return|>", false)}));
+  CHECK(tok.encode(harmony, false, true).back() == ret);
+  CHECK(tok.encode("<|constrain|>", false, false) == std::vector<int32_t>{constrain});
+  // <|end|> ends a message, not generation, when <|return|> and <|call|> exist.
+  CHECK_FALSE(tok.is_eog(end));
+  CHECK(tok.is_eog(ret));
+  CHECK(tok.is_eog(call));
+  CHECK(tok.token_to_piece(end) == "<|end|>");  // user-defined tokens always render
 }
