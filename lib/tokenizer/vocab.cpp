@@ -129,8 +129,9 @@ void own_symbol_texts(Vocab &v) {
 std::string empty_token_name(size_t id) { return "[EMPTY_" + std::to_string(id) + "]"; }
 
 // Copies the token texts into one pool (llama.cpp names an empty text "[EMPTY_<id>]") and indexes
-// them. The pool is sized first, so the views taken while filling it never move.
-void store_token_texts(std::span<const std::string_view> texts, Vocab &v) {
+// them. The pool is sized first, so the views taken while filling it never move. A text given
+// twice is refused, as llama.cpp refuses it (it asserts one id per text).
+void store_token_texts(const gguf::File &file, std::span<const std::string_view> texts, Vocab &v) {
   size_t total = 0;
   for (size_t i = 0; i < texts.size(); ++i) total += texts[i].empty() ? empty_token_name(i).size() : texts[i].size();
   v.text_pool.reserve(total);
@@ -145,8 +146,12 @@ void store_token_texts(std::span<const std::string_view> texts, Vocab &v) {
     v.max_token_len = std::max(v.max_token_len, text.size());
   }
   v.symbol_ids.reserve(texts.size());
-  for (size_t i = 0; i < texts.size(); ++i)  // a repeated text maps to its last id, like llama.cpp
-    v.symbol_ids.insert(v.symbol_texts[i], static_cast<int32_t>(i), v.symbol_texts);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const int32_t previous = v.symbol_ids.insert(v.symbol_texts[i], static_cast<int32_t>(i), v.symbol_texts);
+    if (previous >= 0)
+      detail::fail(ErrorCode::format, "{}: tokenizer.ggml.tokens[{}] repeats tokenizer.ggml.tokens[{}] ('{}')",
+                   file.name(), i, previous, v.symbol_texts[i]);
+  }
 }
 
 void read_tokens(const gguf::File &file, Vocab &v) {
@@ -169,7 +174,7 @@ void read_tokens(const gguf::File &file, Vocab &v) {
     v.tokens[i].score = scores.empty() ? 0.0f : scores[i];
     v.tokens[i].attr = types.empty() ? attr_normal : attr_from_token_type(types[i]);
   }
-  store_token_texts(texts, v);
+  store_token_texts(file, texts, v);
 }
 
 // BPE merges "left right" (split at the first space after the first byte, as llama.cpp does)
@@ -187,7 +192,7 @@ void read_merges(const gguf::File &file, Vocab &v) {
     if (id < 0) {  // viewed in the file for now; copied into symbol_pool below
       id = static_cast<int32_t>(v.symbol_texts.size());
       v.symbol_texts.push_back(text);
-      v.symbol_ids.insert(text, id, v.symbol_texts);
+      (void)v.symbol_ids.insert(text, id, v.symbol_texts);  // a new text: nothing to replace
     }
     return id;
   };
@@ -383,19 +388,16 @@ void TextIndex::rehash(size_t capacity) {
   }
 }
 
-void TextIndex::insert(std::string_view text, int32_t id, std::span<const std::string_view> texts) {
+int32_t TextIndex::insert(std::string_view text, int32_t id, std::span<const std::string_view> texts) {
   if (2 * (size_ + 1) > slots_.size()) rehash(std::max<size_t>(16, 2 * slots_.size()));
   const uint32_t h = hash(text);
   const size_t mask = slots_.size() - 1;
   size_t i = h & mask;
-  for (; slots_[i].id >= 0; i = (i + 1) & mask) {
-    if (slots_[i].hash == h && texts[slots_[i].id] == text) {
-      slots_[i].id = id;
-      return;
-    }
-  }
+  for (; slots_[i].id >= 0; i = (i + 1) & mask)
+    if (slots_[i].hash == h && texts[slots_[i].id] == text) return std::exchange(slots_[i].id, id);
   slots_[i] = {h, id};
   ++size_;
+  return -1;
 }
 
 int32_t TextIndex::find(std::string_view text, std::span<const std::string_view> texts) const {

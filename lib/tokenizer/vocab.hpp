@@ -42,8 +42,8 @@ struct TokenData {
 class TextIndex {
  public:
   void reserve(size_t n);
-  // Maps `text` (== texts[id]) to id; an equal text already present now maps to id.
-  void insert(std::string_view text, int32_t id, std::span<const std::string_view> texts);
+  // Maps `text` (== texts[id]) to id. Returns the id an equal text had (it now maps to id), or -1.
+  int32_t insert(std::string_view text, int32_t id, std::span<const std::string_view> texts);
   int32_t find(std::string_view text, std::span<const std::string_view> texts) const;  // -1: absent
 
  private:

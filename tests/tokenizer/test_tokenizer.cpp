@@ -291,10 +291,55 @@ TEST_CASE("unknown tokenizers and broken vocabularies are refused with a clear e
   const std::vector<std::byte> bytes = w.write_bytes();
   check_error(vramfit::gguf::File::from_bytes(bytes), vramfit::ErrorCode::format, "tokenizer.ggml.model");
 
+  {
+    vramfit::gguf::Writer dup;
+    dup.set_string("tokenizer.ggml.model", "gpt2");
+    dup.set_strings("tokenizer.ggml.tokens", {"a", "b", "a"});
+    dup.set_strings("tokenizer.ggml.merges", {"a b"});
+    const std::vector<std::byte> dup_bytes = dup.write_bytes();
+    // llama.cpp asserts one id per text; we name both entries.
+    check_error(vramfit::gguf::File::from_bytes(dup_bytes), vramfit::ErrorCode::format,
+                "tokenizer.ggml.tokens[2] repeats tokenizer.ggml.tokens[0]");
+  }
+  {
+    vramfit::gguf::Writer types;
+    types.set_string("tokenizer.ggml.model", "gpt2");
+    types.set_strings("tokenizer.ggml.tokens", {"a", "b"});
+    types.set_i32_array("tokenizer.ggml.token_type", {1});
+    types.set_strings("tokenizer.ggml.merges", {"a b"});
+    const std::vector<std::byte> types_bytes = types.write_bytes();
+    check_error(vramfit::gguf::File::from_bytes(types_bytes), vramfit::ErrorCode::format, "tokenizer.ggml.token_type");
+  }
+  {
+    vramfit::gguf::Writer merges;
+    merges.set_string("tokenizer.ggml.model", "gpt2");
+    merges.set_strings("tokenizer.ggml.tokens", {"a", "b"});
+    merges.set_i32_array("tokenizer.ggml.merges", {1, 2});
+    const std::vector<std::byte> merges_bytes = merges.write_bytes();
+    check_error(vramfit::gguf::File::from_bytes(merges_bytes), vramfit::ErrorCode::format, "tokenizer.ggml.merges");
+  }
+
   // A tiny BPE vocabulary works end to end: "ab" merges, and the missing pre is the default.
   const Tokenizer tok = Tokenizer::from_gguf(vocab_file("gpt2", "", 3));
   CHECK(tok.encode("ab", false) == std::vector<int32_t>{2});
   CHECK(tok.encode("ba", false) == std::vector<int32_t>{1, 0});
+}
+
+TEST_CASE("BPE merges apply to text that is no token, as llama.cpp's merges keyed by text do") {
+  // "b c" builds "bc", which is no token; "a bc" then builds the token "abc". A merge lookup by
+  // token ids alone would miss the second merge.
+  vramfit::gguf::Writer w;
+  w.set_string("tokenizer.ggml.model", "gpt2");
+  w.set_string("tokenizer.ggml.pre", "gpt-2");
+  w.set_strings("tokenizer.ggml.tokens", {"a", "b", "c", "abc"});
+  w.set_strings("tokenizer.ggml.merges", {"b c", "a bc", "a", "x "});  // the last two can never apply
+  const std::vector<std::byte> bytes = w.write_bytes();
+  const Tokenizer tok = Tokenizer::from_gguf(vramfit::gguf::File::from_bytes(bytes));
+  CHECK(tok.n_vocab() == 4);
+  CHECK(tok.encode("abc", false) == std::vector<int32_t>{3});
+  // "bc" alone stays no token: its bytes are emitted one by one.
+  CHECK(tok.encode("bc", false) == std::vector<int32_t>{1, 2});
+  CHECK(tok.encode("abcabc", false) == std::vector<int32_t>{3, 3});
 }
 
 TEST_CASE("random bytes never crash any tokenizer, and ids stay in the vocabulary") {
