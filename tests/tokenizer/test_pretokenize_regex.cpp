@@ -1,5 +1,6 @@
 // The hand-written pre-tokenizers against llama.cpp's own method for the regexes it runs through
-// std::regex (unicode_regex_split): a "collapsed" text (one byte per code point: ASCII as is,
+// std::regex (unicode_regex_split; llama3 / qwen2 have hand-written matchers there as well, which
+// agree with the regex): a "collapsed" text (one byte per code point: ASCII as is,
 // non-ASCII whitespace as \v, other code points as a byte per category, which \p{L} / \p{N} in
 // the regex are rewritten to), or std::wregex over the code points for regexes without \p{..}.
 // libstdc++'s std::regex is the engine llama.cpp uses on Linux, so the two must split alike.
@@ -107,11 +108,19 @@ const std::string kGpt4o =
     "[lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV]"
     "[eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
-std::vector<std::string> reference_gpt4o(const std::string &text) {
-  static const std::regex regex(collapsed_regex(kGpt4o));
+// LLAMA_VOCAB_PRE_TYPE_LLAMA3 and _QWEN2.
+const std::string kLlama3 =
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const std::string kQwen2 =
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+// One regex with \p{..} over the whole text, on the collapsed text.
+std::vector<std::string> reference_collapsed(const std::string &text, const std::regex &collapsed) {
   const std::vector<uint32_t> cpts = utf8_to_codepoints(text);
   if (cpts.empty()) return {};
-  return words(cpts, split_stl(collapsed_text(cpts), regex, Offsets{cpts.size()}));
+  return words(cpts, split_stl(collapsed_text(cpts), collapsed, Offsets{cpts.size()}));
 }
 
 // llama-vocab.cpp, LLAMA_VOCAB_PRE_TYPE_DEEPSEEK_LLM (its literal characters written as escapes).
@@ -190,12 +199,15 @@ std::vector<std::string> all_inputs() {
 
 }  // namespace
 
-TEST_CASE("gpt-4o and deepseek-llm split exactly as llama.cpp's std::regex method does") {
+TEST_CASE("gpt-4o, deepseek-llm, llama3, qwen2 split exactly as llama.cpp's std::regex method does") {
+  const std::regex gpt4o(collapsed_regex(kGpt4o)), llama3(collapsed_regex(kLlama3)), qwen2(collapsed_regex(kQwen2));
   size_t checked = 0;
   for (const std::string &text : all_inputs()) {
     CAPTURE(text);
-    CHECK(pretokenize(PreTokenizer::gpt4o, text) == reference_gpt4o(text));
+    CHECK(pretokenize(PreTokenizer::gpt4o, text) == reference_collapsed(text, gpt4o));
     CHECK(pretokenize(PreTokenizer::deepseek_llm, text) == reference_deepseek_llm(text));
+    CHECK(pretokenize(PreTokenizer::llama3, text) == reference_collapsed(text, llama3));
+    CHECK(pretokenize(PreTokenizer::qwen2, text) == reference_collapsed(text, qwen2));
     ++checked;
   }
   CHECK(checked >= 3000);
