@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <functional>
 #include <initializer_list>
+#include <span>
 #include <utility>
 
 #include "common/error.hpp"
@@ -114,15 +115,14 @@ void read_kind(const gguf::File &file, Vocab &v) {
 }
 
 // Merge operands that are no token were viewed in the file; copy them into the vocabulary.
-void own_symbol_texts(Vocab &v) {
+void own_symbol_texts(std::span<const std::string_view> extra, Vocab &v) {
   size_t total = 0;
-  for (size_t id = v.tokens.size(); id < v.symbol_texts.size(); ++id) total += v.symbol_texts[id].size();
+  for (std::string_view text : extra) total += text.size();
   v.symbol_pool.reserve(total);
-  for (size_t id = v.tokens.size(); id < v.symbol_texts.size(); ++id) {
-    const std::string_view text = v.symbol_texts[id];
+  for (std::string_view text : extra) {
     const size_t offset = v.symbol_pool.size();
     v.symbol_pool.insert(v.symbol_pool.end(), text.begin(), text.end());
-    v.symbol_texts[id] = std::string_view(v.symbol_pool.data() + offset, text.size());
+    v.symbol_ids.rebind(std::string_view(v.symbol_pool.data() + offset, text.size()));
   }
 }
 
@@ -135,22 +135,20 @@ void store_token_texts(const gguf::File &file, std::span<const std::string_view>
   size_t total = 0;
   for (size_t i = 0; i < texts.size(); ++i) total += texts[i].empty() ? empty_token_name(i).size() : texts[i].size();
   v.text_pool.reserve(total);
-  v.symbol_texts.resize(texts.size());
+  v.symbol_ids.reserve(texts.size());
   for (size_t i = 0; i < texts.size(); ++i) {
     const std::string generated = texts[i].empty() ? empty_token_name(i) : std::string();
     const std::string_view text = texts[i].empty() ? std::string_view(generated) : texts[i];
+    if (text.size() > UINT32_MAX)
+      detail::fail(ErrorCode::format, "{}: tokenizer.ggml.tokens[{}] is {} bytes long", file.name(), i, text.size());
     const size_t offset = v.text_pool.size();
     v.text_pool.insert(v.text_pool.end(), text.begin(), text.end());
-    v.symbol_texts[i] = std::string_view(v.text_pool.data() + offset, text.size());
-    v.tokens[i].text = v.symbol_texts[i];
+    v.tokens[i].text = std::string_view(v.text_pool.data() + offset, text.size());
     v.max_token_len = std::max(v.max_token_len, text.size());
-  }
-  v.symbol_ids.reserve(texts.size());
-  for (size_t i = 0; i < texts.size(); ++i) {
-    const int32_t previous = v.symbol_ids.insert(v.symbol_texts[i], static_cast<int32_t>(i), v.symbol_texts);
+    const int32_t previous = v.symbol_ids.insert(v.tokens[i].text, static_cast<int32_t>(i));
     if (previous >= 0)
       detail::fail(ErrorCode::format, "{}: tokenizer.ggml.tokens[{}] repeats tokenizer.ggml.tokens[{}] ('{}')",
-                   file.name(), i, previous, v.symbol_texts[i]);
+                   file.name(), i, previous, text);
   }
 }
 
@@ -187,24 +185,27 @@ void read_merges(const gguf::File &file, Vocab &v) {
   const std::vector<std::string_view> merges = file.get_strings("tokenizer.ggml.merges");
   if (merges.size() > static_cast<size_t>(INT32_MAX / 2))
     detail::fail(ErrorCode::format, "{}: tokenizer.ggml.merges has {} entries", file.name(), merges.size());
+  std::vector<std::string_view> extra;  // viewed in the file for now; copied into symbol_pool below
   auto symbol_id = [&](std::string_view text) {
     int32_t id = v.find_symbol(text);
-    if (id < 0) {  // viewed in the file for now; copied into symbol_pool below
-      id = static_cast<int32_t>(v.symbol_texts.size());
-      v.symbol_texts.push_back(text);
-      (void)v.symbol_ids.insert(text, id, v.symbol_texts);  // a new text: nothing to replace
+    if (id < 0) {
+      id = v.n_vocab() + static_cast<int32_t>(extra.size());
+      extra.push_back(text);
+      (void)v.symbol_ids.insert(text, id);  // a new text: nothing to replace
     }
     return id;
   };
   v.merge_ranks.reserve(merges.size());
   for (size_t i = 0; i < merges.size(); ++i) {
+    if (merges[i].size() > UINT32_MAX)
+      detail::fail(ErrorCode::format, "{}: tokenizer.ggml.merges[{}] is {} bytes long", file.name(), i, merges[i].size());
     const size_t space = merges[i].find(' ', 1);
     if (space == std::string_view::npos || space + 1 == merges[i].size()) continue;  // can never apply
     const int32_t left = symbol_id(merges[i].substr(0, space));
     const int32_t right = symbol_id(merges[i].substr(space + 1));
     v.merge_ranks.try_insert(left, right, static_cast<int32_t>(i));
   }
-  own_symbol_texts(v);
+  own_symbol_texts(extra, v);
 }
 
 void read_special_ids(const gguf::File &file, Vocab &v) {
@@ -378,7 +379,7 @@ void TextIndex::reserve(size_t n) {
 }
 
 void TextIndex::rehash(size_t capacity) {
-  std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(capacity, Slot{0, -1}));
+  std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(capacity));
   const size_t mask = capacity - 1;
   for (const Slot &slot : old) {
     if (slot.id < 0) continue;
@@ -388,25 +389,31 @@ void TextIndex::rehash(size_t capacity) {
   }
 }
 
-int32_t TextIndex::insert(std::string_view text, int32_t id, std::span<const std::string_view> texts) {
-  if (2 * (size_ + 1) > slots_.size()) rehash(std::max<size_t>(16, 2 * slots_.size()));
+size_t TextIndex::slot_of(std::string_view text) const noexcept {
   const uint32_t h = hash(text);
   const size_t mask = slots_.size() - 1;
   size_t i = h & mask;
-  for (; slots_[i].id >= 0; i = (i + 1) & mask)
-    if (slots_[i].hash == h && texts[slots_[i].id] == text) return std::exchange(slots_[i].id, id);
-  slots_[i] = {h, id};
+  while (slots_[i].id >= 0 && !(slots_[i].hash == h && slots_[i].text() == text)) i = (i + 1) & mask;
+  return i;
+}
+
+int32_t TextIndex::insert(std::string_view text, int32_t id) {
+  if (2 * (size_ + 1) > slots_.size()) rehash(std::max<size_t>(16, 2 * slots_.size()));
+  Slot &slot = slots_[slot_of(text)];
+  if (slot.id >= 0) return std::exchange(slot.id, id);
+  slot = {text.data(), static_cast<uint32_t>(text.size()), hash(text), id};
   ++size_;
   return -1;
 }
 
-int32_t TextIndex::find(std::string_view text, std::span<const std::string_view> texts) const {
-  if (slots_.empty()) return -1;
-  const uint32_t h = hash(text);
-  const size_t mask = slots_.size() - 1;
-  for (size_t i = h & mask; slots_[i].id >= 0; i = (i + 1) & mask)
-    if (slots_[i].hash == h && texts[slots_[i].id] == text) return slots_[i].id;
-  return -1;
+int32_t TextIndex::find(std::string_view text) const noexcept {
+  return slots_.empty() ? -1 : slots_[slot_of(text)].id;
+}
+
+void TextIndex::rebind(std::string_view text) noexcept {
+  if (slots_.empty()) return;
+  Slot &slot = slots_[slot_of(text)];
+  if (slot.id >= 0) slot.data = text.data();
 }
 
 void PairRanks::reserve(size_t n) {

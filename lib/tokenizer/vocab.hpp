@@ -3,7 +3,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,21 +36,28 @@ struct TokenData {
   uint32_t attr = attr_normal;
 };
 
-// Text -> id by open addressing. The index keeps ids and hashes only; callers pass the texts of
-// the ids (texts[id]), so that a vocabulary of 200k tokens costs two vectors, not 200k nodes.
+// Text -> id by open addressing. Each slot views its text (in the vocabulary's pools, or in the
+// file while loading), so a lookup touches one slot and one text: a vocabulary of 200k tokens
+// costs one vector, not 200k nodes.
 class TextIndex {
  public:
   void reserve(size_t n);
-  // Maps `text` (== texts[id]) to id. Returns the id an equal text had (it now maps to id), or -1.
-  int32_t insert(std::string_view text, int32_t id, std::span<const std::string_view> texts);
-  int32_t find(std::string_view text, std::span<const std::string_view> texts) const;  // -1: absent
+  // Maps `text` to id. Returns the id an equal text had (it now maps to id), or -1.
+  int32_t insert(std::string_view text, int32_t id);
+  int32_t find(std::string_view text) const noexcept;  // -1: absent
+  // The entry of an equal text views `text` from now on (which must outlive the index).
+  void rebind(std::string_view text) noexcept;
 
  private:
   struct Slot {
-    uint32_t hash;
-    int32_t id;  // -1: empty
+    const char *data = nullptr;
+    uint32_t size = 0;
+    uint32_t hash = 0;
+    int32_t id = -1;  // -1: empty
+    std::string_view text() const noexcept { return {data, size}; }
   };
   static uint32_t hash(std::string_view text) noexcept;
+  size_t slot_of(std::string_view text) const noexcept;  // its slot, or the empty one it would take
   void rehash(size_t capacity);
   std::vector<Slot> slots_;  // a power of two, at most half full
   size_t size_ = 0;
@@ -82,13 +88,12 @@ struct Vocab {
   std::string pre_name;    // tokenizer.ggml.pre
 
   std::vector<TokenData> tokens;
+  std::vector<char> text_pool;    // the token texts, back to back (never resized once viewed)
   // BPE symbols: ids [0, n_vocab) are the tokens, ids from n_vocab on are merge operands that
   // are no token (a merge may build text that is no token and merge it again, as in llama.cpp).
-  std::vector<std::string_view> symbol_texts;
-  std::vector<char> text_pool;    // the token texts, back to back (never resized once viewed)
   std::vector<char> symbol_pool;  // the texts of the symbols past the tokens
-  TextIndex symbol_ids;         // text -> token or symbol id (a repeated text maps to its last id)
-  PairRanks merge_ranks;        // BPE: (left symbol, right symbol) -> rank
+  TextIndex symbol_ids;           // text -> token or symbol id
+  PairRanks merge_ranks;          // BPE: (left symbol, right symbol) -> rank
   std::vector<char> piece_pool;          // token_to_piece(id, render_special = true), precomputed...
   std::vector<uint32_t> piece_offsets;   // ...piece id is [piece_offsets[id], piece_offsets[id + 1])
   std::vector<int32_t> special_tokens;  // control / user-defined / unknown, longest text first
@@ -115,7 +120,7 @@ struct Vocab {
     return id < n_vocab() ? id : -1;
   }
   // The token or BPE symbol whose text this is, -1 when none.
-  int32_t find_symbol(std::string_view text) const { return symbol_ids.find(text, symbol_texts); }
+  int32_t find_symbol(std::string_view text) const noexcept { return symbol_ids.find(text); }
   int merge_rank(int32_t left, int32_t right) const noexcept { return merge_ranks.find(left, right); }
   std::string_view piece(int32_t id) const noexcept {
     return {piece_pool.data() + piece_offsets[id], piece_offsets[id + 1] - piece_offsets[id]};
