@@ -242,9 +242,7 @@ void read_special_ids(const gguf::File &file, Vocab &v) {
 // a message: llama.cpp takes it out of the set and makes it user-defined.
 void drop_harmony_end_from_eog(Vocab &v) {
   auto eog_with_text = [&](std::string_view text) {
-    const auto it = std::find_if(v.eog_tokens.begin(), v.eog_tokens.end(),
-                                 [&](int32_t id) { return v.tokens[id].text == text; });
-    return it;
+    return std::find_if(v.eog_tokens.begin(), v.eog_tokens.end(), [&](int32_t id) { return v.tokens[id].text == text; });
   };
   const auto end = eog_with_text("<|end|>");
   if (end == v.eog_tokens.end() || eog_with_text("<|return|>") == v.eog_tokens.end() ||
