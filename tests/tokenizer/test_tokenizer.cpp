@@ -510,3 +510,29 @@ TEST_CASE("gpt-oss: llama.cpp's Harmony quirk makes <|start|> <|channel|> <|mess
   CHECK(tok.is_eog(call));
   CHECK(tok.token_to_piece(end) == "<|end|>");  // user-defined tokens always render
 }
+
+TEST_CASE("Qwen3 and gpt-oss give back every hard string byte for byte (no space clean-up there)") {
+  auto hard = vramfit::test::test_data("vocab/ggml-vocab-hard.inp");
+  if (!hard) return;
+  std::vector<std::string> texts;
+  {
+    const std::string raw = read_file(*hard), sep = "\n__ggml_vocab_test__\n";
+    for (size_t pos = 0; pos < raw.size();) {
+      const size_t next = std::min(raw.find(sep, pos), raw.size());
+      texts.push_back(raw.substr(pos, next - pos));
+      pos = next + sep.size();
+    }
+  }
+  CHECK(texts.size() == 69);
+  for (const char *name : {"qwen3", "gpt-oss"}) {
+    auto model = vramfit::test::test_data(std::string("vocab/ggml-vocab-") + name + ".gguf");
+    if (!model) continue;
+    const Tokenizer tok = load(*model);
+    const std::string label = name;
+    CAPTURE(label);
+    for (const std::string &text : texts) {
+      CAPTURE(text);
+      CHECK(tok.decode(tok.encode(text, false, false)) == text);
+    }
+  }
+}
