@@ -57,7 +57,8 @@ class TextIndex {
     std::string_view text() const noexcept { return {data, size}; }
   };
   static uint32_t hash(std::string_view text) noexcept;
-  size_t slot_of(std::string_view text) const noexcept;  // its slot, or the empty one it would take
+  // The slot of `text` (whose hash is h), or the empty one it would take.
+  size_t slot_of(std::string_view text, uint32_t h) const noexcept;
   void rehash(size_t capacity);
   std::vector<Slot> slots_;  // a power of two, at most half full
   size_t size_ = 0;
