@@ -214,6 +214,16 @@ size_t gpt4o_upper_then_lower(const Piece &p, size_t start) {
   return end;
 }
 
+// The end of the first two alternatives at `start` (a letter), the contraction included.
+size_t gpt4o_letters_end(const Piece &p, size_t start) {
+  size_t end = gpt4o_upper_then_lower(p, start);
+  if (end == 0) {  // only [A-Z] here: the second alternative, [upper]+[lower]* with no lower
+    end = start;
+    while (gpt4o_upper(p, end)) ++end;
+  }
+  return gpt4o_contraction_end(p, end);
+}
+
 // [^\r\n\p{L}\p{N}]?[upper]*[lower]+(contraction)?|[^\r\n\p{L}\p{N}]?[upper]+[lower]*(contraction)?|
 //  \p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+
 // (llama.cpp's spelling: upper = (?=[\p{L}])[^a-z], lower = (?=[\p{L}])[^A-Z]).
@@ -228,12 +238,7 @@ void split_gpt4o_piece(const Piece &p, Pieces &out) {
     const bool prefix = p.in(pos) && c != '\r' && c != '\n' && !p.letter(pos) && !p.number(pos);
     const size_t start = prefix ? pos + 1 : pos;
     if (p.letter(start)) {
-      size_t end = gpt4o_upper_then_lower(p, start);
-      if (end == 0) {  // only [A-Z]: the second alternative
-        end = start;
-        while (gpt4o_upper(p, end)) ++end;
-      }
-      add(pos = gpt4o_contraction_end(p, end));
+      add(pos = gpt4o_letters_end(p, start));
       continue;
     }
     if (p.number(pos)) {
