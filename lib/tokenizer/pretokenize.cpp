@@ -3,7 +3,9 @@
 // llama.cpp applies a list of regexes in turn; each one splits every current piece of text into
 // its matches and the gaps between them (std::regex_iterator over the piece). The gpt-2 and
 // llama3 regexes have hand-written matchers there too (unicode_regex_split_custom_*), which we
-// follow step by step; the short regexes are small matchers run by split_by_matches().
+// follow step by step; the gpt-4o one is a matcher that finds what std::regex's backtracking
+// finds; the short regexes are small matchers run by split_by_matches().
+// tests/tokenizer/test_pretokenize_regex.cpp checks every family against std::regex itself.
 #include <algorithm>
 #include <functional>
 #include <iterator>
