@@ -9,6 +9,16 @@ The tables mirror what llama.cpp's tokenizers use (scripts/gen-unicode-data.py t
     this way).
 Whitespace is a short fixed list (PropList White_Space) kept in unicode.cpp.
 
+These collapsed categories are all llama.cpp's pre-tokenizers test. Even the gpt-4o (o200k)
+regex, whose original splits letters into [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}] and
+[\p{Ll}\p{Lm}\p{Lo}\p{M}], runs in llama.cpp as "a letter but a-z" / "a letter but A-Z" with
+\p{M} dropped, so no finer split of letters is generated (a finer one would disagree with it).
+
+Unicode version: this is whatever Python's unicodedata has (14.0 on Debian bookworm). llama.cpp's
+unicode-data.cpp is newer (it has 15.0's U+0CF3 as a mark), so code points assigned after 14.0
+are "undefined" here but letters, marks... there. No string of ../shared/vocab uses one: the only
+code points there unassigned in 14.0 are the noncharacters U+FFFE, U+FFFF and U+10FFFF.
+
 Usage: python3 scripts/gen_unicode_tables.py > lib/tokenizer/unicode_tables.cpp
 """
 import sys

@@ -87,7 +87,8 @@ class VRAMFIT_API Model {
 
   // ---- tokenizer ----
   // add_special: prepend BOS when the vocab asks for it; parse_special: recognise control tokens
-  // such as "<s>" written in the text.
+  // such as "<s>" or "<|im_start|>" written in the text (chat prompts need it; leave it off for
+  // user text). User-defined tokens ("<think>") are matched either way, as in llama.cpp.
   std::vector<int32_t> tokenize(std::string_view text, bool add_special = true,
                                 bool parse_special = false) const;
   std::string detokenize(std::span<const int32_t> tokens) const;

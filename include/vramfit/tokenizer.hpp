@@ -32,7 +32,9 @@ class VRAMFIT_API Vocabulary {
   static Vocabulary load(const std::filesystem::path &path);
 
   // add_special: BOS (and EOS / SEP where the vocabulary asks for them), like llama.cpp.
-  // parse_special: control tokens written in the text ("<s>", "<|endoftext|>") become their ids.
+  // parse_special: control tokens written in the text ("<s>", "<|endoftext|>") become their ids;
+  // without it they are plain text (a user typing "<|im_end|>" ends no turn). User-defined tokens
+  // (Qwen3's "<think>", gpt-oss's "<|channel|>") are matched either way, as in llama.cpp.
   std::vector<int32_t> tokenize(std::string_view text, bool add_special = true, bool parse_special = false) const;
   // render_special: control tokens are written as their text instead of nothing.
   std::string detokenize(std::span<const int32_t> tokens, bool render_special = false) const;

@@ -14,13 +14,14 @@ struct Symbol {
   int next;
   size_t offset;
   size_t length;  // 0 once merged into its left neighbour
+  int32_t id;     // token or symbol id of its text (Vocab::find_symbol), -1 when none
 };
 
 struct Bigram {
   int left;
   int right;
   int rank;
-  std::string text;  // left + right when queued; a merge that no longer spells this is stale
+  size_t length;  // left + right when queued: texts only grow, so another length means stale
 };
 
 struct BigramOrder {
@@ -41,20 +42,23 @@ class BpeWord {
   BpeWord(const Vocab &vocab, std::string_view word) : vocab_(vocab), word_(word) {}
 
   void encode(std::vector<int32_t> &out) {
-    if (vocab_.ignore_merges && vocab_.find(word_) >= 0) {
-      out.push_back(vocab_.find(word_));
-      return;
+    if (vocab_.ignore_merges) {
+      if (const int32_t id = vocab_.find(word_); id >= 0) {
+        out.push_back(id);
+        return;
+      }
     }
     for (size_t offset = 0; offset < word_.size();) {
       const size_t length = std::min(utf8_sequence_length(static_cast<uint8_t>(word_[offset])), word_.size() - offset);
       const int index = static_cast<int>(symbols_.size());
-      symbols_.push_back({index - 1, offset + length == word_.size() ? -1 : index + 1, offset, length});
+      const int32_t id = vocab_.find_symbol(word_.substr(offset, length));
+      symbols_.push_back({index - 1, offset + length == word_.size() ? -1 : index + 1, offset, length, id});
       offset += length;
     }
     for (int i = 1; i < static_cast<int>(symbols_.size()); ++i) add_bigram(i - 1, i);
     merge();
     for (const Symbol &s : symbols_)
-      if (s.length > 0) emit(text_of(s), out);
+      if (s.length > 0) emit(s, out);
   }
 
  private:
@@ -62,11 +66,12 @@ class BpeWord {
 
   void add_bigram(int left, int right) {
     if (left == -1 || right == -1) return;
-    const std::string_view l = text_of(symbols_[left]);
-    const std::string_view r = text_of(symbols_[right]);
-    const int rank = vocab_.merge_rank(l, r);
+    const Symbol &l = symbols_[left];
+    const Symbol &r = symbols_[right];
+    if (l.id < 0 || r.id < 0) return;  // a text no merge names
+    const int rank = vocab_.merge_rank(l.id, r.id);
     if (rank < 0) return;
-    queue_.push({left, right, rank, std::string(l).append(r)});
+    queue_.push({left, right, rank, l.length + r.length});
   }
 
   void merge() {
@@ -75,11 +80,9 @@ class BpeWord {
       queue_.pop();
       Symbol &left = symbols_[bigram.left];
       Symbol &right = symbols_[bigram.right];
-      if (left.length == 0 || right.length == 0) continue;
-      if (left.offset + left.length != right.offset ||
-          word_.substr(left.offset, left.length + right.length) != bigram.text)
-        continue;  // stale
+      if (left.length == 0 || right.length == 0 || left.length + right.length != bigram.length) continue;  // stale
       left.length += right.length;
+      left.id = vocab_.find_symbol(text_of(left));
       right.length = 0;
       left.next = right.next;
       if (right.next >= 0) symbols_[right.next].prev = bigram.left;
@@ -89,12 +92,12 @@ class BpeWord {
   }
 
   // A symbol that is no token is emitted byte by byte, skipping bytes that are no token either.
-  void emit(std::string_view text, std::vector<int32_t> &out) const {
-    if (const int32_t id = vocab_.find(text); id >= 0) {
-      out.push_back(id);
+  void emit(const Symbol &s, std::vector<int32_t> &out) const {
+    if (s.id >= 0 && s.id < vocab_.n_vocab()) {
+      out.push_back(s.id);
       return;
     }
-    for (char c : text)
+    for (char c : text_of(s))
       if (const int32_t id = vocab_.find(std::string_view(&c, 1)); id >= 0) out.push_back(id);
   }
 

@@ -158,7 +158,7 @@ std::string Tokenizer::token_to_piece(int32_t token, bool render_special) const 
   if (token < 0 || token >= n_vocab())
     detail::fail(ErrorCode::invalid_argument, "token id {} is outside the vocabulary [0, {})", token, n_vocab());
   if (!render_special && (v.tokens[token].attr & (attr_control | attr_unknown))) return {};
-  return v.pieces[token];
+  return std::string(v.piece(token));
 }
 
 std::string Tokenizer::decode(std::span<const int32_t> tokens, bool render_special) const {

@@ -3,9 +3,11 @@
 // Three families, picked by `tokenizer.ggml.model`:
 //   "llama" -> "spm": SentencePiece, merges by score, "▁" for spaces, <0xXX> byte fallback;
 //   "gpt2"  -> "bpe": byte-level BPE with merge ranks and a pre-tokenizer named by
-//                     `tokenizer.ggml.pre` (default, llama3, gpt-2, deepseek-coder, mpt, starcoder, qwen2...);
+//                     `tokenizer.ggml.pre` (default, llama-bpe, qwen2, gpt-4o, gpt-2, deepseek-coder,
+//                     deepseek-llm, falcon, mpt, starcoder, refact...);
 //   "bert"  -> "wpm": WordPiece (NFD, accents stripped, lower case), "▁" marks word starts.
-// Special (control / user-defined) tokens are matched in the text first when parse_special.
+// Special tokens are matched in the text first: user-defined ones always, control ones only
+// when parse_special (llama.cpp's tokenizer_st_partition).
 //
 // Thread-safety: a Tokenizer is immutable after construction; any number of threads may
 // encode and decode at once.

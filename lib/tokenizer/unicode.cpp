@@ -47,21 +47,23 @@ size_t decode_one(std::string_view text, size_t offset, uint32_t &codepoint) {
 
 }  // namespace
 
+size_t utf8_decode(std::string_view text, size_t offset, uint32_t &codepoint) noexcept {
+  const size_t length = decode_one(text, offset, codepoint);
+  // Beyond U+10FFFF cannot be re-encoded; llama.cpp would throw there, we substitute.
+  if (length == 0 || codepoint > 0x10FFFF) {
+    codepoint = replacement_char;
+    return length == 0 ? 1 : length;
+  }
+  return length;
+}
+
 std::vector<uint32_t> utf8_to_codepoints(std::string_view text) {
   std::vector<uint32_t> out;
   out.reserve(text.size());
-  size_t offset = 0;
-  while (offset < text.size()) {
+  for (size_t offset = 0; offset < text.size();) {
     uint32_t codepoint = 0;
-    const size_t length = decode_one(text, offset, codepoint);
-    // Beyond U+10FFFF cannot be re-encoded; llama.cpp would throw there, we substitute.
-    if (length == 0 || codepoint > 0x10FFFF) {
-      out.push_back(replacement_char);
-      offset += length == 0 ? 1 : length;
-    } else {
-      out.push_back(codepoint);
-      offset += length;
-    }
+    offset += utf8_decode(text, offset, codepoint);
+    out.push_back(codepoint);
   }
   return out;
 }
@@ -132,33 +134,41 @@ uint32_t nfd_base(uint32_t cp) noexcept {
 namespace {
 
 // GPT-2's bytes_to_unicode(): printable Latin-1 bytes stand for themselves, the other 68 bytes
-// map to U+0100.. in byte order.
+// map to U+0100.. in byte order. Built at compile time: token_to_piece runs it on every code point
+// of a 200k-token vocabulary when it loads.
+constexpr bool printable_byte(uint32_t b) { return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE; }
+
 struct ByteMap {
-  std::array<std::string, 256> byte_to_utf8;
+  std::array<uint16_t, 256> byte_to_codepoint{};
   std::array<int16_t, 324> codepoint_to_byte{};  // every mapped code point is < 256 + 68
-  ByteMap() {
-    codepoint_to_byte.fill(-1);
-    uint32_t next_extra = 256;
-    for (uint32_t b = 0; b < 256; ++b) {
-      const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
-      const uint32_t cp = printable ? b : next_extra++;
-      byte_to_utf8[b] = codepoint_to_utf8(cp);
+  constexpr ByteMap() {
+    for (int16_t &b : codepoint_to_byte) b = -1;
+    uint16_t next_extra = 256;
+    for (uint16_t b = 0; b < 256; ++b) {
+      const uint16_t cp = printable_byte(b) ? b : next_extra++;
+      byte_to_codepoint[b] = cp;
       codepoint_to_byte[cp] = static_cast<int16_t>(b);
     }
   }
 };
+constexpr ByteMap kByteMap;
 
-const ByteMap &byte_map() {
-  static const ByteMap map;
-  return map;
-}
+struct ByteStrings {
+  std::array<std::string, 256> utf8;
+  ByteStrings() {
+    for (size_t b = 0; b < 256; ++b) utf8[b] = codepoint_to_utf8(kByteMap.byte_to_codepoint[b]);
+  }
+};
 
 }  // namespace
 
-const std::string &byte_to_unicode(uint8_t byte) noexcept { return byte_map().byte_to_utf8[byte]; }
+const std::string &byte_to_unicode(uint8_t byte) noexcept {
+  static const ByteStrings strings;
+  return strings.utf8[byte];
+}
 
 int unicode_to_byte(uint32_t cp) noexcept {
-  return cp < byte_map().codepoint_to_byte.size() ? byte_map().codepoint_to_byte[cp] : -1;
+  return cp < kByteMap.codepoint_to_byte.size() ? kByteMap.codepoint_to_byte[cp] : -1;
 }
 
 }  // namespace vramfit::tokenizer

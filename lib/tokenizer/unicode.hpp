@@ -49,6 +49,8 @@ size_t utf8_sequence_length(uint8_t lead) noexcept;
 // Decodes UTF-8; a byte that does not start a well-formed sequence becomes one U+FFFD (and
 // decoding goes on at the next byte), exactly as llama.cpp does. Never throws.
 std::vector<uint32_t> utf8_to_codepoints(std::string_view text);
+// One code point of the above at `offset` (< text.size()); returns the bytes it took (>= 1).
+size_t utf8_decode(std::string_view text, size_t offset, uint32_t &codepoint) noexcept;
 void append_utf8(std::string &out, uint32_t codepoint);
 std::string codepoint_to_utf8(uint32_t codepoint);
 

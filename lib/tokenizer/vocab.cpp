@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <initializer_list>
+#include <span>
+#include <utility>
 
 #include "common/error.hpp"
 #include "common/log.hpp"
@@ -34,6 +37,7 @@ constexpr PreTokenizerName kPreTokenizers[] = {
     {"dbrx", PreTokenizer::llama3},
     {"smaug-bpe", PreTokenizer::llama3},
     {"deepseek-coder", PreTokenizer::deepseek_coder, false, false, false},
+    {"deepseek-llm", PreTokenizer::deepseek_llm, false, false, false},
     {"falcon", PreTokenizer::falcon},
     {"mpt", PreTokenizer::gpt2},
     {"gpt-2", PreTokenizer::gpt2},
@@ -56,6 +60,9 @@ constexpr PreTokenizerName kPreTokenizers[] = {
     {"stablelm2", PreTokenizer::qwen2},
     {"megrez", PreTokenizer::qwen2},
     {"hunyuan", PreTokenizer::qwen2, false, false, false},
+    {"gpt-4o", PreTokenizer::gpt4o, false, false, false},
+    {"llama4", PreTokenizer::gpt4o, false, false, false},
+    {"minimax-m2", PreTokenizer::gpt4o, false, false, false},
 };
 
 uint32_t attr_from_token_type(int32_t type) {
@@ -107,9 +114,47 @@ void read_kind(const gguf::File &file, Vocab &v) {
   v.add_space_prefix = file.get_or<bool>("tokenizer.ggml.add_space_prefix", v.add_space_prefix);
 }
 
+// Merge operands that are no token were viewed in the file; copy them into the vocabulary.
+void own_symbol_texts(std::span<const std::string_view> extra, Vocab &v) {
+  size_t total = 0;
+  for (std::string_view text : extra) total += text.size();
+  v.symbol_pool.reserve(total);
+  for (std::string_view text : extra) {
+    const size_t offset = v.symbol_pool.size();
+    v.symbol_pool.insert(v.symbol_pool.end(), text.begin(), text.end());
+    v.symbol_ids.rebind(std::string_view(v.symbol_pool.data() + offset, text.size()));
+  }
+}
+
+std::string empty_token_name(size_t id) { return "[EMPTY_" + std::to_string(id) + "]"; }
+
+// Copies the token texts into one pool (llama.cpp names an empty text "[EMPTY_<id>]") and indexes
+// them. The pool is sized first, so the views taken while filling it never move. A text given
+// twice is refused, as llama.cpp refuses it (it asserts one id per text).
+void store_token_texts(const gguf::File &file, std::span<const std::string_view> texts, Vocab &v) {
+  size_t total = 0;
+  for (size_t i = 0; i < texts.size(); ++i) total += texts[i].empty() ? empty_token_name(i).size() : texts[i].size();
+  v.text_pool.reserve(total);
+  v.symbol_ids.reserve(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const std::string generated = texts[i].empty() ? empty_token_name(i) : std::string();
+    const std::string_view text = texts[i].empty() ? std::string_view(generated) : texts[i];
+    if (text.size() > UINT32_MAX)
+      detail::fail(ErrorCode::format, "{}: tokenizer.ggml.tokens[{}] is {} bytes long", file.name(), i, text.size());
+    const size_t offset = v.text_pool.size();
+    v.text_pool.insert(v.text_pool.end(), text.begin(), text.end());
+    v.tokens[i].text = std::string_view(v.text_pool.data() + offset, text.size());
+    v.max_token_len = std::max(v.max_token_len, text.size());
+    const int32_t previous = v.symbol_ids.insert(v.tokens[i].text, static_cast<int32_t>(i));
+    if (previous >= 0)
+      detail::fail(ErrorCode::format, "{}: tokenizer.ggml.tokens[{}] repeats tokenizer.ggml.tokens[{}] ('{}')",
+                   file.name(), i, previous, text);
+  }
+}
+
 void read_tokens(const gguf::File &file, Vocab &v) {
   const std::vector<std::string_view> texts = file.get_strings("tokenizer.ggml.tokens");
-  if (texts.empty() || texts.size() > static_cast<size_t>(INT32_MAX))
+  if (texts.empty() || texts.size() > static_cast<size_t>(INT32_MAX / 2))
     detail::fail(ErrorCode::format, "{}: tokenizer.ggml.tokens has {} entries", file.name(), texts.size());
   std::vector<float> scores;
   if (file.has("tokenizer.ggml.scores")) scores = file.get_array<float>("tokenizer.ggml.scores");
@@ -124,28 +169,43 @@ void read_tokens(const gguf::File &file, Vocab &v) {
 
   v.tokens.resize(texts.size());
   for (size_t i = 0; i < texts.size(); ++i) {
-    TokenData &t = v.tokens[i];
-    t.text = texts[i].empty() ? "[EMPTY_" + std::to_string(i) + "]" : std::string(texts[i]);
-    t.score = scores.empty() ? 0.0f : scores[i];
-    t.attr = types.empty() ? attr_normal : attr_from_token_type(types[i]);
-    v.max_token_len = std::max(v.max_token_len, t.text.size());
+    v.tokens[i].score = scores.empty() ? 0.0f : scores[i];
+    v.tokens[i].attr = types.empty() ? attr_normal : attr_from_token_type(types[i]);
   }
-  v.token_ids.reserve(v.tokens.size());
-  for (size_t i = 0; i < v.tokens.size(); ++i)  // a repeated text maps to its last id, like llama.cpp
-    v.token_ids[v.tokens[i].text] = static_cast<int32_t>(i);
+  store_token_texts(file, texts, v);
 }
 
+// BPE merges "left right" (split at the first space after the first byte, as llama.cpp does)
+// become (left id, right id) -> rank. An operand that is no token gets a symbol id past the
+// tokens: llama.cpp keys merges by text, so such a merge still applies to text built by others.
 void read_merges(const gguf::File &file, Vocab &v) {
   if (v.kind != VocabKind::bpe) return;
   if (!file.has("tokenizer.ggml.merges"))
     detail::fail(ErrorCode::format, "{}: BPE vocabulary without tokenizer.ggml.merges", file.name());
   const std::vector<std::string_view> merges = file.get_strings("tokenizer.ggml.merges");
+  if (merges.size() > static_cast<size_t>(INT32_MAX / 2))
+    detail::fail(ErrorCode::format, "{}: tokenizer.ggml.merges has {} entries", file.name(), merges.size());
+  std::vector<std::string_view> extra;  // viewed in the file for now; copied into symbol_pool below
+  auto symbol_id = [&](std::string_view text) {
+    int32_t id = v.find_symbol(text);
+    if (id < 0) {
+      id = v.n_vocab() + static_cast<int32_t>(extra.size());
+      extra.push_back(text);
+      (void)v.symbol_ids.insert(text, id);  // a new text: nothing to replace
+    }
+    return id;
+  };
   v.merge_ranks.reserve(merges.size());
   for (size_t i = 0; i < merges.size(); ++i) {
-    // "left right", split at the first space after the first character; the first rank wins.
-    if (merges[i].find(' ', 1) == std::string_view::npos) continue;
-    v.merge_ranks.try_emplace(std::string(merges[i]), static_cast<int32_t>(i));
+    if (merges[i].size() > UINT32_MAX)
+      detail::fail(ErrorCode::format, "{}: tokenizer.ggml.merges[{}] is {} bytes long", file.name(), i, merges[i].size());
+    const size_t space = merges[i].find(' ', 1);
+    if (space == std::string_view::npos || space + 1 == merges[i].size()) continue;  // can never apply
+    const int32_t left = symbol_id(merges[i].substr(0, space));
+    const int32_t right = symbol_id(merges[i].substr(space + 1));
+    v.merge_ranks.try_insert(left, right, static_cast<int32_t>(i));
   }
+  own_symbol_texts(extra, v);
 }
 
 void read_special_ids(const gguf::File &file, Vocab &v) {
@@ -180,6 +240,20 @@ void read_special_ids(const gguf::File &file, Vocab &v) {
   // Defaults that point past a small vocabulary mean "absent".
   for (int32_t *id : {&v.bos, &v.eos, &v.unk, &v.sep, &v.pad, &v.mask})
     if (*id >= static_cast<int32_t>(v.tokens.size())) *id = -1;
+}
+
+// When the end-of-generation set holds <|return|> and <|call|> (o200k_harmony), <|end|> only ends
+// a message: llama.cpp takes it out of the set and makes it user-defined.
+void drop_harmony_end_from_eog(Vocab &v) {
+  auto eog_with_text = [&](std::string_view text) {
+    return std::find_if(v.eog_tokens.begin(), v.eog_tokens.end(), [&](int32_t id) { return v.tokens[id].text == text; });
+  };
+  const auto end = eog_with_text("<|end|>");
+  if (end == v.eog_tokens.end() || eog_with_text("<|return|>") == v.eog_tokens.end() ||
+      eog_with_text("<|call|>") == v.eog_tokens.end())
+    return;
+  v.tokens[*end].attr = attr_user_defined;
+  v.eog_tokens.erase(end);
 }
 
 // llama.cpp finds EOT / EOM / FIM tokens by their text and forces them to be control tokens,
@@ -220,11 +294,16 @@ void detect_special_by_text(Vocab &v) {
     eog.push_back(id);
     make_control(id);
   }
+  // gpt-oss (Harmony): llama.cpp always renders these, which makes them user-defined, so they
+  // are matched in text even without parse_special. This comes after the EOG loop above.
+  for (std::string_view text : {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"})
+    if (const int32_t id = v.find(text); id >= 0) v.tokens[id].attr = attr_user_defined;
   for (int32_t id : {v.eos, v.eot, v.eom})
     if (id >= 0) eog.push_back(id);
   std::sort(eog.begin(), eog.end());
   eog.erase(std::unique(eog.begin(), eog.end()), eog.end());
   v.eog_tokens = std::move(eog);
+  drop_harmony_end_from_eog(v);
 }
 
 void build_special_cache(Vocab &v) {
@@ -237,53 +316,181 @@ void build_special_cache(Vocab &v) {
   });
 }
 
-// The bytes a token stands for when rendered with render_special = true (llama.cpp's
-// token_to_piece cache).
-std::string piece_of(const Vocab &v, int32_t id) {
-  const TokenData &t = v.tokens[id];
-  if (t.attr & (attr_unknown | attr_control | attr_user_defined)) return t.text;
-  if (v.kind == VocabKind::bpe) {
-    if (!(t.attr & attr_normal)) return {};
-    std::string out;
-    for (uint32_t cp : utf8_to_codepoints(t.text)) {
-      const int byte = unicode_to_byte(cp);
-      if (byte >= 0) {
-        out += static_cast<char>(byte);
-      } else {  // not a byte-level token text: keep what llama.cpp prints
-        out += "[UNK_BYTE_0x";
-        for (unsigned char c : codepoint_to_utf8(cp)) out += fmt::format("{:02x}", c);
-        out += t.text + "]";
-      }
+// Undoes GPT-2's byte -> code point mapping (llama_decode_text).
+void append_bpe_piece(std::string_view text, std::vector<char> &out) {
+  for (size_t pos = 0; pos < text.size();) {
+    uint32_t cp = static_cast<uint8_t>(text[pos]);
+    if (cp >= 0x21 && cp <= 0x7E) {  // printable ASCII stands for itself: most of every vocabulary
+      out.push_back(text[pos++]);
+      continue;
     }
-    return out;
+    pos += utf8_decode(text, pos, cp);
+    if (const int byte = unicode_to_byte(cp); byte >= 0) {
+      out.push_back(static_cast<char>(byte));
+      continue;
+    }
+    const std::string bad = "[UNK_BYTE_0x";  // not a byte-level token text: what llama.cpp prints
+    out.insert(out.end(), bad.begin(), bad.end());
+    for (unsigned char c : codepoint_to_utf8(cp)) {
+      const std::string hex = fmt::format("{:02x}", c);
+      out.insert(out.end(), hex.begin(), hex.end());
+    }
+    out.insert(out.end(), text.begin(), text.end());
+    out.push_back(']');
+  }
+}
+
+// The bytes a token stands for when rendered with render_special = true (llama.cpp's
+// token_to_piece cache), appended to `out`.
+void append_piece(const Vocab &v, int32_t id, std::vector<char> &out) {
+  const TokenData &t = v.tokens[id];
+  auto append = [&](std::string_view bytes) { out.insert(out.end(), bytes.begin(), bytes.end()); };
+  if (t.attr & (attr_unknown | attr_control | attr_user_defined)) return append(t.text);
+  if (v.kind == VocabKind::bpe) {
+    if (t.attr & attr_normal) append_bpe_piece(t.text, out);
+    return;
   }
   if (t.attr & attr_normal) {
-    std::string out;
-    std::string_view text = t.text;
-    for (size_t pos = 0; pos < text.size();) {  // "▁" -> " "
-      if (text.substr(pos, 3) == "\xE2\x96\x81") {
-        out += ' ';
+    for (size_t pos = 0; pos < t.text.size();) {  // "▁" -> " "
+      if (t.text.substr(pos, 3) == "\xE2\x96\x81") {
+        out.push_back(' ');
         pos += 3;
       } else {
-        out += text[pos++];
+        out.push_back(t.text[pos++]);
       }
     }
-    return out;
+    return;
   }
   if ((t.attr & attr_byte) && t.text.size() == 6 && t.text.starts_with("<0x")) {
-    return std::string(1, static_cast<char>(std::strtol(t.text.substr(3, 2).c_str(), nullptr, 16)));
+    const std::string hex(t.text.substr(3, 2));
+    out.push_back(static_cast<char>(std::strtol(hex.c_str(), nullptr, 16)));
   }
-  return {};
+}
+
+void build_pieces(Vocab &v) {
+  v.piece_pool.reserve(v.text_pool.size());  // pieces are rarely longer than their texts
+  v.piece_offsets.reserve(v.tokens.size() + 1);
+  v.piece_offsets.push_back(0);
+  for (size_t id = 0; id < v.tokens.size(); ++id) {
+    append_piece(v, static_cast<int32_t>(id), v.piece_pool);
+    if (v.piece_pool.size() > UINT32_MAX)
+      detail::fail(ErrorCode::format, "tokenizer.ggml.tokens: the token texts exceed 4 GiB");
+    v.piece_offsets.push_back(static_cast<uint32_t>(v.piece_pool.size()));
+  }
 }
 
 }  // namespace
 
-int Vocab::merge_rank(std::string_view left, std::string_view right) const {
-  std::string key;
-  key.reserve(left.size() + 1 + right.size());
-  key.append(left).append(1, ' ').append(right);
-  auto it = merge_ranks.find(key);
-  return it == merge_ranks.end() ? -1 : it->second;
+namespace {
+
+uint64_t mix(uint64_t x) noexcept {  // a bijective multiply-xorshift finaliser
+  x ^= x >> 32;
+  x *= 0xD6E8FEB86659FD93ull;
+  x ^= x >> 32;
+  x *= 0xD6E8FEB86659FD93ull;
+  return x ^ (x >> 32);
+}
+
+template <class T>
+uint64_t load(const char *p) noexcept {
+  T value;
+  std::memcpy(&value, p, sizeof value);
+  return value;
+}
+
+}  // namespace
+
+// 8 bytes at a time, the last 8 (or a short text) read with overlapping loads, through one mixer:
+// token texts average 8-10 bytes, and std::hash (murmur) was a sixth of a 200k-token load.
+uint32_t TextIndex::hash(std::string_view text) noexcept {
+  const char *p = text.data();
+  const size_t n = text.size();
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) h = mix(h ^ load<uint64_t>(p + i));
+    return static_cast<uint32_t>(mix(h ^ load<uint64_t>(p + n - 8)));
+  }
+  uint64_t tail = 0;  // with n, these bytes spell the whole text
+  if (n >= 4) {
+    tail = (load<uint32_t>(p) << 32) | load<uint32_t>(p + n - 4);
+  } else if (n > 0) {
+    auto byte = [&](size_t i) { return uint64_t{static_cast<uint8_t>(p[i])}; };
+    tail = (byte(0) << 16) | (byte(n / 2) << 8) | byte(n - 1);
+  }
+  return static_cast<uint32_t>(mix(h ^ tail));
+}
+
+void TextIndex::reserve(size_t n) {
+  size_t capacity = 16;
+  while (capacity < 2 * n) capacity *= 2;
+  if (capacity > slots_.size()) rehash(capacity);
+}
+
+void TextIndex::rehash(size_t capacity) {
+  std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(capacity));
+  const size_t mask = capacity - 1;
+  for (const Slot &slot : old) {
+    if (slot.id < 0) continue;
+    size_t i = slot.hash & mask;
+    while (slots_[i].id >= 0) i = (i + 1) & mask;
+    slots_[i] = slot;
+  }
+}
+
+size_t TextIndex::slot_of(std::string_view text, uint32_t h) const noexcept {
+  const size_t mask = slots_.size() - 1;
+  size_t i = h & mask;
+  while (slots_[i].id >= 0 && !(slots_[i].hash == h && slots_[i].text() == text)) i = (i + 1) & mask;
+  return i;
+}
+
+int32_t TextIndex::insert(std::string_view text, int32_t id) {
+  if (2 * (size_ + 1) > slots_.size()) rehash(std::max<size_t>(16, 2 * slots_.size()));
+  const uint32_t h = hash(text);
+  Slot &slot = slots_[slot_of(text, h)];
+  if (slot.id >= 0) return std::exchange(slot.id, id);
+  slot = {text.data(), static_cast<uint32_t>(text.size()), h, id};
+  ++size_;
+  return -1;
+}
+
+int32_t TextIndex::find(std::string_view text) const noexcept {
+  return slots_.empty() ? -1 : slots_[slot_of(text, hash(text))].id;
+}
+
+void TextIndex::rebind(std::string_view text) noexcept {
+  if (slots_.empty()) return;
+  Slot &slot = slots_[slot_of(text, hash(text))];
+  if (slot.id >= 0) slot.data = text.data();
+}
+
+void PairRanks::reserve(size_t n) {
+  unsigned bits = 4;
+  while ((size_t{1} << bits) < 2 * n) ++bits;
+  slots_.assign(size_t{1} << bits, Slot{});
+  shift_ = 64 - bits;
+}
+
+size_t PairRanks::position(uint64_t key) const noexcept {
+  return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_);  // Fibonacci hashing
+}
+
+void PairRanks::try_insert(int32_t left, int32_t right, int32_t rank) {
+  const uint64_t key = (uint64_t{static_cast<uint32_t>(left)} << 32) | static_cast<uint32_t>(right);
+  const size_t mask = slots_.size() - 1;
+  size_t i = position(key);
+  for (; slots_[i].key != kEmpty; i = (i + 1) & mask)
+    if (slots_[i].key == key) return;
+  slots_[i] = {key, rank};
+}
+
+int32_t PairRanks::find(int32_t left, int32_t right) const noexcept {
+  if (slots_.empty()) return -1;
+  const uint64_t key = (uint64_t{static_cast<uint32_t>(left)} << 32) | static_cast<uint32_t>(right);
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = position(key); slots_[i].key != kEmpty; i = (i + 1) & mask)
+    if (slots_[i].key == key) return slots_[i].rank;
+  return -1;
 }
 
 int32_t Vocab::byte_token(uint8_t byte) const {
@@ -301,8 +508,7 @@ Vocab Vocab::load(const gguf::File &file) {
   read_special_ids(file, v);
   detect_special_by_text(v);
   build_special_cache(v);
-  v.pieces.resize(v.tokens.size());
-  for (size_t id = 0; id < v.tokens.size(); ++id) v.pieces[id] = piece_of(v, static_cast<int32_t>(id));
+  build_pieces(v);
   return v;
 }
 
