@@ -193,6 +193,15 @@ void Forward::output() {
   }
 }
 
+void transformer_forward(Forward &f) {
+  f.embed();
+  for (int32_t l = 0; l < f.n_layer(); ++l) {
+    f.attention(l);
+    f.feed_forward(l);
+  }
+  f.output();
+}
+
 void forward(const ModelInfo &info, const ModelWeights &w, Workspace &ws, std::span<const int32_t> tokens,
              int64_t pos0, int64_t n_out, float *logits_out, Streamer *streamer) {
   if (!w.arch) detail::fail(ErrorCode::internal, "forward: the weights have no architecture");

@@ -70,6 +70,10 @@ class Forward {
   Streamer *streamer_ = nullptr;
 };
 
+// The transformer most architectures are: embed; per layer attention then the feed-forward
+// (dense or MoE, softmax_top_k gating); the output head.
+void transformer_forward(Forward &f);
+
 // Runs tokens (positions pos0..pos0+n-1) through the model with its architecture's forward pass,
 // writing into the KV cache, and stores the logits of the last n_out tokens into logits_out
 // ([n_out][n_vocab], host memory). n_tokens <= ws.n_batch.

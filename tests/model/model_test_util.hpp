@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <type_traits>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,21 @@ inline ModelParams cpu_only() {
   ModelParams p;
   p.device = "cpu";
   return p;
+}
+
+// Copies every weight in `weights` to `device` (an allocation each, recorded in `copies`) and
+// points the views there.
+template <class Device, class Weights>
+void upload_to(Device &device, const Weights &weights, std::vector<void *> &copies) {
+  for (const auto *c : weights) {
+    auto &w = const_cast<std::remove_cvref_t<decltype(*c)> &>(*c);
+    const uint64_t bytes = row_bytes(w.type, w.ne0) * static_cast<uint64_t>(w.ne1);
+    void *copy = device.allocate(bytes, "weights");
+    device.upload(copy, w.data, bytes);
+    copies.push_back(copy);
+    w.data = copy;
+    w.device = &device;
+  }
 }
 
 // The prompt of every reference in ../shared/reference/logits.

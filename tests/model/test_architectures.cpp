@@ -173,16 +173,7 @@ TEST_CASE("a MoE model split between the CPU and a simulated device gives the CP
   REQUIRE(split.layers.size() == 2);
   for (const model::Block &b : split.blocks()) {
     const bool to_device = (b.layer == 0 && b.kind != "experts") || (b.layer == 1 && b.kind == "experts");
-    if (!to_device) continue;
-    for (const model::Weight *c : b.weights) {
-      auto &w = const_cast<model::Weight &>(*c);
-      const uint64_t bytes = row_bytes(w.type, w.ne0) * static_cast<uint64_t>(w.ne1);
-      void *copy = sim.allocate(bytes, "weights");
-      sim.upload(copy, w.data, bytes);
-      uploaded.push_back(copy);
-      w.data = copy;
-      w.device = &sim;
-    }
+    if (to_device) upload_to(sim, b.weights, uploaded);
   }
   const std::vector<float> expected = run(on_cpu);
   const std::vector<float> got = run(split);

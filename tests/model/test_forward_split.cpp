@@ -44,22 +44,14 @@ TEST_CASE("a model split between the CPU and a simulated device gives the CPU-on
   // the device; the embeddings and the rest stay on the CPU.
   model::ModelWeights split = on_cpu;
   std::vector<void *> uploaded;
-  auto upload = [&](model::Weight &w) {
-    const uint64_t bytes = row_bytes(w.type, w.ne0) * static_cast<uint64_t>(w.ne1);
-    void *copy = sim.allocate(bytes, "weights");
-    sim.upload(copy, w.data, bytes);
-    uploaded.push_back(copy);
-    w.data = copy;
-    w.device = &sim;
-  };
   REQUIRE(split.layers.size() == 3);
   const model::AttentionWeights &a0 = split.layers[0].attn;
   const model::FfnWeights &f1 = *split.layers[1].ffn;
-  for (const model::Weight *w : {&a0.norm, &a0.wq, &a0.wk, &a0.wv, &a0.wo, &f1.norm, &f1.gate, &f1.up, &f1.down})
-    upload(const_cast<model::Weight &>(*w));
+  test::upload_to(sim, std::vector<const model::Weight *>{&a0.norm, &a0.wq, &a0.wk, &a0.wv, &a0.wo, &f1.norm, &f1.gate,
+                                                    &f1.up, &f1.down},
+            uploaded);
   for (const model::Block &b : split.blocks())
-    if (b.layer == 2 || b.kind == "output head")
-      for (const model::Weight *w : b.weights) upload(const_cast<model::Weight &>(*w));
+    if (b.layer == 2 || b.kind == "output head") test::upload_to(sim, b.weights, uploaded);
   model::check_placement(split);
 
   const std::vector<float> expected = run_forward(model, on_cpu, tokens);

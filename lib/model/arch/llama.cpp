@@ -18,17 +18,9 @@ ModelWeights read_weights(const gguf::File &file, ModelInfo &info) {
   return TensorReader(file, info).transformer(/*qk_norm=*/false);
 }
 
-void forward(Forward &f) {
-  f.embed();
-  for (int32_t l = 0; l < f.n_layer(); ++l) {
-    f.attention(l);
-    f.feed_forward(l);
-  }
-  f.output();
-}
-
 }  // namespace
 
-extern const Architecture llama_architecture{"llama", read_info, read_weights, forward, /*rope_neox=*/false};
+extern const Architecture llama_architecture{"llama", read_info, read_weights, transformer_forward,
+                                             /*rope_neox=*/false};
 
 }  // namespace vramfit::model

@@ -13,17 +13,9 @@ ModelWeights read_weights(const gguf::File &file, ModelInfo &info) {
   return TensorReader(file, info).transformer(/*qk_norm=*/true);
 }
 
-void forward(Forward &f) {
-  f.embed();
-  for (int32_t l = 0; l < f.n_layer(); ++l) {
-    f.attention(l);
-    f.dense_ffn(l);
-  }
-  f.output();
-}
-
 }  // namespace
 
-extern const Architecture qwen3_architecture{"qwen3", read_info, read_weights, forward, /*rope_neox=*/true};
+extern const Architecture qwen3_architecture{"qwen3", read_info, read_weights, transformer_forward,
+                                             /*rope_neox=*/true};
 
 }  // namespace vramfit::model
