@@ -228,7 +228,8 @@ Value attribute_path(const Value &v, const std::string &path) {
 
 }  // namespace
 
-bool less(const Value &a, const Value &b, bool case_sensitive) {
+bool less(const Value &a, const Value &b, bool case_sensitive, int depth) {
+  if (depth > kMaxValueDepth) template_error("values nested more than {} deep", kMaxValueDepth);
   const bool a_num = a.is_number() || a.is_bool(), b_num = b.is_number() || b.is_bool();
   auto num = [](const Value &v) { return v.is_bool() ? (v.as_bool() ? 1.0 : 0.0) : v.as_double(); };
   if (a_num && b_num) {
@@ -242,8 +243,8 @@ bool less(const Value &a, const Value &b, bool case_sensitive) {
   if (a.is_array() && b.is_array()) {
     const Array &x = a.as_array(), &y = b.as_array();
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
-      if (less(x[i], y[i], case_sensitive)) return true;
-      if (less(y[i], x[i], case_sensitive)) return false;
+      if (less(x[i], y[i], case_sensitive, depth + 1)) return true;
+      if (less(y[i], x[i], case_sensitive, depth + 1)) return false;
     }
     return x.size() < y.size();
   }
@@ -688,6 +689,7 @@ Value list_method(const Value &self, std::string_view name, CallArgs &a) {
   if (name == "append") {
     if (a.positional.size() != 1) template_error("list.append takes one argument");
     check_item_count(list.size() + 1);
+    MutationLog::note(self);
     list.push_back(a.positional[0]);
     return Value(nullptr);
   }
@@ -695,6 +697,7 @@ Value list_method(const Value &self, std::string_view name, CallArgs &a) {
     if (a.positional.size() != 1) template_error("list.extend takes one argument");
     Array more = iterate(a.positional[0]);
     check_item_count(list.size() + more.size());
+    MutationLog::note(self);
     list.insert(list.end(), more.begin(), more.end());
     return Value(nullptr);
   }

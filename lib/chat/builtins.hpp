@@ -15,18 +15,6 @@
 
 namespace vramfit::chat {
 
-// A failure while rendering. Builtins throw it without knowing where they are; the renderer
-// adds the template line and turns it into a vramfit::Error with `code`.
-struct TemplateError : std::runtime_error {
-  TemplateError(ErrorCode error_code, const std::string &message) : std::runtime_error(message), code(error_code) {}
-  ErrorCode code;
-};
-
-template <class... Args>
-[[noreturn]] void template_error(fmt::format_string<Args...> f, Args &&...args) {
-  throw TemplateError(ErrorCode::format, fmt::format(f, std::forward<Args>(args)...));
-}
-
 // Bounds that keep a hostile template from exhausting memory: any string it builds (the output
 // included) and any list it builds.
 constexpr size_t kMaxStringBytes = size_t{64} << 20;
@@ -54,7 +42,7 @@ Array iterate(const Value &v);
 
 // Python's < (numbers with numbers, strings with strings, lists item by item); strings compare
 // case-insensitively (ASCII) unless case_sensitive, as jinja's sort filter does.
-bool less(const Value &a, const Value &b, bool case_sensitive);
+bool less(const Value &a, const Value &b, bool case_sensitive, int depth = 0);
 
 // Python's str.strip() family: whitespace as Python defines it (ASCII and Unicode spaces), or
 // any code point of `chars` when given.

@@ -299,6 +299,7 @@ class Renderer {
   explicit Renderer(const RenderOptions &options) : options_(options) {}
 
   std::string run(const Template &tmpl, const Value &context) {
+    MutationLog mutations;  // declared first: empties changed containers after the scopes are gone
     Scope globals;
     define_globals(globals, options_);
     Scope root{&globals, {}};
@@ -412,6 +413,7 @@ class Renderer {
     Value *target = scope.find(s.targets[0]);
     if (!target || !target->is_object() || !target->as_object().is_namespace)
       template_error("cannot set '{}.{}': only namespace() objects take attributes", s.targets[0], s.attr);
+    MutationLog::note(*target);
     target->as_object().set(s.attr, std::move(v));
   }
 

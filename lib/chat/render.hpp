@@ -21,7 +21,8 @@ struct RenderOptions {
   int max_depth = 200;
 };
 
-// `context` is a dict of the template's variables. Throws Error naming the template line:
+// `context` is a dict of the template's variables (its lists and namespace objects that the
+// template changes in place are emptied when render returns: see MutationLog). Throws Error naming the template line:
 // format for a type error (`'int' + 'str'`, calling what is no function, reading an attribute of
 // Undefined), invalid_argument for raise_exception() and the limits above.
 std::string render(const Template &tmpl, const Value &context, const RenderOptions &options);

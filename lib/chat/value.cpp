@@ -9,6 +9,72 @@
 
 namespace vramfit::chat {
 
+namespace {
+
+// Containers whose last owner went away while another container was being freed; the outermost
+// ~Value frees them one at a time.
+thread_local std::vector<Value> *t_pending = nullptr;
+thread_local MutationLog *t_mutation_log = nullptr;
+
+void too_deep() { template_error("values nested more than {} deep (a list inside itself?)", kMaxValueDepth); }
+
+}  // namespace
+
+bool Value::sole_owner_of_container() const noexcept {
+  if (is_array()) return std::get<std::shared_ptr<Array>>(v_).use_count() == 1;
+  if (is_object()) return std::get<std::shared_ptr<Object>>(v_).use_count() == 1;
+  return false;
+}
+
+Value::~Value() {
+  if (!sole_owner_of_container()) return;
+  if (t_pending) {  // a container being freed holds this one: later, by the loop below
+    t_pending->push_back(std::move(*this));
+    return;
+  }
+  std::vector<Value> pending;
+  t_pending = &pending;
+  pending.push_back(std::move(*this));
+  while (!pending.empty()) {
+    auto storage = std::move(pending.back().v_);
+    pending.pop_back();
+    storage = Undefined{};  // frees the container; its sole-owned children land in `pending`
+  }
+  t_pending = nullptr;
+}
+
+MutationLog::MutationLog() : previous_(t_mutation_log) { t_mutation_log = this; }
+
+MutationLog::~MutationLog() {
+  t_mutation_log = previous_;
+  for (const auto &weak : arrays_) {
+    if (auto a = weak.lock()) {
+      Array dead;
+      dead.swap(*a);
+    }
+  }
+  for (const auto &weak : objects_)
+    if (auto o = weak.lock()) o->clear();
+}
+
+void MutationLog::note(const Value &container) {
+  MutationLog *log = t_mutation_log;
+  if (!log) return;
+  if (container.is_array()) {
+    const auto &p = std::get<std::shared_ptr<Array>>(container.v_);
+    if (log->seen_.insert(p.get()).second) log->arrays_.push_back(p);
+  } else if (container.is_object()) {
+    const auto &p = std::get<std::shared_ptr<Object>>(container.v_);
+    if (log->seen_.insert(p.get()).second) log->objects_.push_back(p);
+  }
+}
+
+void Object::clear() {
+  std::vector<std::pair<std::string, Value>> dead;
+  dead.swap(items);
+  index_.clear();
+}
+
 Value Value::object() { return Value(std::make_shared<Object>()); }
 
 Value Value::name_space() {
@@ -137,14 +203,15 @@ std::string string_repr(const std::string &s) {
 
 }  // namespace
 
-std::string repr(const Value &v) {
+std::string repr(const Value &v, int depth) {
+  if (depth > kMaxValueDepth) too_deep();
   switch (v.kind()) {
     case Value::Kind::string: return string_repr(v.as_string());
     case Value::Kind::array: {
       std::string out = "[";
       for (size_t i = 0; i < v.as_array().size(); ++i) {
         if (i) out += ", ";
-        out += repr(v.as_array()[i]);
+        out += repr(v.as_array()[i], depth + 1);
       }
       out += ']';
       return out;
@@ -156,7 +223,7 @@ std::string repr(const Value &v) {
         if (i) out += ", ";
         out += string_repr(o.items[i].first);
         out += ": ";
-        out += repr(o.items[i].second);
+        out += repr(o.items[i].second, depth + 1);
       }
       out += o.is_namespace ? "}>" : "}";
       return out;
@@ -178,7 +245,8 @@ std::string to_str(const Value &v) {
   }
 }
 
-bool equal(const Value &a, const Value &b) {
+bool equal(const Value &a, const Value &b, int depth) {
+  if (depth > kMaxValueDepth) too_deep();
   // bool is an int in Python (True == 1), and ints compare with floats by value.
   const bool a_num = a.is_number() || a.is_bool(), b_num = b.is_number() || b.is_bool();
   if (a_num && b_num) {
@@ -195,7 +263,7 @@ bool equal(const Value &a, const Value &b) {
       const Array &x = a.as_array(), &y = b.as_array();
       if (x.size() != y.size()) return false;
       for (size_t i = 0; i < x.size(); ++i)
-        if (!equal(x[i], y[i])) return false;
+        if (!equal(x[i], y[i], depth + 1)) return false;
       return true;
     }
     case Value::Kind::object: {
@@ -204,7 +272,7 @@ bool equal(const Value &a, const Value &b) {
       if (x.is_namespace || y.is_namespace || x.items.size() != y.items.size()) return false;
       for (const auto &[key, value] : x.items) {
         const Value *other = y.find(key);
-        if (!other || !equal(value, *other)) return false;
+        if (!other || !equal(value, *other, depth + 1)) return false;
       }
       return true;
     }

@@ -10,13 +10,34 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "vramfit/error.hpp"
+
 namespace vramfit::chat {
+
+// A failure while rendering. Code that does not know where it is in the template throws it; the
+// renderer adds the template line and turns it into a vramfit::Error with `code`.
+struct TemplateError : std::runtime_error {
+  TemplateError(ErrorCode error_code, const std::string &message) : std::runtime_error(message), code(error_code) {}
+  ErrorCode code;
+};
+
+template <class... Args>
+[[noreturn]] void template_error(fmt::format_string<Args...> f, Args &&...args) {
+  throw TemplateError(ErrorCode::format, fmt::format(f, std::forward<Args>(args)...));
+}
+
+// Recursive operations on values (repr, ==, <, tojson) refuse deeper nesting than this.
+constexpr int kMaxValueDepth = 256;
 
 class Value;
 struct Object;
@@ -34,6 +55,13 @@ class Value {
   enum class Kind { undefined, none, boolean, integer, number, string, array, object, callable };
 
   Value() = default;  // undefined
+  Value(const Value &) = default;
+  Value(Value &&) noexcept = default;
+  Value &operator=(const Value &) = default;
+  Value &operator=(Value &&) noexcept = default;
+  // Frees nested lists and dicts one at a time, not recursively: a template can nest them
+  // deeper than the stack would allow to recurse.
+  ~Value();
   Value(std::nullptr_t) : v_(nullptr) {}
   Value(bool b) : v_(b) {}
   Value(int64_t i) : v_(i) {}
@@ -74,6 +102,8 @@ class Value {
   Object &as_object() const { return *std::get<std::shared_ptr<Object>>(v_); }
   const Callable &as_callable() const { return *std::get<std::shared_ptr<const Callable>>(v_); }
   const std::string &undefined_what() const { return std::get<Undefined>(v_).what; }
+  // True when this holds the only reference to a list or dict.
+  bool sole_owner_of_container() const noexcept;
 
   // Python's truth value: None, False, 0, "", [], {} and Undefined are false.
   bool truthy() const;
@@ -81,6 +111,7 @@ class Value {
   const char *type_name() const;
 
  private:
+  friend class MutationLog;
   std::variant<Undefined, std::nullptr_t, bool, int64_t, double, std::string, std::shared_ptr<Array>,
                std::shared_ptr<Object>, std::shared_ptr<const Callable>>
       v_;
@@ -93,9 +124,30 @@ struct Object {
 
   const Value *find(std::string_view key) const;
   void set(const std::string &key, Value value);
+  void clear();
 
  private:
   std::map<std::string, size_t, std::less<>> index_;
+};
+
+// Lists and namespace objects changed in place (list.append, `set ns.x = ...`) while a
+// MutationLog lives on this thread are emptied when it ends. A reference cycle (a list appended to
+// itself, a namespace holding itself) needs such a change, so emptying them frees every cycle a
+// render made: nothing leaks.
+class MutationLog {
+ public:
+  MutationLog();
+  ~MutationLog();
+  MutationLog(const MutationLog &) = delete;
+  MutationLog &operator=(const MutationLog &) = delete;
+  // Records `container` (a list or dict) in this thread's log; no-op when there is none.
+  static void note(const Value &container);
+
+ private:
+  std::vector<std::weak_ptr<Array>> arrays_;
+  std::vector<std::weak_ptr<Object>> objects_;
+  std::set<const void *> seen_;
+  MutationLog *previous_;
 };
 
 class Renderer;  // render.cpp
@@ -116,11 +168,11 @@ struct Callable {
 // lists and dicts as their repr. Undefined prints as "".
 std::string to_str(const Value &v);
 // Python's repr(): strings quoted ('a', "it's").
-std::string repr(const Value &v);
+std::string repr(const Value &v, int depth = 0);
 // Python's repr of a float: shortest round-trip digits, "1.0", "1e-05", "1e+16", "inf", "nan".
 std::string float_repr(double d);
 // Python's ==: 1 == 1.0 == True, lists and dicts element-wise; undefined equals undefined.
-bool equal(const Value &a, const Value &b);
+bool equal(const Value &a, const Value &b, int depth = 0);
 
 // UTF-8 helpers: Python measures and slices strings in code points.
 size_t utf8_length(std::string_view s);

@@ -309,6 +309,18 @@ TEST_CASE("hostile templates stop with an Error") {
   CHECK(error_of("{{ 'x' * 1000000000000 }}").find("MiB") != std::string::npos);
   CHECK(error_of("{{ range(100000000000) | length }}").find("items") != std::string::npos);
   CHECK(error_of("{{ 2 ** 100 }}").find("overflow") != std::string::npos);
+  // Values nested deeper than any stack could recurse are built, refused where they would be
+  // walked, and freed without recursion; cycles are refused where walked and freed (no leak
+  // under ASan).
+  CHECK(render("{% set ns = namespace(x=[]) %}{% for i in range(200000) %}{% set ns.x = [ns.x] %}{% endfor %}"
+               "{{ ns.x | length }}") == "1");
+  CHECK(error_of("{% set ns = namespace(x=[]) %}{% for i in range(1000) %}{% set ns.x = [ns.x] %}{% endfor %}"
+                 "{{ ns.x }}").find("nested more than 256 deep") != std::string::npos);
+  CHECK(render("{% set xs = [1] %}{% do xs.append(xs) %}{{ xs | length }}{{ xs[1][1][1][0] }}") == "21");
+  CHECK(error_of("{% set xs = [] %}{% do xs.append(xs) %}{{ xs }}").find("nested more than") != std::string::npos);
+  CHECK(error_of("{% set xs = [] %}{% do xs.append(xs) %}{{ xs | tojson }}").find("nested more than") != std::string::npos);
+  CHECK(error_of("{% set xs = [] %}{% do xs.append(xs) %}{{ xs == [xs] }}").find("nested more than") != std::string::npos);
+  CHECK(render("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns.me.me.me is defined }}") == "True");
   // Deep nesting is refused by the parser instead of recursing without bound.
   std::string deep(5000, '(');
   deep = "{{ " + deep + "1" + std::string(5000, ')') + " }}";
