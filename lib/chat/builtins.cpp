@@ -1,6 +1,8 @@
 #include "chat/builtins.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <map>
 
@@ -205,6 +207,11 @@ Array iterate(const Value &v) {
 
 namespace {
 
+bool parse_index(const std::string &text, size_t &out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return !text.empty() && ec == std::errc() && end == text.data() + text.size();
+}
+
 // `x.a.b` for map(attribute=...), selectattr, sort(attribute=...); "0" indexes a list.
 Value attribute_path(const Value &v, const std::string &path) {
   Value cur = v;
@@ -215,8 +222,7 @@ Value attribute_path(const Value &v, const std::string &path) {
     if (cur.is_object()) {
       const Value *f = cur.as_object().find(part);
       cur = f ? *f : Value::undefined(part);
-    } else if (cur.is_array() && !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit)) {
-      const size_t i = std::stoul(part);
+    } else if (size_t i = 0; cur.is_array() && parse_index(part, i)) {
       cur = i < cur.as_array().size() ? cur.as_array()[i] : Value::undefined(part);
     } else {
       return Value::undefined(part);

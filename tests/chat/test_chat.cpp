@@ -331,6 +331,48 @@ TEST_CASE("hostile templates stop with an Error") {
   CHECK_THROWS_AS(chat::parse_json(std::string(100000, '[')), Error);
 }
 
+TEST_CASE("mutated real templates only ever throw vramfit::Error") {
+  // Byte-level mutations (delete, duplicate, swap in a jinja-significant character) of the real
+  // templates, rendered over a small conversation: each either renders or throws Error; nothing
+  // else escapes, and nothing crashes (this suite also runs under ASan/UBSan).
+  uint64_t state = 0x9E3779B97F4A7C15ull;
+  auto next = [&state] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  const std::string specials = "{}%#-+()[]'\".|~=<>:,\n ";
+  int rendered = 0, refused = 0;
+  for (const char *family : kFamilies) {
+    auto path = vramfit::test::test_data(std::string("chat/") + family + ".json");
+    if (!path) return;
+    const std::string source = chat::parse_json(read_file(*path)).as_object().find("template")->as_string();
+    for (int round = 0; round < 60; ++round) {
+      std::string mutated = source;
+      for (int k = 0; k < 3; ++k) {
+        const size_t at = next() % mutated.size();
+        switch (next() % 3) {
+          case 0: mutated.erase(at, 1 + next() % 8); break;
+          case 1: mutated.insert(at, mutated.substr(at, 1 + next() % 16)); break;
+          default: mutated[at] = specials[next() % specials.size()];
+        }
+      }
+      try {
+        ChatTemplate t(mutated, "<s>", "</s>");
+        t.set_date("2025-01-01");
+        t.apply_json(R"([{"role": "system", "content": "S"}, {"role": "user", "content": "U"},
+                         {"role": "assistant", "content": "A"}, {"role": "user", "content": "V"}])");
+        ++rendered;
+      } catch (const Error &) {
+        ++refused;
+      }
+    }
+  }
+  MESSAGE("mutated templates: " << rendered << " rendered, " << refused << " refused with an Error");
+  CHECK(rendered + refused == 360);
+}
+
 TEST_CASE("JSON in and out") {
   const chat::Value v = chat::parse_json(R"({"a": [1, -2.5e3, true, null, "x\u00e9\ud83d\ude00\n"], "b": {}})");
   CHECK(chat::dump_json(v) == "{\"a\": [1, -2500.0, true, null, \"xé😀\\n\"], \"b\": {}}");
