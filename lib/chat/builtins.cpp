@@ -541,11 +541,16 @@ Value f_indent(const Value &v, CallArgs &a) {
   return Value(std::move(out));
 }
 
+Value f_format(const Value &v, CallArgs &a) {
+  Array args = a.positional;
+  return Value(percent_format(to_str(v), args));
+}
+
 const std::map<std::string_view, FilterFn> &filters() {
   static const std::map<std::string_view, FilterFn> table = {
       {"abs", f_abs},         {"capitalize", f_capitalize}, {"count", f_length},   {"d", f_default},
       {"default", f_default}, {"dictsort", f_dictsort},     {"e", f_escape},       {"escape", f_escape},
-      {"first", f_first},     {"float", f_float},           {"indent", f_indent},  {"int", f_int},
+      {"first", f_first},     {"float", f_float},           {"format", f_format},  {"indent", f_indent},  {"int", f_int},
       {"items", f_items},     {"join", f_join},             {"last", f_last},      {"length", f_length},
       {"list", f_list},       {"lower", f_lower},           {"map", f_map},        {"max", f_max},
       {"min", f_min},         {"reject", f_reject},         {"rejectattr", f_rejectattr},
@@ -755,6 +760,67 @@ bool is_string_method(std::string_view n) {
 }
 
 }  // namespace
+
+std::string percent_format(const std::string &format, const Array &args) {
+  std::string out;
+  size_t next = 0;
+  for (size_t i = 0; i < format.size(); ++i) {
+    if (format[i] != '%') {
+      out += format[i];
+      continue;
+    }
+    // %[flags][width][.precision]conversion
+    size_t j = i + 1;
+    while (j < format.size() && std::string_view("-+ 0#").find(format[j]) != std::string_view::npos) ++j;
+    while (j < format.size() && std::isdigit(static_cast<unsigned char>(format[j]))) ++j;
+    if (j < format.size() && format[j] == '.') {
+      ++j;
+      while (j < format.size() && std::isdigit(static_cast<unsigned char>(format[j]))) ++j;
+    }
+    if (j >= format.size()) template_error("incomplete format '{}'", format.substr(i));
+    const char conversion = format[j];
+    const std::string spec = format.substr(i, j - i);  // "%-5" or "%.2"
+    if (spec.size() > 8) template_error("format '{}' is too wide", format.substr(i, j + 1 - i));
+    i = j;
+    if (conversion == '%') {
+      out += '%';
+      continue;
+    }
+    if (next >= args.size()) template_error("not enough arguments for format string");
+    const Value &arg = args[next++];
+    char buf[512] = "";
+    switch (conversion) {
+      case 's':
+      case 'r': {
+        const std::string text = conversion == 's' ? to_str(arg) : repr(arg);
+        std::snprintf(buf, sizeof buf, (spec + "s").c_str(), "");
+        const size_t pad = std::string_view(buf).size();
+        out += spec.find('-') != std::string::npos ? text + std::string(pad > text.size() ? pad - text.size() : 0, ' ')
+                                                   : std::string(pad > text.size() ? pad - text.size() : 0, ' ') + text;
+        break;
+      }
+      case 'd':
+      case 'i':
+      case 'x':
+        if (!arg.is_number() && !arg.is_bool()) template_error("%{} format: a number is required, not {}", conversion, arg.type_name());
+        std::snprintf(buf, sizeof buf, (spec + "ll" + (conversion == 'x' ? 'x' : 'd')).c_str(),
+                      static_cast<long long>(arg.is_bool() ? arg.as_bool() : arg.is_int() ? arg.as_int() : int64_t(arg.as_double())));
+        out += buf;
+        break;
+      case 'f':
+      case 'e':
+      case 'g':
+        if (!arg.is_number() && !arg.is_bool()) template_error("%{} format: a number is required, not {}", conversion, arg.type_name());
+        std::snprintf(buf, sizeof buf, (spec + conversion).c_str(), arg.is_bool() ? double(arg.as_bool()) : arg.as_double());
+        out += buf;
+        break;
+      default: template_error("unsupported format character '{}'", conversion);
+    }
+    check_string_size(out.size());
+  }
+  if (next < args.size()) template_error("not all arguments converted during string formatting");
+  return out;
+}
 
 std::string strip(std::string_view s, bool left, bool right, const Value *chars) {
   std::vector<uint32_t> set;

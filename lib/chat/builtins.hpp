@@ -44,6 +44,10 @@ Array iterate(const Value &v);
 // case-insensitively (ASCII) unless case_sensitive, as jinja's sort filter does.
 bool less(const Value &a, const Value &b, bool case_sensitive, int depth = 0);
 
+// Python's printf-style formatting (`'%s: %d' % (a, b)`, the `format` filter): %s %r %d %i %f
+// %x %% with optional width and precision. Throws TemplateError for anything else.
+std::string percent_format(const std::string &format, const Array &args);
+
 // Python's str.strip() family: whitespace as Python defines it (ASCII and Unicode spaces), or
 // any code point of `chars` when given.
 std::string strip(std::string_view s, bool left, bool right, const Value *chars = nullptr);

@@ -76,7 +76,7 @@ Value arithmetic(const std::string &op, const Value &a, const Value &b) {
     if ((a.is_string() || a.is_array()) && (b.is_int() || b.is_bool())) return repeat(a, int_of(b));
     if ((b.is_string() || b.is_array()) && (a.is_int() || a.is_bool())) return repeat(b, int_of(a));
   }
-  if (op == "%" && a.is_string()) template_error("string formatting with '%' is not supported");
+  if (op == "%" && a.is_string()) return Value(percent_format(a.as_string(), b.is_array() ? b.as_array() : Array{b}));
   if (!numeric(a) || !numeric(b)) template_error("{}", python_op_error(op, a, b));
   const bool ints = !a.is_float() && !b.is_float();
   if (ints) {

@@ -196,6 +196,8 @@ TEST_CASE("filters, tests and methods") {
   CHECK(render("{{ {'a': [1, {}], 'b': []} | tojson(indent=2) }}") == "{\n  \"a\": [\n    1,\n    {}\n  ],\n  \"b\": []\n}");
   CHECK(render("{{ {'a': 1}.get('a') }} {{ {'a': 1}.get('b', 'z') }} {{ {'a': 1}.keys() | list }}") == "1 z ['a']");
   CHECK(render("{{ 'a' ~ x | string }}") == "a");
+  CHECK(render("{{ '%s is %d (%.2f) %r 100%%' % ('x', 42, 0.5, 'q') }}|{{ '%5s|%-3d|' | format('ab', 7) }}") ==
+        "x is 42 (0.50) 'q' 100%|   ab|7  |");
 }
 
 TEST_CASE("strftime_now uses the fixed date when one is set") {
