@@ -76,6 +76,8 @@ class Lexer {
       advance_to(start + 2 + (strip_before || keep_before ? 1 : 0));
       if (kind == '#') {
         comment(tag_line);
+      } else if (kind == '%' && raw_block(tag_line)) {
+        continue;
       } else {
         tag(kind == '{', tag_line);
       }
@@ -135,6 +137,48 @@ class Lexer {
     const bool strip_after = end > pos_ && s_[end - 1] == '-';
     advance_to(end + 2);
     after_tag(strip_after, true);
+  }
+
+  // Matches `NAME -?%}` at p (spaces allowed around): the rest of a {% raw %} or {% endraw %}
+  // tag. Returns the position after it, or npos.
+  size_t simple_tag_end(size_t p, std::string_view name, bool &strip_after) const {
+    while (p < s_.size() && is_space(s_[p])) ++p;
+    if (s_.substr(p, name.size()) != name) return std::string_view::npos;
+    p += name.size();
+    while (p < s_.size() && is_space(s_[p])) ++p;
+    strip_after = p < s_.size() && s_[p] == '-';
+    if (strip_after) ++p;
+    return s_.substr(p, 2) == "%}" ? p + 2 : std::string_view::npos;
+  }
+
+  // {% raw %}...{% endraw %}: the text between is output as it is, tags and all.
+  bool raw_block(int tag_line) {
+    bool strip_after = false;
+    const size_t body = simple_tag_end(pos_, "raw", strip_after);
+    if (body == std::string_view::npos) return false;
+    for (size_t open = s_.find("{%", body); open != std::string_view::npos; open = s_.find("{%", open + 2)) {
+      const bool strip_before = open + 2 < s_.size() && s_[open + 2] == '-';
+      bool strip_end = false;
+      const size_t end = simple_tag_end(open + 2 + (strip_before ? 1 : 0), "endraw", strip_end);
+      if (end == std::string_view::npos) continue;
+      size_t from = body;
+      if (strip_after) {
+        while (from < open && is_space(s_[from])) ++from;
+      } else if (from < open && s_[from] == '\n') {
+        ++from;  // trim_blocks after {% raw %}
+      }
+      std::string text(s_.substr(from, open - from));
+      if (strip_before) {
+        while (!text.empty() && is_space(text.back())) text.pop_back();
+      } else {
+        lstrip_block(text, from);
+      }
+      emit_text(std::move(text));
+      advance_to(end);
+      after_tag(strip_end, true);
+      return true;
+    }
+    detail::fail(ErrorCode::format, "chat template line {}: 'raw' block is never closed (no '{{% endraw %}}')", tag_line);
   }
 
   void tag(bool variable, int tag_line) {

@@ -162,7 +162,7 @@ class Parser {
                                                  "endgeneration"};
     if (kKnown.count(tag)) error(line, "unexpected '{{% {} %}}' (no open block it could end)", tag);
     static const std::set<std::string> kJinja = {"call", "filter", "include", "import", "from", "extends",
-                                                 "block", "with", "raw", "autoescape", "trans"};
+                                                 "block", "with", "autoescape", "trans"};
     if (kJinja.count(tag))
       detail::fail(ErrorCode::unsupported, "chat template line {}: the '{{% {} %}}' statement is not supported", line, tag);
     error(line, "unknown statement '{{% {} %}}'", tag);

@@ -121,6 +121,8 @@ TEST_CASE("whitespace control: trim_blocks, lstrip_blocks, - and +") {
   CHECK(render("  {#- c -#}  z") == "z");
   CHECK(render("{{ 'x' }}\ny") == "x\ny");  // trim_blocks leaves variable tags alone
   CHECK(render("a\r\nb\n") == "a\nb");      // newlines normalized, one final newline dropped
+  CHECK(render("{% raw %}\n{{ x }}{% if %}\n  {% endraw %}!") == "{{ x }}{% if %}\n!");
+  CHECK(render("a {%- raw -%}  {{ y }}  {%- endraw %}") == "a{{ y }}");
 }
 
 TEST_CASE("expressions follow Python and jinja2") {
