@@ -13,8 +13,9 @@
 // statement, filter or test vramfit does not implement), naming the line and the construct. A
 // render that fails throws Error naming the line: format for a type error, invalid_argument when
 // the template calls raise_exception() (its message follows) or exceeds the engine's limits
-// (10 million steps, calls nested 200 deep, strings of 64 MiB, lists of 2^20 items), which keep
-// a hostile template from hanging, exhausting memory or overflowing the stack.
+// (10 million steps, calls nested 200 deep, template nesting 100 deep, values walked 256 deep,
+// strings of 64 MiB, lists of 2^20 items), which keep a hostile template from hanging, exhausting
+// memory or overflowing the stack.
 //
 // Thread-safety: a ChatTemplate is a cheap handle on an immutable parsed template; apply() is
 // const and may run on any number of threads at once. set_date()/set_now() change only the handle
