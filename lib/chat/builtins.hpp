@@ -1,6 +1,6 @@
-// jinja's filters (`x | trim`), tests (`x is string`) and the Python methods of str, list and
-// dict (`s.startswith('a')`, `d.items()`) that chat templates use, plus the limits every
-// operation that grows a value respects.
+// jinja's filters (`x | trim`), tests (`x is string`) and the Python methods of values
+// (`d.items()`, `xs.append(x)`; str's are in text.hpp) that chat templates use, plus the limits
+// every operation that grows a value respects.
 #pragma once
 
 #include <fmt/format.h>
@@ -44,12 +44,9 @@ Array iterate(const Value &v);
 // case-insensitively (ASCII) unless case_sensitive, as jinja's sort filter does.
 bool less(const Value &a, const Value &b, bool case_sensitive, int depth = 0);
 
-// Python's printf-style formatting (`'%s: %d' % (a, b)`, the `format` filter): %s %r %d %i %f
-// %x %% with optional width and precision. Throws TemplateError for anything else.
-std::string percent_format(const std::string &format, const Array &args);
-
-// Python's str.strip() family: whitespace as Python defines it (ASCII and Unicode spaces), or
-// any code point of `chars` when given.
-std::string strip(std::string_view s, bool left, bool right, const Value *chars = nullptr);
+// An argument that must be a string / an integer (bool counts as int, as in Python); throws
+// TemplateError naming `what` otherwise.
+const std::string &need_string(const Value &v, std::string_view what);
+int64_t need_int(const Value &v, std::string_view what);
 
 }  // namespace vramfit::chat

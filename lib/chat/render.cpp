@@ -5,6 +5,7 @@
 #include <map>
 
 #include "chat/builtins.hpp"
+#include "chat/text.hpp"
 #include "common/error.hpp"
 
 namespace vramfit::chat {
