@@ -9,13 +9,14 @@
 // The result starts with the BOS text when the template writes `bos_token` (Llama 3, Gemma 3,
 // DeepSeek-V3 ...): tokenize it without adding another BOS (Model::tokenize(prompt, false, true)).
 //
-// Errors: a template that does not parse throws Error(format) (Error(unsupported) for a jinja
-// statement, filter or test vramfit does not implement), naming the line and the construct. A
-// render that fails throws Error naming the line: format for a type error, invalid_argument when
-// the template calls raise_exception() (its message follows) or exceeds the engine's limits
-// (10 million steps, calls nested 200 deep, template nesting 100 deep, values walked 256 deep,
-// strings of 64 MiB, lists of 2^20 items), which keep a hostile template from hanging, exhausting
-// memory or overflowing the stack.
+// Errors: a template that does not parse throws Error(format) naming the line and the construct
+// (also for blocks and expressions nested over 100 deep), Error(unsupported) for a jinja
+// statement, filter or test vramfit does not implement. A render that fails throws Error naming
+// the line: invalid_argument when the template calls raise_exception() (its message follows) or
+// exceeds a bound on its work (10 million steps, calls nested 200 deep, strings of 64 MiB, lists
+// of 2^20 items), format for a type error ('int' + 'str', an attribute of an undefined value,
+// walking a value nested over 256 deep). The bounds keep a hostile template from hanging,
+// exhausting memory or overflowing the stack.
 //
 // Thread-safety: a ChatTemplate is a cheap handle on an immutable parsed template; apply() is
 // const and may run on any number of threads at once. set_date()/set_now() change only the handle
