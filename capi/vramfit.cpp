@@ -8,10 +8,12 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
 
+#include "vramfit/chat.hpp"
 #include "vramfit/context.hpp"
 #include "vramfit/error.hpp"
 #include "vramfit/gguf.hpp"
@@ -64,6 +66,7 @@ static_assert(offsetof(vramfit_offload_policy, cpu_moe) == offsetof(vramfit_offl
               "the appended MoE fields start right after the first version's struct, with no gap");
 static_assert(ends_without_padding<vramfit_sampler_params, uint64_t>(offsetof(vramfit_sampler_params, seed)));
 static_assert(ends_without_padding<vramfit_memory_report, uint64_t>(offsetof(vramfit_memory_report, device_total)));
+static_assert(ends_without_padding<vramfit_chat_params, const char *>(offsetof(vramfit_chat_params, date)));
 
 thread_local std::string t_last_error;
 
@@ -153,6 +156,10 @@ vramfit_sampler_params default_sampler_params() {
   const vramfit::SamplerParams d;
   return {sizeof(vramfit_sampler_params), d.temperature, d.top_k, d.top_p, d.min_p, d.typical_p,
           d.repeat_penalty, d.frequency_penalty, d.presence_penalty, d.penalty_last_n, d.seed};
+}
+
+vramfit_chat_params default_chat_params() {
+  return {sizeof(vramfit_chat_params), 1, nullptr, nullptr, nullptr, nullptr, nullptr};
 }
 
 // ---- C structs -> C++ structs ----
@@ -312,6 +319,9 @@ vramfit_status vramfit_offload_policy_init(vramfit_offload_policy *p, uint32_t s
 }
 vramfit_status vramfit_sampler_params_init(vramfit_sampler_params *p, uint32_t struct_size) {
   return init_params(p, struct_size, default_sampler_params(), "vramfit_sampler_params_init");
+}
+vramfit_status vramfit_chat_params_init(vramfit_chat_params *p, uint32_t struct_size) {
+  return init_params(p, struct_size, default_chat_params(), "vramfit_chat_params_init");
 }
 
 // ---- models ----
@@ -506,6 +516,51 @@ vramfit_status vramfit_plan_create(const char *path, const vramfit_model_params 
     plan->table = plan->plan.to_table();
     *out = plan.release();
   });
+}
+
+// ---- chat templates ----
+
+vramfit_status vramfit_chat_apply(const vramfit_model *model, const vramfit_chat_params *p,
+                                  const vramfit_chat_message *messages, size_t n_messages, char *buf, size_t capacity,
+                                  size_t *n_out) {
+  return guarded([&]() -> vramfit_status {
+    require(n_out, "vramfit_chat_apply", "n_out");
+    if (!messages && n_messages > 0) fail(ErrorCode::invalid_argument, "vramfit_chat_apply: messages is NULL but n_messages > 0");
+    const vramfit_chat_params c = read_params(p, default_chat_params(), "vramfit_chat_params");
+    if (!model && !c.chat_template)
+      fail(ErrorCode::invalid_argument, "vramfit_chat_apply: no model and no p->chat_template: nothing to format with");
+    std::vector<vramfit::ChatMessage> list;
+    for (size_t i = 0; i < n_messages; ++i) {
+      if (!messages[i].role || !messages[i].content) {
+        std::string message = "vramfit_chat_apply: messages[";
+        message += std::to_string(i);
+        message += messages[i].role ? "] has a NULL content" : "] has a NULL role";
+        fail(ErrorCode::invalid_argument, message);
+      }
+      list.push_back({messages[i].role, messages[i].content});
+    }
+    // The model's template and tokens, each replaced by the caller's where given.
+    std::optional<vramfit::ChatTemplate> tmpl;
+    if (model) tmpl = vramfit::ChatTemplate::from_model(model->model);
+    if (c.chat_template || c.bos_token || c.eos_token) {
+      const std::string source = c.chat_template ? c.chat_template : tmpl->source();
+      const std::string bos = c.bos_token ? c.bos_token : tmpl ? tmpl->bos_token() : "";
+      const std::string eos = c.eos_token ? c.eos_token : tmpl ? tmpl->eos_token() : "";
+      tmpl.emplace(source, bos, eos);
+    }
+    if (c.date) tmpl->set_date(c.date);
+    const std::string text = tmpl->apply(list, c.add_generation_prompt != 0, c.extra_json ? c.extra_json : "");
+    return copy_text(text, buf, capacity, n_out, "vramfit_chat_apply");
+  });
+}
+
+bool vramfit_model_has_chat_template(const vramfit_model *model) {
+  if (!model) return false;
+  try {
+    return !vramfit::ChatTemplate::from_model(model->model).is_default();
+  } catch (...) {
+    return true;  // there is one, it just does not parse
+  }
 }
 
 const char *vramfit_plan_json(const vramfit_plan *plan) { return plan ? plan->json.c_str() : nullptr; }

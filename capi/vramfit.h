@@ -374,6 +374,64 @@ VRAMFIT_CAPI uint64_t vramfit_plan_device_bytes(const vramfit_plan *plan);
 VRAMFIT_CAPI uint64_t vramfit_plan_budget_bytes(const vramfit_plan *plan);
 VRAMFIT_CAPI void vramfit_plan_free(vramfit_plan *plan);
 
+/* ---- chat templates -------------------------------------------------------------------------- */
+
+/* One turn of a conversation (OpenAI-style). Used in arrays, so this struct never grows. */
+typedef struct vramfit_chat_message {
+  const char *role;    /* "system", "user", "assistant", "tool" ... (UTF-8, NUL-terminated) */
+  const char *content; /* UTF-8, NUL-terminated */
+} vramfit_chat_message;
+
+/* How vramfit_chat_apply renders. Every pointer is read during the call only. */
+typedef struct vramfit_chat_params {
+  uint32_t struct_size;
+  int32_t add_generation_prompt; /* nonzero (default 1): end with the header of the assistant's turn */
+  /* Jinja source of the template; NULL (default): the model's `tokenizer.chat_template`, or, for
+  ** a model without one, the default ChatML format (see vramfit_model_has_chat_template). */
+  const char *chat_template;
+  /* The texts the template sees as `bos_token` / `eos_token`; NULL (default): the model's BOS /
+  ** EOS token text (none without a model); "" leaves the variable undefined. */
+  const char *bos_token;
+  const char *eos_token;
+  /* NULL (default) or a JSON object whose members become template variables, e.g.
+  ** {"enable_thinking": false} for Qwen3. */
+  const char *extra_json;
+  /* "YYYY-MM-DD": what strftime_now() formats (that day, 00:00 UTC), for reproducible prompts;
+  ** NULL (default): the local time now. */
+  const char *date;
+} vramfit_chat_params;
+
+/* Fill *p with the defaults (see vramfit_model_params_init). Thread-safe. */
+VRAMFIT_CAPI vramfit_status vramfit_chat_params_init(vramfit_chat_params *p, uint32_t struct_size);
+static inline vramfit_chat_params vramfit_chat_default_params(void) {
+  vramfit_chat_params p;
+  vramfit_chat_params_init(&p, (uint32_t)sizeof p);
+  return p;
+}
+
+/* Formats messages[0..n_messages) into the prompt text the model was trained on, by rendering a
+** Jinja chat template as Hugging Face transformers' apply_chat_template does (variables
+** `messages`, `add_generation_prompt`, `bos_token`, `eos_token`, p->extra_json's members;
+** functions raise_exception() and strftime_now()). The template is p->chat_template, else the
+** model's; model may be NULL when p->chat_template is set. p may be NULL for the defaults.
+** The text is written to buf NUL-terminated; *n_out receives its length without the NUL (also on
+** BUFFER_TOO_SMALL, which needs capacity >= *n_out + 1; buf may be NULL when capacity is 0: call
+** once with capacity 0 to learn the size, at the cost of rendering twice). The text starts with
+** the BOS text when the template writes it: tokenize it with add_special = false.
+** Errors: INVALID_ARGUMENT (NULL n_out, no model and no template, a NULL role or content, bad
+** extra_json or date, the template called raise_exception() — its message follows — or exceeded
+** the engine's limits), FORMAT (a template syntax or type error; the message names the template
+** line and the construct), UNSUPPORTED (a Jinja statement, filter or test vramfit does not
+** implement), BUFFER_TOO_SMALL. Thread-safe with respect to the model. */
+VRAMFIT_CAPI vramfit_status vramfit_chat_apply(const vramfit_model *model, const vramfit_chat_params *p,
+                                               const vramfit_chat_message *messages, size_t n_messages, char *buf,
+                                               size_t capacity, size_t *n_out);
+
+/* True when the model's GGUF file carries a chat template (tokenizer.chat_template); false for a
+** NULL model or a model without one, which vramfit_chat_apply formats as ChatML:
+** "<|im_start|>ROLE\nCONTENT<|im_end|>\n" per message, then "<|im_start|>assistant\n". */
+VRAMFIT_CAPI bool vramfit_model_has_chat_template(const vramfit_model *model);
+
 #ifdef __cplusplus
 }
 #endif

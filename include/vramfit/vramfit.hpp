@@ -1,6 +1,7 @@
 // The whole public C++ API of vramfit in one include.
 #pragma once
 
+#include "vramfit/chat.hpp"
 #include "vramfit/context.hpp"
 #include "vramfit/error.hpp"
 #include "vramfit/export.hpp"

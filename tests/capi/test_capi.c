@@ -731,6 +731,77 @@ static void count_logs(vramfit_log_level level, const char *message, void *user_
   ++*(int *)user_data;
 }
 
+/* Chat templates: a template string (Llama 3's, as in ../shared/chat/llama3.json), the model's
+** default format (stories260K has no template), the size protocol and the errors. */
+static void test_chat_templates(const vramfit_model *model) {
+  static const char *kLlama3 =
+      "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
+      "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + "
+      "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}"
+      "{% endfor %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}";
+  static const char *kExpected =
+      "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are a helpful assistant.<|eot_id|>"
+      "<|start_header_id|>user<|end_header_id|>\n\nWhat is the capital of France?<|eot_id|>"
+      "<|start_header_id|>assistant<|end_header_id|>\n\n";
+  vramfit_chat_message messages[2];
+  vramfit_chat_params p = vramfit_chat_default_params();
+  char buf[1024];
+  size_t n = 0;
+  messages[0].role = "system";
+  messages[0].content = "You are a helpful assistant.";
+  messages[1].role = "user";
+  messages[1].content = "What is the capital of France?";
+
+  CHECK(p.add_generation_prompt == 1 && p.chat_template == NULL && p.date == NULL);
+  p.chat_template = kLlama3;
+  p.bos_token = "<|begin_of_text|>";
+  CHECK_OK(vramfit_chat_apply(NULL, &p, messages, 2, buf, sizeof buf, &n));
+  CHECK(strcmp(buf, kExpected) == 0 && n == strlen(kExpected));
+  /* The size protocol: capacity 0 tells the length, a buffer one byte short is refused. */
+  CHECK_FAILS(vramfit_chat_apply(NULL, &p, messages, 2, NULL, 0, &n), VRAMFIT_ERR_BUFFER_TOO_SMALL);
+  CHECK(n == strlen(kExpected));
+  CHECK_FAILS(vramfit_chat_apply(NULL, &p, messages, 2, buf, n, &n), VRAMFIT_ERR_BUFFER_TOO_SMALL);
+
+  /* A model without a template: ChatML, with the model's tokens available to a template. */
+  CHECK(!vramfit_model_has_chat_template(model));
+  CHECK(!vramfit_model_has_chat_template(NULL));
+  CHECK_OK(vramfit_chat_apply(model, NULL, messages + 1, 1, buf, sizeof buf, &n));
+  CHECK(strcmp(buf, "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n") == 0);
+  p = vramfit_chat_default_params();
+  p.add_generation_prompt = 0;
+  p.chat_template = "{{ bos_token }}|{{ eos_token }}|{{ messages | length }}|{{ add_generation_prompt }}|{{ x }}|"
+                    "{{ strftime_now('%d.%m.%Y') }}";
+  p.extra_json = "{\"x\": [1, \"two\"]}";
+  p.date = "2025-08-05";
+  CHECK_OK(vramfit_chat_apply(model, &p, messages, 2, buf, sizeof buf, &n));
+  CHECK(strcmp(buf, "<s>|</s>|2|False|[1, 'two']|05.08.2025") == 0);
+
+  /* Errors name the problem; template errors name the line. */
+  p = vramfit_chat_default_params();
+  CHECK_FAILS(vramfit_chat_apply(NULL, &p, messages, 2, buf, sizeof buf, &n), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_chat_apply(model, NULL, NULL, 2, buf, sizeof buf, &n), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_chat_apply(model, NULL, messages, 2, buf, sizeof buf, NULL), VRAMFIT_ERR_INVALID_ARGUMENT);
+  p.chat_template = "ok\n{% for m in messages %}";
+  CHECK_FAILS(vramfit_chat_apply(NULL, &p, messages, 2, buf, sizeof buf, &n), VRAMFIT_ERR_FORMAT);
+  CHECK(strstr(vramfit_last_error(), "line 2") != NULL);
+  p.chat_template = "{{ messages | frobnicate }}";
+  CHECK_FAILS(vramfit_chat_apply(NULL, &p, messages, 2, buf, sizeof buf, &n), VRAMFIT_ERR_UNSUPPORTED);
+  CHECK(strstr(vramfit_last_error(), "unknown filter 'frobnicate'") != NULL);
+  p.chat_template = "{% if messages[0].role != 'user' %}{{ raise_exception('first must be user') }}{% endif %}";
+  CHECK_FAILS(vramfit_chat_apply(NULL, &p, messages, 2, buf, sizeof buf, &n), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(vramfit_last_error(), "line 1: raise_exception: first must be user") != NULL);
+  p.chat_template = "{{ x }}";
+  p.extra_json = "{\"x\": ";
+  CHECK_FAILS(vramfit_chat_apply(NULL, &p, messages, 2, buf, sizeof buf, &n), VRAMFIT_ERR_INVALID_ARGUMENT);
+  p.extra_json = NULL;
+  p.date = "2025-13-01";
+  CHECK_FAILS(vramfit_chat_apply(NULL, &p, messages, 2, buf, sizeof buf, &n), VRAMFIT_ERR_INVALID_ARGUMENT);
+  p.date = NULL;
+  messages[1].content = NULL;
+  CHECK_FAILS(vramfit_chat_apply(NULL, &p, messages, 2, buf, sizeof buf, &n), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(vramfit_last_error(), "messages[1] has a NULL content") != NULL);
+}
+
 int main(void) {
   const char *env = getenv("VRAMFIT_TEST_DATA");
   const char *src = getenv("VRAMFIT_SOURCE_DIR");
@@ -766,6 +837,7 @@ int main(void) {
     test_core_reproduces_llama_cpp(model, &ref);
     test_older_struct_sizes(model);
     test_error_paths(model);
+    test_chat_templates(model);
   }
   test_plan();
   test_plan_moe();

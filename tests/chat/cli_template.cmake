@@ -1,0 +1,46 @@
+# cmake -DCLI=vramfit -DCASES=chat/FAMILY.json -DCASE=N -DWORK=dir [-DVARS=enable_thinking=false]
+#       [-DMODEL=file.gguf] -P cli_template.cmake
+# Runs `vramfit template --template FILE [--bos ..] [--eos ..] [--date ..] [--var ..] < messages`
+# (with MODEL: `-m MODEL` instead of the template and tokens of the file) on case N of a
+# ../shared/chat file and requires its `expected` prompt byte for byte.
+file(READ ${CASES} doc)
+string(JSON source GET "${doc}" template)
+string(JSON messages GET "${doc}" cases ${CASE} messages)
+string(JSON expected GET "${doc}" cases ${CASE} expected)
+string(JSON add_generation_prompt GET "${doc}" cases ${CASE} add_generation_prompt)
+file(MAKE_DIRECTORY ${WORK})
+file(WRITE ${WORK}/template.jinja "${source}")
+file(WRITE ${WORK}/messages.json "${messages}")
+
+set(args --template ${WORK}/template.jinja)
+set(keys bos_token eos_token fixed_date)
+if(MODEL)
+  set(args -m ${MODEL})
+  set(keys fixed_date)
+endif()
+foreach(key ${keys})
+  string(JSON type ERROR_VARIABLE missing TYPE "${doc}" ${key})
+  if(type STREQUAL "STRING")
+    string(JSON value GET "${doc}" ${key})
+    string(REPLACE "bos_token" "--bos" flag ${key})
+    string(REPLACE "eos_token" "--eos" flag ${flag})
+    string(REPLACE "fixed_date" "--date" flag ${flag})
+    list(APPEND args ${flag} ${value})
+  endif()
+endforeach()
+if(NOT add_generation_prompt)
+  list(APPEND args --no-generation-prompt)
+endif()
+if(VARS)
+  list(APPEND args --var ${VARS})
+endif()
+
+execute_process(COMMAND ${CLI} template ${args} INPUT_FILE ${WORK}/messages.json
+  OUTPUT_VARIABLE got ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "vramfit template failed (${rc}): ${err}")
+endif()
+if(NOT got STREQUAL expected)
+  message(FATAL_ERROR "case ${CASE} of ${CASES} differs.\n--- got:\n${got}\n--- expected:\n${expected}")
+endif()
+message(STATUS "case ${CASE} of ${CASES}: byte-identical")
