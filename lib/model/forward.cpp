@@ -23,6 +23,10 @@ Forward::Forward(const ModelInfo &info, const ModelWeights &w, Workspace &ws, st
   rope_.freq_scale = info.rope_freq_scale;
   rope_.freq_factors = w.rope_freqs ? &*w.rope_freqs : nullptr;
   rope_.neox = w.arch && w.arch->rope_neox;
+  rope_.ext_factor = info.rope_yarn_ext_factor;
+  rope_.attn_factor = info.rope_yarn_attn_factor;
+  rope_.corr_low = info.rope_yarn_corr_low;
+  rope_.corr_high = info.rope_yarn_corr_high;
   attention_ = {info.n_head, info.n_head_kv, info.head_dim, 1.0f / std::sqrt(static_cast<float>(info.head_dim))};
 }
 
@@ -99,13 +103,13 @@ void Forward::dense_ffn(int32_t l) {
 
 // The router runs where the residual goes; the experts where their weights are. Only the chosen
 // experts' weights are read: for a prompt, each once for all the tokens that chose it.
-void Forward::moe_ffn(int32_t l, Gating gating) {
+void Forward::moe_ffn(int32_t l, Gating gating, std::optional<ClampedSwiglu> clamp) {
   const MoeWeights &m = *layer(l).moe;
   const int64_t n_embd = info_.n_embd, n_expert = info_.n_expert;
   Device &r = run_on(*m.router.device);
   Activations &a = *a_;
   r.rms_norm(a.x, m.norm, n_, info_.rms_norm_eps, a.xb);
-  r.matmul(m.router, a.xb, n_, a.router);
+  project(r, m.router, m.router_bias, a.xb, a.router);
   r.synchronize();
   r.download(ws_.router_logits.data(), a.router, static_cast<uint64_t>(n_ * n_expert) * sizeof(float));
   const Routing routing = route(gating, ws_.router_logits.data(), n_, n_expert, info_.n_expert_used);
@@ -113,7 +117,7 @@ void Forward::moe_ffn(int32_t l, Gating gating) {
 
   Activations &e = ws_.on(*m.gate_exps.device);
   if (&e != &a) copy(a, a.xb, e, e.xb, n_ * n_embd);
-  run_experts(e, m, routing);
+  run_experts(e, m, routing, clamp);
   const float *ffn_out = e.slots;
   if (&e != &a) {
     copy(e, e.slots, a, a.xb, n_ * n_embd);
@@ -124,19 +128,30 @@ void Forward::moe_ffn(int32_t l, Gating gating) {
 
 // Each chosen expert over its tokens (gathered into one batch), its weighted outputs scattered to
 // the tokens' slots; then, as llama.cpp sums them, slot 0 + slot 1 + ... into slot 0.
-void Forward::run_experts(Activations &e, const MoeWeights &m, const Routing &routing) {
+void Forward::run_experts(Activations &e, const MoeWeights &m, const Routing &routing,
+                          const std::optional<ClampedSwiglu> &clamp) {
   Device &d = *e.device;
   const int64_t n_embd = info_.n_embd;
   for (const ExpertBatch &b : routing.by_expert) {
     const auto rows = static_cast<int64_t>(b.tokens.size());
+    const int64_t n_act = rows * info_.n_ff_exp;
     d.gather_rows(e.xb, n_embd, b.tokens.data(), rows, e.moe_in);
-    d.matmul(MoeWeights::expert(m.gate_exps, m.n_expert, b.expert), e.moe_in, rows, e.gate);
-    d.matmul(MoeWeights::expert(m.up_exps, m.n_expert, b.expert), e.moe_in, rows, e.up);
-    d.swiglu(e.gate, e.up, rows * info_.n_ff_exp, e.gate);
-    d.matmul(MoeWeights::expert(m.down_exps, m.n_expert, b.expert), e.gate, rows, e.moe_out);
+    expert_projection(d, m.gate_exps, m.gate_bias, b.expert, e.moe_in, rows, e.gate);
+    expert_projection(d, m.up_exps, m.up_bias, b.expert, e.moe_in, rows, e.up);
+    if (clamp) d.swiglu_clamped(e.gate, e.up, n_act, clamp->alpha, clamp->limit, e.gate);
+    else d.swiglu(e.gate, e.up, n_act, e.gate);
+    expert_projection(d, m.down_exps, m.down_bias, b.expert, e.gate, rows, e.moe_out);
     d.scatter_rows_scaled(e.moe_out, n_embd, b.slot_rows.data(), b.weights.data(), rows, e.slots);
   }
   for (int64_t j = 1; j < routing.k; ++j) d.add(e.slots, e.slots + j * n_ * n_embd, n_ * n_embd);
+}
+
+// One expert's matrix of a 3-D tensor over its tokens, plus that expert's row of the bias.
+void Forward::expert_projection(Device &d, const Weight &all, const std::optional<Weight> &bias, int32_t expert,
+                                const float *in, int64_t rows, float *out) {
+  const int64_t n_expert = info_.n_expert;
+  d.matmul(MoeWeights::expert(all, n_expert, expert), in, rows, out);
+  if (bias) d.add_bias(out, MoeWeights::expert(*bias, n_expert, expert), rows);
 }
 
 void Forward::feed_forward(int32_t l) {

@@ -1,4 +1,4 @@
-// qwen2, qwen3, qwen3moe and Mixtral (llama with experts) against llama.cpp: logits of the
+// qwen2, qwen3, qwen3moe, Mixtral (llama with experts) and gpt-oss against llama.cpp: logits of the
 // synth-<arch>-* references (../shared/reference/logits), the experts llama.cpp chose
 // (../shared/reference/experts), greedy tokens, batch vs token-by-token; and a MoE model split
 // between the CPU and a simulated device, bit-identical to the CPU alone.
@@ -40,6 +40,8 @@ constexpr Case kCases[] = {
     {"synth-qwen3moe-Q2_K", 8e-2, false},  {"synth-qwen3moe-Q3_K_M", 8e-2, false},
     {"synth-mixtral-F32", 1e-5, true},     {"synth-mixtral-Q4_K_M", 8e-2, false},
     {"synth-mixtral-Q2_K", 8e-2, false},
+    {"synth-gptoss-F32", 1e-5, true},      {"synth-gptoss-Q4_K_M", 8e-2, false},
+    {"synth-gptoss-MXFP4_MOE", 8e-2, false},
 };
 
 // llama.cpp's expert choices: "layer token e0 e1 ..." lines (best first); "logits ..." lines skipped.
@@ -79,7 +81,7 @@ std::map<std::pair<int, int>, std::vector<int32_t>> our_experts(const Model &mod
 
 }  // namespace
 
-TEST_CASE("qwen2, qwen3, qwen3moe and Mixtral match llama.cpp: logits, experts, greedy tokens") {
+TEST_CASE("qwen2, qwen3, qwen3moe, Mixtral and gpt-oss match llama.cpp: logits, experts, greedy tokens") {
   for (const Case &c : kCases) {
     auto model_path = test::test_data(std::string("models/") + c.model + ".gguf");
     auto ref_path = test::test_data(std::string("reference/logits/") + c.model + ".logits.bin");
