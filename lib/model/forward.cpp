@@ -80,11 +80,12 @@ void Forward::attention(int32_t l, int64_t window) {
   d.rope(a.q, n_, info_.n_head, info_.head_dim, pos0_, rope_on(d));
   d.rope(a.k, n_, info_.n_head_kv, info_.head_dim, pos0_, rope_on(d));
   KvLayer &kv = ws_.kv[static_cast<size_t>(l)];
-  d.kv_store(kv, a.k, a.v, pos0_, n_);
+  const int64_t row0 = pos0_ - ws_.slide_kv(l, pos0_, n_, window);  // the batch's first cache row
+  d.kv_store(kv, a.k, a.v, row0, n_);
   AttentionParams params = attention_;
   params.window = window;
   params.sinks = at.sinks ? &*at.sinks : nullptr;
-  d.attention(a.q, kv, pos0_, n_, params, a.attn);
+  d.attention(a.q, kv, row0, n_, params, a.attn);
   project(d, at.wo, at.bo, a.attn, a.xb);
   d.add(a.x, a.xb, n_ * info_.n_embd);
 }
