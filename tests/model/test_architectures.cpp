@@ -151,44 +151,91 @@ TEST_CASE("MoE hyper-parameters and per-token bytes are read from the file") {
 }
 
 TEST_CASE("a MoE model split between the CPU and a simulated device gives the CPU-only logits exactly") {
-  auto path = test::test_data("models/synth-qwen3moe-Q4_K_M.gguf");
-  if (!path) return;
-  const Model model = Model::load(*path, cpu_only());
-  const std::vector<int32_t> tokens = model.tokenize(kPrompt, true);
-  const auto n = static_cast<int64_t>(tokens.size());
+  for (const char *file : {"synth-qwen3moe-Q4_K_M", "synth-gptoss-MXFP4_MOE"}) {
+    CAPTURE(std::string(file));
+    auto path = test::test_data(std::string("models/") + file + ".gguf");
+    if (!path) return;
+    const Model model = Model::load(*path, cpu_only());
+    const std::vector<int32_t> tokens = model.tokenize(kPrompt, true);
+    const auto n = static_cast<int64_t>(tokens.size());
 
-  model::CpuDevice cpu(2);
-  model::SimDevice sim(cpu, 64ull << 20);
-  model::ModelWeights on_cpu = model.impl().weights;
-  for (model::Weight *w : on_cpu.all_mutable()) w->device = &cpu;
-  auto run = [&](const model::ModelWeights &w) {
-    model::check_placement(w);
-    model::Workspace ws(model.info(), w, n, n, GgmlType::F32);
-    std::vector<float> logits(tokens.size() * static_cast<size_t>(model.n_vocab()));
-    model::forward(model.info(), w, ws, tokens, 0, n, logits.data());
-    return logits;
-  };
+    model::CpuDevice cpu(2);
+    model::SimDevice sim(cpu, 64ull << 20);
+    model::ModelWeights on_cpu = model.impl().weights;
+    for (model::Weight *w : on_cpu.all_mutable()) w->device = &cpu;
+    auto run = [&](const model::ModelWeights &w) {
+      model::check_placement(w);
+      model::Workspace ws(model.info(), w, n, n, GgmlType::F32);
+      std::vector<float> logits(tokens.size() * static_cast<size_t>(model.n_vocab()));
+      model::forward(model.info(), w, ws, tokens, 0, n, logits.data());
+      return logits;
+    };
 
-  // Layer 0: attention and router on the device, its experts on the host; layer 1 the reverse.
-  model::ModelWeights split = on_cpu;
-  std::vector<void *> uploaded;
-  REQUIRE(split.layers.size() == 2);
-  for (const model::Block &b : split.blocks()) {
-    const bool to_device = (b.layer == 0 && b.kind != "experts") || (b.layer == 1 && b.kind == "experts");
-    if (!to_device) continue;
-    for (const model::Weight *c : b.weights) {
-      auto &w = const_cast<model::Weight &>(*c);
-      const uint64_t bytes = row_bytes(w.type, w.ne0) * static_cast<uint64_t>(w.ne1);
-      void *copy = sim.allocate(bytes, "weights");
-      sim.upload(copy, w.data, bytes);
-      uploaded.push_back(copy);
-      w.data = copy;
-      w.device = &sim;
+    // Layer 0: attention and router on the device, its experts on the host; layer 1 the reverse.
+    model::ModelWeights split = on_cpu;
+    std::vector<void *> uploaded;
+    REQUIRE(split.layers.size() == 2);
+    for (const model::Block &b : split.blocks()) {
+      const bool to_device = (b.layer == 0 && b.kind != "experts") || (b.layer == 1 && b.kind == "experts");
+      if (!to_device) continue;
+      for (const model::Weight *c : b.weights) {
+        auto &w = const_cast<model::Weight &>(*c);
+        const uint64_t bytes = row_bytes(w.type, w.ne0) * static_cast<uint64_t>(w.ne1);
+        void *copy = sim.allocate(bytes, "weights");
+        sim.upload(copy, w.data, bytes);
+        uploaded.push_back(copy);
+        w.data = copy;
+        w.device = &sim;
+      }
+    }
+    const std::vector<float> expected = run(on_cpu);
+    const std::vector<float> got = run(split);
+    CHECK(got == expected);
+    for (void *p : uploaded) sim.deallocate(p);
+    CHECK(sim.memory_stats().allocated_bytes == 0);
+  }
+}
+
+TEST_CASE("gpt-oss: windowed layers keep window - 1 + n_batch KV rows, slide them, and still match llama.cpp") {
+  auto model_path = test::test_data("models/synth-gptoss-F32.gguf");
+  auto ref_path = test::test_data("reference/logits/synth-gptoss-F32.logits.bin");
+  if (!model_path || !ref_path) return;
+  const Reference ref = read_reference(*ref_path);
+  const Model model = Model::load(*model_path, cpu_only());
+  const ModelInfo &info = model.info();
+  CHECK(info.n_swa == 8);
+  CHECK(info.attention_window(0) == 8);
+  CHECK(info.attention_window(1) == 0);
+  CHECK(info.rope_yarn_ext_factor == 1.0f);
+  CHECK(info.rope_yarn_corr_low == 8.0f);  // the shared README's floor / ceil of the correction dims
+  CHECK(info.rope_yarn_corr_high == 18.0f);
+  CHECK(info.rope_freq_scale == 1.0f / 32);
+
+  // The workspace's caches: layer 0 (windowed) 8 - 1 + 3 rows, layer 1 the whole context.
+  model::CpuDevice cpu(1);
+  model::ModelWeights w = model.impl().weights;
+  for (model::Weight *x : w.all_mutable()) x->device = &cpu;
+  const model::Workspace ws(info, w, 64, 3, GgmlType::F32);
+  CHECK(ws.kv[0].n_ctx == 10);
+  CHECK(ws.kv[1].n_ctx == 64);
+
+  // Batches of 3 and single tokens through a context whose windowed caches slide many times over
+  // the 34 tokens: the reference logits (batch 34) to the F32 bar.
+  Context ctx(model, ContextParams{.n_ctx = 64, .n_batch = 3, .n_threads = 2, .kv_type = GgmlType::F32});
+  std::vector<std::vector<float>> chunked;
+  for (size_t first = 0; first < ref.tokens.size(); first += 3) {
+    const size_t n = std::min<size_t>(3, ref.tokens.size() - first);
+    ctx.decode(std::span<const int32_t>(ref.tokens).subspan(first, n), /*all_logits=*/true);
+    for (size_t i = 0; i < n; ++i) {
+      auto l = ctx.logits(static_cast<int32_t>(i));
+      chunked.emplace_back(l.begin(), l.end());
     }
   }
-  const std::vector<float> expected = run(on_cpu);
-  const std::vector<float> got = run(split);
-  CHECK(got == expected);
-  for (void *p : uploaded) sim.deallocate(p);
-  CHECK(sim.memory_stats().allocated_bytes == 0);
+  const auto incremental = eval_incremental(ctx, ref.tokens);
+  const Agreement c = compare(ref, chunked, -1.0f), i = compare(ref, incremental, -1.0f);
+  MESSAGE("gpt-oss F32 with sliding caches: batches of 3 " << c.max_rms << ", token by token " << i.max_rms);
+  CHECK(c.max_rms <= 1e-5);
+  CHECK(i.max_rms <= 1e-5);
+  CHECK(c.argmax_mismatches == 0);
+  CHECK(i.argmax_mismatches == 0);
 }
