@@ -43,7 +43,7 @@ struct ModelParams {
 };
 
 // The hyper-parameters read from the GGUF metadata (general.architecture: llama, qwen2, qwen3,
-// qwen3moe; a llama with experts is Mixtral).
+// qwen3moe, gpt-oss; a llama with experts is Mixtral).
 struct ModelInfo {
   std::string architecture;  // "llama", "qwen2", "qwen3", "qwen3moe", "gpt-oss"
   std::string name;          // general.name, or the file name
