@@ -44,35 +44,50 @@ constexpr Case kCases[] = {
     {"synth-gptoss-MXFP4_MOE", 8e-2, false},
 };
 
-// llama.cpp's expert choices: "layer token e0 e1 ..." lines (best first); "logits ..." lines skipped.
-std::map<std::pair<int, int>, std::vector<int32_t>> read_experts(const std::filesystem::path &path) {
+// Each MoE layer's decision per (layer, token): the experts (best first) and the router logits
+// before the router bias (gpt-oss adds ffn_gate_inp.bias after these).
+struct Routings {
+  std::map<std::pair<int, int>, std::vector<int32_t>> experts;
+  std::map<std::pair<int, int>, std::vector<float>> logits;
+};
+
+// llama.cpp's: "layer token e0 e1 ..." and "logits layer token v0 v1 ..." lines.
+Routings read_experts(const std::filesystem::path &path) {
   std::ifstream in(path);
   REQUIRE(in);
-  std::map<std::pair<int, int>, std::vector<int32_t>> out;
+  Routings out;
   std::string line;
   while (std::getline(in, line)) {
-    if (line.starts_with("logits")) continue;
-    std::istringstream fields(line);
+    const bool logits = line.starts_with("logits");
+    std::istringstream fields(logits ? line.substr(6) : line);
     int layer = 0, token = 0;
     fields >> layer >> token;
-    std::vector<int32_t> &experts = out[{layer, token}];
-    for (int32_t e; fields >> e;) experts.push_back(e);
+    if (logits)
+      for (float v; fields >> v;) out.logits[{layer, token}].push_back(v);
+    else
+      for (int32_t e; fields >> e;) out.experts[{layer, token}].push_back(e);
   }
   return out;
 }
 
-// Runs the reference sequence as one batch on the CPU, recording every MoE layer's choice.
-std::map<std::pair<int, int>, std::vector<int32_t>> our_experts(const Model &model, std::span<const int32_t> tokens) {
+// Runs the reference sequence as one batch on the CPU, recording every MoE layer's decision.
+Routings our_experts(const Model &model, std::span<const int32_t> tokens) {
   model::CpuDevice cpu(2);
   model::ModelWeights w = model.impl().weights;
   for (model::Weight *x : w.all_mutable()) x->device = &cpu;
   const auto n = static_cast<int64_t>(tokens.size());
+  const int64_t n_expert = model.info().n_expert;
   model::Workspace ws(model.info(), w, n, n, GgmlType::F32);
-  std::map<std::pair<int, int>, std::vector<int32_t>> out;
+  Routings out;
   ws.on_routing = [&](int32_t layer, const model::Routing &r) {
-    for (int64_t t = 0; t < n; ++t)
-      out[{layer, static_cast<int>(t)}] = std::vector<int32_t>(r.selected.begin() + t * r.k,
-                                                               r.selected.begin() + (t + 1) * r.k);
+    const auto &bias = w.layers[static_cast<size_t>(layer)].moe->router_bias;
+    for (int64_t t = 0; t < n; ++t) {
+      const std::pair<int, int> key{layer, static_cast<int>(t)};
+      out.experts[key] = std::vector<int32_t>(r.selected.begin() + t * r.k, r.selected.begin() + (t + 1) * r.k);
+      for (int64_t e = 0; e < n_expert; ++e)  // the host copy the router's choice was made from, less the bias
+        out.logits[key].push_back(ws.router_logits[static_cast<size_t>(t * n_expert + e)] -
+                                  (bias ? static_cast<const float *>(bias->data)[e] : 0.0f));
+    }
   };
   std::vector<float> logits(static_cast<size_t>(model.n_vocab()));
   model::forward(model.info(), w, ws, tokens, 0, 1, logits.data());
@@ -125,12 +140,21 @@ TEST_CASE("qwen2, qwen3, qwen3moe, Mixtral and gpt-oss match llama.cpp: logits, 
     if (model.info().n_expert > 0) {
       auto experts_path = test::test_data(std::string("reference/experts/") + c.model + ".experts.txt");
       REQUIRE(experts_path);
-      const auto expected = read_experts(*experts_path);
-      const auto ours = our_experts(model, ref.tokens);
-      REQUIRE(ours.size() == expected.size());
+      const Routings expected = read_experts(*experts_path);
+      const Routings ours = our_experts(model, ref.tokens);
+      REQUIRE(ours.experts.size() == expected.experts.size());
       int differing = 0;
-      for (const auto &[key, experts] : expected) differing += ours.at(key) != experts;
+      for (const auto &[key, experts] : expected.experts) differing += ours.experts.at(key) != experts;
       CHECK(differing == 0);
+      // The files are built with every top-k margin >= 0.23: router logits within 0.1 of
+      // llama.cpp's can never pick another expert (a float engine differs by <= 0.016).
+      float router_diff = 0;
+      REQUIRE(expected.logits.size() == expected.experts.size());
+      for (const auto &[key, values] : expected.logits)
+        for (size_t e = 0; e < values.size(); ++e)
+          router_diff = std::max(router_diff, std::fabs(ours.logits.at(key)[e] - values[e]));
+      MESSAGE(name << ": largest router-logit difference " << router_diff);
+      CHECK(router_diff <= 0.1f);
     }
   }
 }
