@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,9 +29,14 @@ Writes a GGUF with seeded random weights: F32, or quantized as it is written (--
                              its 48 layers and vocab 32000, Q4_K
                            mixtral-8x7b: Mixtral-8x7B's layer shape (llama, n_embd 4096, 32 heads
                              / 8 KV, 8 experts, 2 used, n_ff 14336) with 2 of its 32 layers, Q4_K
-      --arch NAME          llama (default), qwen2, qwen3, qwen3moe
-      --type TYPE          weight matrices' type: F32 (default), F16, Q4_0, Q8_0, Q2_K..Q6_K; norms
-                           and routers stay F32
+                           gpt-oss-20b: gpt-oss-20b's layer shape (gpt-oss, n_embd 2880, 64 heads /
+                             8 KV of 64, 32 experts, 4 used, n_ff_exp 2880, window 128, YaRN 32)
+                             with 2 of its 24 layers and vocab 32000, as llama.cpp's MXFP4_MOE:
+                             MXFP4 experts, Q8_0 matrices
+      --arch NAME          llama (default), qwen2, qwen3, qwen3moe, gpt-oss
+      --type TYPE          weight matrices' type: F32 (default), F16, Q4_0, Q8_0, Q2_K..Q6_K, MXFP4;
+                           norms, biases, sinks and routers stay F32
+      --expert-type TYPE   the experts' type (default: --type)
       --n-embd N           (default 256)
       --n-layer N          (default 2)
       --n-head N           (default 4)
@@ -53,6 +59,7 @@ struct BadFlag {
 struct Shape {
   std::string arch = "llama";
   GgmlType type = GgmlType::F32;
+  std::optional<GgmlType> expert_type;  // --type when unset
   int64_t n_embd = 256, n_layer = 2, n_head = 4, n_head_kv = 0, head_dim = 0, n_ff = 768, n_vocab = 0,
           n_ctx = 2048;
   int64_t n_expert = 0, n_expert_used = 2, n_ff_exp = 0;
@@ -70,8 +77,13 @@ void apply_preset(Shape &s, std::string_view name) {
   } else if (name == "mixtral-8x7b") {
     s.arch = "llama", s.type = GgmlType::Q4_K, s.n_embd = 4096, s.n_layer = 2, s.n_head = 32, s.n_head_kv = 8,
     s.n_ff = 14336, s.n_expert = 8, s.n_expert_used = 2, s.n_vocab = 32000, s.n_ctx = 32768;
+  } else if (name == "gpt-oss-20b") {
+    s.arch = "gpt-oss", s.type = GgmlType::Q8_0, s.expert_type = GgmlType::MXFP4, s.n_embd = 2880, s.n_layer = 2,
+    s.n_head = 64, s.n_head_kv = 8, s.head_dim = 64, s.n_ff = 2880, s.n_expert = 32, s.n_expert_used = 4,
+    s.n_ff_exp = 2880, s.n_vocab = 32000, s.n_ctx = 131072;
   } else {
-    throw BadFlag{fmt::format("--preset: unknown preset '{}' (tinyllama, qwen3moe-30b-a3b, mixtral-8x7b)", name)};
+    throw BadFlag{fmt::format("--preset: unknown preset '{}' (tinyllama, qwen3moe-30b-a3b, mixtral-8x7b, gpt-oss-20b)",
+                              name)};
   }
 }
 
@@ -99,6 +111,11 @@ Shape parse(std::span<const std::string_view> args) {
       const auto type = type_from_name(name);
       if (!type) throw BadFlag{fmt::format("--type: unknown type '{}'", name)};
       s.type = *type;
+    } else if (flag == "--expert-type") {
+      const std::string_view name = value();
+      const auto type = type_from_name(name);
+      if (!type) throw BadFlag{fmt::format("--expert-type: unknown type '{}'", name)};
+      s.expert_type = *type;
     } else if (flag == "--n-embd") s.n_embd = parse_int(flag, value());
     else if (flag == "--n-layer") s.n_layer = parse_int(flag, value());
     else if (flag == "--n-head") s.n_head = parse_int(flag, value());
@@ -115,11 +132,13 @@ Shape parse(std::span<const std::string_view> args) {
     else throw BadFlag{fmt::format("unknown option '{}' (see vramfit synth --help)", flag)};
   }
   if (s.output.empty()) throw BadFlag{"-o FILE is required"};
-  if (s.arch != "llama" && s.arch != "qwen2" && s.arch != "qwen3" && s.arch != "qwen3moe")
-    throw BadFlag{fmt::format("--arch: '{}' is not one of llama, qwen2, qwen3, qwen3moe", s.arch)};
-  if (s.arch == "qwen3moe" && s.n_expert == 0) throw BadFlag{"--arch qwen3moe needs --n-expert"};
-  if (s.n_expert > 0 && s.arch != "llama" && s.arch != "qwen3moe")
-    throw BadFlag{fmt::format("--n-expert: {} has no experts (llama or qwen3moe)", s.arch)};
+  if (s.arch != "llama" && s.arch != "qwen2" && s.arch != "qwen3" && s.arch != "qwen3moe" && s.arch != "gpt-oss")
+    throw BadFlag{fmt::format("--arch: '{}' is not one of llama, qwen2, qwen3, qwen3moe, gpt-oss", s.arch)};
+  if ((s.arch == "qwen3moe" || s.arch == "gpt-oss") && s.n_expert == 0)
+    throw BadFlag{fmt::format("--arch {} needs --n-expert", s.arch)};
+  if (s.n_expert > 0 && s.arch != "llama" && s.arch != "qwen3moe" && s.arch != "gpt-oss")
+    throw BadFlag{fmt::format("--n-expert: {} has no experts (llama, qwen3moe or gpt-oss)", s.arch)};
+  if (!s.expert_type) s.expert_type = s.type;
   if (s.n_expert_used > s.n_expert && s.n_expert > 0) throw BadFlag{"--n-expert-used exceeds --n-expert"};
   if (s.n_ff_exp == 0) s.n_ff_exp = s.n_ff;
   if (s.n_head_kv == 0) s.n_head_kv = s.n_head;
@@ -222,8 +241,16 @@ void write_hparams(gguf::Writer &w, const Shape &s) {
   w.set_u32(a + "attention.key_length", static_cast<uint32_t>(s.head_dim));
   w.set_u32(a + "attention.value_length", static_cast<uint32_t>(s.head_dim));
   w.set_u32(a + "rope.dimension_count", static_cast<uint32_t>(s.head_dim));
-  w.set_f32(a + "rope.freq_base", 10000.0f);
   w.set_f32(a + "attention.layer_norm_rms_epsilon", 1e-5f);
+  if (s.arch == "gpt-oss") {  // as the official files: window 128, YaRN 32 over 4096, base 150000
+    w.set_f32(a + "rope.freq_base", 150000.0f);
+    w.set_u32(a + "attention.sliding_window", 128);
+    w.set_string(a + "rope.scaling.type", "yarn");
+    w.set_f32(a + "rope.scaling.factor", 32.0f);
+    w.set_u32(a + "rope.scaling.original_context_length", 4096);
+  } else {
+    w.set_f32(a + "rope.freq_base", 10000.0f);
+  }
   if (s.n_expert > 0) {
     w.set_u32(a + "expert_count", static_cast<uint32_t>(s.n_expert));
     w.set_u32(a + "expert_used_count", static_cast<uint32_t>(s.n_expert_used));
@@ -233,12 +260,13 @@ void write_hparams(gguf::Writer &w, const Shape &s) {
 
 void add_tensors(gguf::Writer &w, const Shape &s) {
   uint64_t tensor_seed = s.seed;
-  // A weight matrix [n_expert][n_out][n_in] in the chosen type (F32 for routers).
+  // A weight matrix [n_expert][n_out][n_in] in the chosen type (--expert-type for experts, F32
+  // for routers).
   auto matrix = [&](std::string name, int64_t n_in, int64_t n_out, int64_t n_expert = 1, bool f32 = false) {
     const int64_t ne[3] = {n_in, n_out, n_expert};
     const uint64_t seed = mix(++tensor_seed);
     const float a = std::sqrt(3.0f / static_cast<float>(n_in));
-    const GgmlType type = f32 ? GgmlType::F32 : s.type;
+    const GgmlType type = f32 ? GgmlType::F32 : n_expert > 1 ? *s.expert_type : s.type;
     w.add_tensor(std::move(name), type, std::span<const int64_t>(ne, n_expert > 1 ? 3 : 2),
                  [=](std::span<std::byte> out) { fill_matrix(out, type, n_in, seed, a); });
   };
@@ -249,6 +277,14 @@ void add_tensors(gguf::Writer &w, const Shape &s) {
       for (size_t i = 0; i < out.size(); i += sizeof(float)) std::memcpy(out.data() + i, &one, sizeof one);
     });
   };
+  // gpt-oss's biases and sinks, F32 zeros ([n] or [n, n_expert]): they cost the same reads as
+  // trained ones.
+  auto zeros = [&](std::string name, int64_t n, int64_t n_expert = 1) {
+    const int64_t ne[2] = {n, n_expert};
+    w.add_tensor(std::move(name), GgmlType::F32, std::span<const int64_t>(ne, n_expert > 1 ? 2 : 1),
+                 [](std::span<std::byte> out) { std::memset(out.data(), 0, out.size()); });
+  };
+  const bool gptoss = s.arch == "gpt-oss";
   const int64_t n_q = s.n_head * s.head_dim, n_kv = s.n_head_kv * s.head_dim;
   matrix("token_embd.weight", s.n_embd, s.n_vocab);
   for (int64_t l = 0; l < s.n_layer; ++l) {
@@ -265,12 +301,24 @@ void add_tensors(gguf::Writer &w, const Shape &s) {
       norm(name("attn_q_norm"), s.head_dim);
       norm(name("attn_k_norm"), s.head_dim);
     }
-    norm(name("ffn_norm"), s.n_embd);
+    if (gptoss) {
+      for (auto [t, n] : {std::pair{"attn_q", n_q}, std::pair{"attn_k", n_kv}, std::pair{"attn_v", n_kv},
+                          std::pair{"attn_output", s.n_embd}})
+        zeros(name(t, "bias"), n);
+      zeros(name("attn_sinks"), s.n_head);
+    }
+    norm(name(gptoss ? "post_attention_norm" : "ffn_norm"), s.n_embd);
     if (s.n_expert > 0) {
       matrix(name("ffn_gate_inp"), s.n_embd, s.n_expert, 1, /*f32=*/true);
       matrix(name("ffn_gate_exps"), s.n_embd, s.n_ff_exp, s.n_expert);
       matrix(name("ffn_up_exps"), s.n_embd, s.n_ff_exp, s.n_expert);
       matrix(name("ffn_down_exps"), s.n_ff_exp, s.n_embd, s.n_expert);
+      if (gptoss) {
+        zeros(name("ffn_gate_inp", "bias"), s.n_expert);
+        zeros(name("ffn_gate_exps", "bias"), s.n_ff_exp, s.n_expert);
+        zeros(name("ffn_up_exps", "bias"), s.n_ff_exp, s.n_expert);
+        zeros(name("ffn_down_exps", "bias"), s.n_embd, s.n_expert);
+      }
     } else {
       matrix(name("ffn_gate"), s.n_embd, s.n_ff);
       matrix(name("ffn_up"), s.n_embd, s.n_ff);
@@ -300,11 +348,13 @@ int synth(std::span<const std::string_view> args) {
       write_placeholder_vocab(w, vocab_size);
     }
     s.n_vocab = vocab_size;
-    const int64_t block = type_traits(static_cast<uint32_t>(s.type))->block_size;
-    for (int64_t n : {s.n_embd, s.n_head * s.head_dim, s.n_ff, s.n_ff_exp})
-      if (s.type != GgmlType::F32 && n % block != 0)
-        throw BadFlag{fmt::format("--type {}: rows of {} are not a multiple of its block of {}", type_name(s.type), n,
-                                  block)};
+    for (GgmlType type : {s.type, *s.expert_type}) {
+      const int64_t block = type_traits(static_cast<uint32_t>(type))->block_size;
+      for (int64_t n : {s.n_embd, s.n_head * s.head_dim, s.n_ff, s.n_ff_exp})
+        if (type != GgmlType::F32 && n % block != 0)
+          throw BadFlag{fmt::format("type {}: rows of {} are not a multiple of its block of {}", type_name(type), n,
+                                    block)};
+    }
   } catch (const BadFlag &bad) {
     fmt::print(stderr, "vramfit synth: {}\n", bad.message);
     return 2;
@@ -315,9 +365,9 @@ int synth(std::span<const std::string_view> args) {
   w.write_file(s.output, [](size_t done, size_t total) {
     if (done == total || done % 16 == 0) fmt::print(stderr, "\rsynth: {}/{} tensors", done, total);
   });
-  fmt::print(stderr, "\nsynth: wrote {} ({}, {}, n_embd {}, {} layers, {} heads / {} KV of {}, n_ff {}, {} experts ({} used, "
+  fmt::print(stderr, "\nsynth: wrote {} ({}, {} (experts {}), n_embd {}, {} layers, {} heads / {} KV of {}, n_ff {}, {} experts ({} used, "
              "n_ff_exp {}), vocab {})\n",
-             s.output, s.arch, type_name(s.type), s.n_embd, s.n_layer, s.n_head, s.n_head_kv, s.head_dim, s.n_ff,
+             s.output, s.arch, type_name(s.type), type_name(*s.expert_type), s.n_embd, s.n_layer, s.n_head, s.n_head_kv, s.head_dim, s.n_ff,
              s.n_expert, s.n_expert_used, s.n_ff_exp, s.n_vocab);
   return 0;
 }

@@ -43,9 +43,9 @@ struct ModelParams {
 };
 
 // The hyper-parameters read from the GGUF metadata (general.architecture: llama, qwen2, qwen3,
-// qwen3moe; a llama with experts is Mixtral).
+// qwen3moe, gpt-oss; a llama with experts is Mixtral).
 struct ModelInfo {
-  std::string architecture;  // "llama", "qwen2", "qwen3", "qwen3moe"
+  std::string architecture;  // "llama", "qwen2", "qwen3", "qwen3moe", "gpt-oss"
   std::string name;          // general.name, or the file name
   int32_t n_vocab = 0;
   int32_t n_ctx_train = 0;
@@ -62,12 +62,30 @@ struct ModelInfo {
   float rms_norm_eps = 1e-5f;
   float rope_freq_base = 10000.0f;
   float rope_freq_scale = 1.0f;
+  // YaRN rope scaling (rope.scaling.type "yarn"; then rope_freq_scale = 1 / rope.scaling.factor):
+  // pair i of a head ramps from extrapolated to interpolated angles over the correction dims
+  // [rope_yarn_corr_low, rope_yarn_corr_high] (ggml_rope_yarn_corr_dims with beta_fast 32, beta_slow
+  // 1 and rope.scaling.original_context_length). ext_factor 0: no YaRN.
+  float rope_yarn_ext_factor = 0.0f;
+  float rope_yarn_attn_factor = 1.0f;
+  float rope_yarn_corr_low = 0.0f;
+  float rope_yarn_corr_high = 0.0f;
+  // Sliding-window attention (gpt-oss): on the windowed layers a query sees its n_swa most
+  // recent keys (itself included). n_swa_pattern p: every layer il with il % p < p - 1 is
+  // windowed (gpt-oss: 2, so layers 0, 2, 4...); 0 with n_swa 0: no window anywhere.
+  int32_t n_swa = 0;
+  int32_t n_swa_pattern = 0;
   bool tied_output = false;  // no output.weight: the output projection reuses token_embd
   uint64_t weight_bytes = 0; // bytes of every weight tensor the forward pass reads
   uint64_t n_params = 0;
   // What one token reads: every dense weight, k/n_expert of the experts, one embedding row.
   uint64_t active_weight_bytes = 0;
   uint64_t n_active_params = 0;
+
+  // The window of layer il's attention: n_swa on a windowed layer, else 0 (all keys).
+  int64_t attention_window(int32_t il) const noexcept {
+    return n_swa > 0 && n_swa_pattern > 0 && il % n_swa_pattern < n_swa_pattern - 1 ? n_swa : 0;
+  }
 };
 
 class VRAMFIT_API Model {

@@ -148,11 +148,20 @@ struct ModelShape {
   uint32_t n_ff_exp = 0;       // <arch>.expert_feed_forward_length; n_ff when absent (Mixtral)
   uint32_t n_vocab = 0;
   uint32_t n_ctx_train = 0;
+  // Sliding-window attention (gpt-oss: <arch>.attention.sliding_window, every other layer from
+  // layer 0): a windowed layer's KV cache holds only the window and one batch (see
+  // offload::kv_rows). 0: every layer attends to the whole context.
+  uint32_t n_swa = 0;
+  uint32_t n_swa_pattern = 0;  // layer il is windowed when il % n_swa_pattern < n_swa_pattern - 1
   std::vector<Tensor> tensors;
 
   // Throws Error(format) naming the missing key / tensor, or an expert count that makes no sense.
   VRAMFIT_API static ModelShape from_gguf(const gguf::File &file);
   uint32_t n_embd_kv() const noexcept { return n_head_kv * head_dim; }
+  // The attention window of layer il (0: the whole context).
+  uint32_t attention_window(uint32_t il) const noexcept {
+    return n_swa > 0 && n_swa_pattern > 0 && il % n_swa_pattern < n_swa_pattern - 1 ? n_swa : 0;
+  }
   bool is_moe() const noexcept { return n_expert > 0; }
   // The fraction of a layer's expert weights one token reads: n_expert_used / n_expert (0 if dense).
   double expert_fraction() const noexcept { return n_expert ? double(n_expert_used) / n_expert : 0.0; }

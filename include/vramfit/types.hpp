@@ -32,7 +32,7 @@ VRAMFIT_API std::string_view type_name(GgmlType type) noexcept;
 VRAMFIT_API std::optional<GgmlType> type_from_name(std::string_view name) noexcept;
 // Bytes of one row of n elements; n must be a multiple of the block size.
 VRAMFIT_API uint64_t row_bytes(GgmlType type, int64_t n) noexcept;
-// The types vramfit's kernels implement (F32, F16, BF16, Q4_0, Q8_0, Q2_K..Q6_K, Q8_K).
+// The types vramfit's kernels implement (F32, F16, BF16, Q4_0, Q8_0, MXFP4, Q2_K..Q6_K, Q8_K).
 VRAMFIT_API bool is_supported_for_compute(GgmlType type) noexcept;
 
 }  // namespace vramfit

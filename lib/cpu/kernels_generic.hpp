@@ -17,6 +17,7 @@
 #endif
 
 #include "quant/blocks.hpp"
+#include "quant/dequant_block.hpp"
 #include "quant/fp16.hpp"
 
 namespace vramfit::cpu {
@@ -28,6 +29,7 @@ using quant::block_q4_0;
 using quant::block_q4_K;
 using quant::block_q5_K;
 using quant::block_q6_K;
+using quant::block_mxfp4;
 using quant::block_q8_0;
 using quant::block_q8_K;
 using quant::QK_K;
@@ -191,7 +193,12 @@ inline void unpack(const block_q6_K &b, UnpackedK &u) {
   u.dmin = 0;
 }
 
-// Q4_0 / Q8_0: 32 signed quants and the block scale.
+// The float scale of a 32-weight block (Q4_0, Q8_0: f16 d; MXFP4: the E8M0 exponent).
+inline float block_scale(const block_q4_0 &b) { return half_to_float(b.d); }
+inline float block_scale(const block_q8_0 &b) { return half_to_float(b.d); }
+inline float block_scale(const block_mxfp4 &b) { return quant::e8m0_to_f32_half(b.e); }
+
+// Q4_0 / Q8_0 / MXFP4: 32 signed quants and the block scale.
 inline float unpack(const block_q4_0 &b, int8_t *q) {
 #if defined(__SSE2__)  // the byte loop below vectorizes into something 5x slower
   const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.qs));
@@ -211,6 +218,15 @@ inline float unpack(const block_q4_0 &b, int8_t *q) {
 inline float unpack(const block_q8_0 &b, int8_t *q) {
   std::memcpy(q, b.qs, 32);
   return half_to_float(b.d);
+}
+// MXFP4: the doubled E2M1 values as quants, 2^(e-128) as the scale (ggml's vec_dot_mxfp4_q8_0
+// multiplies the activation scale by the same E8M0 half, and sums the integer products).
+inline float unpack(const block_mxfp4 &b, int8_t *q) {
+  for (int j = 0; j < 16; ++j) {
+    q[j] = static_cast<int8_t>(quant::mxfp4_value(b.qs[j] & 0xF));
+    q[j + 16] = static_cast<int8_t>(quant::mxfp4_value(b.qs[j] >> 4));
+  }
+  return block_scale(b);
 }
 
 // ---- the fixed float combination shared by every ISA ----

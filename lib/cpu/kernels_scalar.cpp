@@ -24,6 +24,7 @@ float vec_dot_scalar(GgmlType type, int64_t n, const void *w, const void *a) {
     case GgmlType::Q6_K: return vec_dot_k_scalar<block_q6_K>(n, w, a);
     case GgmlType::Q4_0: return vec_dot_32_scalar<block_q4_0>(n, w, a);
     case GgmlType::Q8_0: return vec_dot_32_scalar<block_q8_0>(n, w, a);
+    case GgmlType::MXFP4: return vec_dot_32_scalar<block_mxfp4>(n, w, a);
     case GgmlType::F32:
       return dot_lanes_scalar(n, static_cast<const float *>(w), static_cast<const float *>(a), &f32_value, &f32_value);
     case GgmlType::F16:

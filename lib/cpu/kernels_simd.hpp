@@ -136,6 +136,7 @@ void dequantize_row_simd(GgmlType type, const void *src, float *dst, int64_t n) 
                                [](uint16_t h) { return bf16_value(h); });
     case GgmlType::Q4_0: return dequantize_32<Arch, block_q4_0>(src, dst, n);
     case GgmlType::Q8_0: return dequantize_q8_0<Arch>(src, dst, n);
+    case GgmlType::MXFP4: return dequantize_32<Arch, block_mxfp4>(src, dst, n);
     case GgmlType::Q2_K: return dequantize_k<Arch, block_q2_K>(src, dst, n);
     case GgmlType::Q3_K: return dequantize_k<Arch, block_q3_K>(src, dst, n);
     case GgmlType::Q4_K: return dequantize_k<Arch, block_q4_K>(src, dst, n);
@@ -196,6 +197,7 @@ float vec_dot_simd(GgmlType type, int64_t n, const void *w, const void *a) {
     case GgmlType::Q6_K: return vec_dot_k_x86<block_q6_K>(n, w, a);
     case GgmlType::Q4_0: return vec_dot_q8_0_avx2<block_q4_0>(n, w, a);
     case GgmlType::Q8_0: return vec_dot_q8_0_avx2<block_q8_0>(n, w, a);
+    case GgmlType::MXFP4: return vec_dot_q8_0_avx2<block_mxfp4>(n, w, a);
 #else  // SSE4.1: the portable integer code, which the compiler vectorizes
     case GgmlType::Q2_K: return vec_dot_k_generic<block_q2_K>(n, w, a, &dot_unpacked_scalar);
     case GgmlType::Q3_K: return vec_dot_k_generic<block_q3_K>(n, w, a, &dot_unpacked_scalar);
@@ -204,6 +206,7 @@ float vec_dot_simd(GgmlType type, int64_t n, const void *w, const void *a) {
     case GgmlType::Q6_K: return vec_dot_k_generic<block_q6_K>(n, w, a, &dot_unpacked_scalar);
     case GgmlType::Q4_0: return vec_dot_q8_0_generic<block_q4_0>(n, w, a, &dot32_scalar);
     case GgmlType::Q8_0: return vec_dot_q8_0_generic<block_q8_0>(n, w, a, &dot32_scalar);
+    case GgmlType::MXFP4: return vec_dot_q8_0_generic<block_mxfp4>(n, w, a, &dot32_scalar);
 #endif
     case GgmlType::F32:
       return dot_lanes<Arch>(n, static_cast<const float *>(w), static_cast<const float *>(a), load_f32,

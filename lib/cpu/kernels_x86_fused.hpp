@@ -71,7 +71,7 @@ inline __m128i q3_scales(const uint8_t *packed) {
   return _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi32(high, 4)), _mm_set1_epi8(32));
 }
 
-// Q4_0 / Q8_0 against Q8_0 activations: one exact integer sum per 32-weight block, combined in
+// Q4_0 / Q8_0 / MXFP4 against Q8_0 activations: one exact integer sum per 32-weight block, combined in
 // the same scalar order as vec_dot_q8_0_generic.
 inline __m256i q4_0_quants(const block_q4_0 &b) {
   const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.qs));
@@ -80,12 +80,23 @@ inline __m256i q4_0_quants(const block_q4_0 &b) {
   return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
 }
 inline __m256i q8_0_quants(const block_q8_0 &b) { return load256(b.qs); }
+// MXFP4: each nibble looks its doubled E2M1 value up in a 16-byte table (ggml's kvalues_mxfp4).
+inline __m256i mxfp4_quants(const block_mxfp4 &b) {
+  const __m128i values = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+  const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.qs));
+  const __m128i low4 = _mm_set1_epi8(0x0F);
+  const __m128i lo = _mm_shuffle_epi8(values, _mm_and_si128(bits, low4));
+  const __m128i hi = _mm_shuffle_epi8(values, _mm_and_si128(_mm_srli_epi16(bits, 4), low4));
+  return _mm256_set_m128i(hi, lo);
+}
 
 template <class Block>
 __m256i q8_0_lane_sums(const Block &w, const block_q8_0 &a) {
   __m256i q;
   if constexpr (std::is_same_v<Block, block_q4_0>)
     q = q4_0_quants(w);
+  else if constexpr (std::is_same_v<Block, block_mxfp4>)
+    q = mxfp4_quants(w);
   else
     q = q8_0_quants(w);
   const __m256i y = load256(a.qs);
@@ -106,14 +117,14 @@ float vec_dot_q8_0_avx2(int64_t n, const void *w_row, const void *act) {
     alignas(32) float d[8];
     for (int b = 0; b < 8; ++b) {
       sums[b] = q8_0_lane_sums(w[i + b], a[i + b]);
-      d[b] = half_to_float(w[i + b].d) * half_to_float(a[i + b].d);
+      d[b] = block_scale(w[i + b]) * half_to_float(a[i + b].d);
     }
     alignas(32) float term[8];
     _mm256_store_ps(term, _mm256_mul_ps(_mm256_load_ps(d), _mm256_cvtepi32_ps(hsum8x8(sums))));
     for (int b = 0; b < 8; ++b) sum += term[b];
   }
   for (; i < nb; ++i) {
-    const float d = half_to_float(w[i].d) * half_to_float(a[i].d);
+    const float d = block_scale(w[i]) * half_to_float(a[i].d);
     sum += d * static_cast<float>(hsum(q8_0_lane_sums(w[i], a[i])));
   }
   return sum;

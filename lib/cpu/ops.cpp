@@ -65,7 +65,7 @@ GgmlType vec_dot_type(GgmlType wtype) noexcept {
   switch (wtype) {
     case GgmlType::Q2_K: case GgmlType::Q3_K: case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K:
       return GgmlType::Q8_K;
-    case GgmlType::Q4_0: case GgmlType::Q8_0: return GgmlType::Q8_0;
+    case GgmlType::Q4_0: case GgmlType::Q8_0: case GgmlType::MXFP4: return GgmlType::Q8_0;
     case GgmlType::F16: return GgmlType::F16;
     case GgmlType::BF16: return GgmlType::BF16;
     default: return GgmlType::F32;
@@ -104,6 +104,7 @@ VRAMFIT_VEC_DOT(vec_dot_q5_K_q8_K, GgmlType::Q5_K)
 VRAMFIT_VEC_DOT(vec_dot_q6_K_q8_K, GgmlType::Q6_K)
 VRAMFIT_VEC_DOT(vec_dot_q4_0_q8_0, GgmlType::Q4_0)
 VRAMFIT_VEC_DOT(vec_dot_q8_0_q8_0, GgmlType::Q8_0)
+VRAMFIT_VEC_DOT(vec_dot_mxfp4_q8_0, GgmlType::MXFP4)
 VRAMFIT_VEC_DOT(vec_dot_f16_f16, GgmlType::F16)
 VRAMFIT_VEC_DOT(vec_dot_bf16_bf16, GgmlType::BF16)
 VRAMFIT_VEC_DOT(vec_dot_f32_f32, GgmlType::F32)

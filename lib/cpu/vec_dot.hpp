@@ -1,7 +1,7 @@
 // Activation quantization and the fused dot products of one weight row with one activation row.
 //
 // llama.cpp multiplies each weight type with activations in a "vec_dot type": Q8_K for
-// Q2_K..Q6_K, Q8_0 for Q4_0 / Q8_0, F16 for F16 (activations rounded to f16), BF16 for BF16, F32
+// Q2_K..Q6_K, Q8_0 for Q4_0 / Q8_0 / MXFP4, F16 for F16 (activations rounded to f16), BF16 for BF16, F32
 // for F32. quantize_activations converts an f32 row to it; vec_dot multiplies. All functions are
 // SIMD, runtime-dispatched, and give identical results on every instruction set.
 #pragma once
@@ -38,6 +38,7 @@ float vec_dot_q5_K_q8_K(int64_t n, const void *w_row, const void *act);
 float vec_dot_q6_K_q8_K(int64_t n, const void *w_row, const void *act);
 float vec_dot_q4_0_q8_0(int64_t n, const void *w_row, const void *act);
 float vec_dot_q8_0_q8_0(int64_t n, const void *w_row, const void *act);
+float vec_dot_mxfp4_q8_0(int64_t n, const void *w_row, const void *act);
 float vec_dot_f16_f16(int64_t n, const void *w_row, const void *act);
 float vec_dot_bf16_bf16(int64_t n, const void *w_row, const void *act);
 float vec_dot_f32_f32(int64_t n, const void *w_row, const void *act);

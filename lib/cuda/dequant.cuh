@@ -15,7 +15,7 @@
 namespace vramfit::cuda {
 
 // dst_dev[0..n) = the n weights of type `type` at src_dev (both device pointers), queued on
-// `stream`. Types: F32, F16, BF16, Q4_0, Q8_0, Q2_K..Q6_K, Q8_K; others throw Error(unsupported).
+// `stream`. Types: F32, F16, BF16, Q4_0, Q8_0, MXFP4, Q2_K..Q6_K, Q8_K; others throw Error(unsupported).
 // n must be a multiple of the type's block size (Error(invalid_argument)). A failed launch throws
 // Error(device); errors while the kernel runs surface at the stream's next synchronization.
 void dequantize(GgmlType type, const void *src_dev, float *dst_dev, int64_t n, cudaStream_t stream);

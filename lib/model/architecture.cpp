@@ -7,13 +7,15 @@
 
 namespace vramfit::model {
 
-extern const Architecture llama_architecture, qwen2_architecture, qwen3_architecture, qwen3moe_architecture;
+extern const Architecture llama_architecture, qwen2_architecture, qwen3_architecture, qwen3moe_architecture,
+    gptoss_architecture;
 
 namespace {
 
-const std::array<const Architecture *, 4> &architectures() {
-  static const std::array<const Architecture *, 4> all{&llama_architecture, &qwen2_architecture,
-                                                        &qwen3_architecture, &qwen3moe_architecture};
+const std::array<const Architecture *, 5> &architectures() {
+  static const std::array<const Architecture *, 5> all{&llama_architecture, &qwen2_architecture,
+                                                        &qwen3_architecture, &qwen3moe_architecture,
+                                                        &gptoss_architecture};
   return all;
 }
 

@@ -25,7 +25,7 @@ struct Architecture {
 
 // The architecture of general.architecture; Error(unsupported) listing the ones vramfit runs.
 const Architecture &find_architecture(const gguf::File &file);
-// "llama, qwen2, qwen3, qwen3moe".
+// "llama, qwen2, qwen3, qwen3moe, gpt-oss".
 std::string supported_architectures();
 
 // Reads info and weights with the file's architecture (weights.arch set, info's byte counts filled).

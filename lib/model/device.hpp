@@ -112,12 +112,15 @@ class Device {
   // Rotates x [n_tokens][n_heads*head_dim] in place; token t is at position pos0 + t.
   virtual void rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t pos0,
                     const RopeParams &params) = 0;
-  // Stores k, v [n_tokens][n_head_kv*head_dim] at positions pos0.. of the cache.
+  // Stores k, v [n_tokens][n_head_kv*head_dim] at rows pos0.. of the cache. Rows, not token
+  // positions: a sliding-window layer's cache is smaller than the context and its row 0 may hold
+  // a later position (model::Workspace::slide_kv); k arrives already rotated, so rows need not
+  // know their positions.
   virtual void kv_store(KvLayer &kv, const float *k, const float *v, int64_t pos0,
                         int64_t n_tokens) = 0;
-  // Causal attention of q [n_tokens][n_head*head_dim] (positions pos0..) over cache rows
-  // 0..pos0+n_tokens-1 (only the last params.window of them when set, plus the sinks); out has
-  // q's shape.
+  // Causal attention of q [n_tokens][n_head*head_dim] (query t at cache row pos0 + t) over cache
+  // rows 0..pos0+n_tokens-1 (only the last params.window of them when set, plus the sinks); out
+  // has q's shape.
   virtual void attention(const float *q, const KvLayer &kv, int64_t pos0, int64_t n_tokens,
                          const AttentionParams &params, float *out) = 0;
   virtual void swiglu(const float *gate, const float *up, int64_t n, float *out) = 0;  // silu(g)*u

@@ -12,6 +12,7 @@
 #include "model/arena.hpp"
 #include "model/device_cpu.hpp"
 #include "model/device_sim.hpp"
+#include "offload/memory_model.hpp"
 #if defined(VRAMFIT_HAVE_CUDA) && VRAMFIT_HAVE_CUDA
 #include "cuda/runtime.hpp"
 #include "model/device_cuda.hpp"
@@ -291,15 +292,16 @@ void Executor::check_context(const ContextParams &params, const ModelInfo &info)
   if (static_cast<uint32_t>(params.n_ctx) > plan_.n_ctx) exceeds("n_ctx", params.n_ctx, plan_.n_ctx);
   if (static_cast<uint32_t>(params.n_batch) > plan_.n_batch) exceeds("n_batch", params.n_batch, plan_.n_batch);
   const int64_t n_kv = int64_t{info.n_head_kv} * info.head_dim;
-  const uint64_t kv_bytes = row_bytes(params.kv_type, n_kv) * static_cast<uint64_t>(params.n_ctx);
   const bool kv_on_device = std::any_of(plan_.kv.begin(), plan_.kv.end(),
                                         [](const PlannedKvLayer &kv) { return kv.location == Location::device; });
   if (kv_on_device && row_bytes(params.kv_type, n_kv) > row_bytes(to_ggml_type(plan_.kv_type), n_kv))
     exceeds("kv_type", type_name(params.kv_type), to_string(plan_.kv_type));
 
   uint64_t needed = planned_scratch();
-  for (const PlannedKvLayer &kv : plan_.kv)
-    if (kv.location == Location::device) needed += 2 * arena_bytes(kv_bytes);
+  for (const PlannedKvLayer &kv : plan_.kv) {
+    const uint64_t rows = offload::kv_rows(info.attention_window(kv.layer), params.n_ctx, params.n_batch);
+    if (kv.location == Location::device) needed += 2 * arena_bytes(row_bytes(params.kv_type, n_kv) * rows);
+  }
   const DeviceMemoryStats stats = device_->memory_stats();
   const uint64_t free_bytes = stats.budget_bytes - stats.allocated_bytes;
   if (needed > free_bytes)

@@ -25,6 +25,10 @@ Forward::Forward(const ModelInfo &info, const ModelWeights &w, Workspace &ws, st
   rope_.freq_scale = info.rope_freq_scale;
   rope_.freq_factors = w.rope_freqs ? &*w.rope_freqs : nullptr;
   rope_.neox = w.arch && w.arch->rope_neox;
+  rope_.ext_factor = info.rope_yarn_ext_factor;
+  rope_.attn_factor = info.rope_yarn_attn_factor;
+  rope_.corr_low = info.rope_yarn_corr_low;
+  rope_.corr_high = info.rope_yarn_corr_high;
   attention_ = {info.n_head, info.n_head_kv, info.head_dim, 1.0f / std::sqrt(static_cast<float>(info.head_dim))};
 }
 
@@ -68,9 +72,9 @@ Weight Forward::use(const Weight &w, Device &d) { return w.device == &d ? w : st
 
 // A layer's KV cache as device d reads it: in place, or (a streamed host layer) the device copy
 // holding its rows so far.
-KvLayer Forward::kv_on(Device &d, int32_t l) {
+KvLayer Forward::kv_on(Device &d, int32_t l, int64_t n_rows) {
   const KvLayer &kv = ws_.kv[static_cast<size_t>(l)];
-  return kv.device == &d ? kv : streamer_->kv_copy(kv, pos0_);
+  return kv.device == &d ? kv : streamer_->kv_copy(kv, n_rows);
 }
 
 // ---------------------------------------------------------------- blocks
@@ -100,15 +104,16 @@ void Forward::attention(int32_t l, int64_t window) {
   const RopeParams rope = rope_for(d, factors);
   d.rope(a.q, n_, info_.n_head, info_.head_dim, pos0_, rope);
   d.rope(a.k, n_, info_.n_head_kv, info_.head_dim, pos0_, rope);
-  KvLayer kv = kv_on(d, l);
-  d.kv_store(kv, a.k, a.v, pos0_, n_);
+  const int64_t row0 = pos0_ - ws_.slide_kv(l, pos0_, n_, window);  // the batch's first cache row
+  KvLayer kv = kv_on(d, l, row0);
+  d.kv_store(kv, a.k, a.v, row0, n_);
   AttentionParams params = attention_;
   params.window = window;
   Weight sinks;
   if (at.sinks) params.sinks = &(sinks = use(*at.sinks, d));
-  d.attention(a.q, kv, pos0_, n_, params, a.attn);
+  d.attention(a.q, kv, row0, n_, params, a.attn);
   KvLayer &host_kv = ws_.kv[static_cast<size_t>(l)];
-  if (kv.k != host_kv.k) streamer_->write_back(kv, host_kv, pos0_, n_);
+  if (kv.k != host_kv.k) streamer_->write_back(kv, host_kv, row0, n_);
   project(d, at.wo, at.bo, a.attn, a.xb);
   d.add(a.x, a.xb, n_ * info_.n_embd);
 }
@@ -127,13 +132,13 @@ void Forward::dense_ffn(int32_t l) {
 
 // The router runs where the residual goes; the experts where their weights are. Only the chosen
 // experts' weights are read: for a prompt, each once for all the tokens that chose it.
-void Forward::moe_ffn(int32_t l, Gating gating) {
+void Forward::moe_ffn(int32_t l, Gating gating, std::optional<ClampedSwiglu> clamp) {
   const MoeWeights &m = *layer(l).moe;
   const int64_t n_embd = info_.n_embd, n_expert = info_.n_expert;
   Device &r = run_on(target(m.router));
   Activations &a = *a_;
   r.rms_norm(a.x, use(m.norm, r), n_, info_.rms_norm_eps, a.xb);
-  r.matmul(use(m.router, r), a.xb, n_, a.router);
+  project(r, m.router, m.router_bias, a.xb, a.router);
   r.synchronize();
   r.download(ws_.router_logits.data(), a.router, static_cast<uint64_t>(n_ * n_expert) * sizeof(float));
   const Routing routing = route(gating, ws_.router_logits.data(), n_, n_expert, info_.n_expert_used);
@@ -141,7 +146,7 @@ void Forward::moe_ffn(int32_t l, Gating gating) {
 
   Activations &e = ws_.on(target(m.gate_exps));
   if (&e != &a) copy(a, a.xb, e, e.xb, n_ * n_embd);
-  run_experts(e, m, routing);
+  run_experts(e, m, routing, clamp);
   const float *ffn_out = e.slots;
   if (&e != &a) {
     copy(e, e.slots, a, a.xb, n_ * n_embd);
@@ -152,25 +157,50 @@ void Forward::moe_ffn(int32_t l, Gating gating) {
 
 // Each chosen expert over its tokens (gathered into one batch), its weighted outputs scattered to
 // the tokens' slots; then, as llama.cpp sums them, slot 0 + slot 1 + ... into slot 0.
-void Forward::run_experts(Activations &e, const MoeWeights &m, const Routing &routing) {
+void Forward::run_experts(Activations &e, const MoeWeights &m, const Routing &routing,
+                          const std::optional<ClampedSwiglu> &clamp) {
   Device &d = *e.device;
   const int64_t n_embd = info_.n_embd;
   const bool streamed = m.gate_exps.device != &d;
   for (const ExpertBatch &b : routing.by_expert) {
     const auto rows = static_cast<int64_t>(b.tokens.size());
-    const std::array<Weight, 3> w =
-        streamed ? streamer_->stage_expert(m, b.expert)
-                 : std::array<Weight, 3>{MoeWeights::expert(m.gate_exps, m.n_expert, b.expert),
-                                         MoeWeights::expert(m.up_exps, m.n_expert, b.expert),
-                                         MoeWeights::expert(m.down_exps, m.n_expert, b.expert)};
+    // The expert's matrices and bias rows: streamed in together (one slot) when they live elsewhere.
+    ExpertViews w = expert_views(m, b.expert);
+    if (streamed) streamer_->stage_together(w.present());
+    const int64_t n_act = rows * info_.n_ff_exp;
     d.gather_rows(e.xb, n_embd, b.tokens.data(), rows, e.moe_in);
-    d.matmul(w[0], e.moe_in, rows, e.gate);
-    d.matmul(w[1], e.moe_in, rows, e.up);
-    d.swiglu(e.gate, e.up, rows * info_.n_ff_exp, e.gate);
-    d.matmul(w[2], e.gate, rows, e.moe_out);
+    project_rows(d, w.gate, w.gate_bias, e.moe_in, rows, e.gate);
+    project_rows(d, w.up, w.up_bias, e.moe_in, rows, e.up);
+    if (clamp) d.swiglu_clamped(e.gate, e.up, n_act, clamp->alpha, clamp->limit, e.gate);
+    else d.swiglu(e.gate, e.up, n_act, e.gate);
+    project_rows(d, w.down, w.down_bias, e.gate, rows, e.moe_out);
     d.scatter_rows_scaled(e.moe_out, n_embd, b.slot_rows.data(), b.weights.data(), rows, e.slots);
   }
   for (int64_t j = 1; j < routing.k; ++j) d.add(e.slots, e.slots + j * n_ * n_embd, n_ * n_embd);
+}
+
+// Expert e's matrices and rows of the biases the layer has: views into the 3-D (2-D) tensors.
+ExpertViews expert_views(const MoeWeights &m, int32_t e) {
+  auto slice = [&](const std::optional<Weight> &bias) -> std::optional<Weight> {
+    if (!bias) return std::nullopt;
+    return MoeWeights::expert(*bias, m.n_expert, e);
+  };
+  return {MoeWeights::expert(m.gate_exps, m.n_expert, e), MoeWeights::expert(m.up_exps, m.n_expert, e),
+          MoeWeights::expert(m.down_exps, m.n_expert, e), slice(m.gate_bias), slice(m.up_bias), slice(m.down_bias)};
+}
+
+std::vector<Weight *> ExpertViews::present() {
+  std::vector<Weight *> out{&gate, &up, &down};
+  for (std::optional<Weight> *b : {&gate_bias, &up_bias, &down_bias})
+    if (*b) out.push_back(&**b);
+  return out;
+}
+
+// y = W x (+ b) over `rows` tokens; W and b already readable by d.
+void project_rows(Device &d, const Weight &w, const std::optional<Weight> &bias, const float *in, int64_t rows,
+                  float *out) {
+  d.matmul(w, in, rows, out);
+  if (bias) d.add_bias(out, *bias, rows);
 }
 
 void Forward::feed_forward(int32_t l) {

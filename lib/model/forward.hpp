@@ -8,7 +8,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <optional>
 #include <span>
+#include <vector>
 
 #include "model/moe_routing.hpp"
 #include "model/streamer.hpp"
@@ -18,6 +21,23 @@
 
 namespace vramfit::model {
 
+// gpt-oss's experts: SwiGLU with the gate clamped above and the up projection clamped both ways
+// (Device::swiglu_clamped).
+struct ClampedSwiglu {
+  float alpha = 1.702f;
+  float limit = 7.0f;
+};
+
+// One expert's weights: its matrix of each 3-D tensor and its row of each bias (gpt-oss).
+struct ExpertViews {
+  Weight gate, up, down;
+  std::optional<Weight> gate_bias, up_bias, down_bias;
+  std::vector<Weight *> present();  // the matrices, then the biases the layer has
+};
+ExpertViews expert_views(const MoeWeights &m, int32_t e);
+void project_rows(Device &d, const Weight &w, const std::optional<Weight> &bias, const float *in, int64_t rows,
+                  float *out);
+
 class Forward {
  public:
   // One batch: tokens at positions pos0.., the logits of the last n_out of them into logits_out
@@ -26,6 +46,7 @@ class Forward {
   Forward(const ModelInfo &info, const ModelWeights &w, Workspace &ws, std::span<const int32_t> tokens,
           int64_t pos0, int64_t n_out, float *logits_out, Streamer *streamer = nullptr);
 
+  const ModelInfo &info() const noexcept { return info_; }
   int32_t n_layer() const noexcept { return static_cast<int32_t>(w_.layers.size()); }
   const LayerWeights &layer(int32_t l) const { return w_.layers[static_cast<size_t>(l)]; }
 
@@ -36,8 +57,10 @@ class Forward {
   void attention(int32_t l, int64_t window = 0);
   // x += W_down (silu(W_gate xn) * (W_up xn))
   void dense_ffn(int32_t l);
-  // x += sum over the token's k experts of weight * expert(xn), the experts chosen by `gating`.
-  void moe_ffn(int32_t l, Gating gating);
+  // x += sum over the token's k experts of weight * expert(xn), the experts chosen by `gating`
+  // from the router logits (+ its bias); each expert W_down act(W_gate xn + b_gate, W_up xn +
+  // b_up) + b_down with whichever biases the layer has, act plain or clamped SwiGLU.
+  void moe_ffn(int32_t l, Gating gating, std::optional<ClampedSwiglu> clamp = std::nullopt);
   // The layer's feed-forward, dense or MoE (softmax_top_k), as the layer has it.
   void feed_forward(int32_t l);
   // Final norm and output projection of the last n_out tokens, a few rows at a time.
@@ -49,11 +72,12 @@ class Forward {
   Device &target(const Weight &w) const;
   // `w` as `d` can read it: itself, or a copy streamed into a staging slot (use it at once).
   Weight use(const Weight &w, Device &d);
-  KvLayer kv_on(Device &d, int32_t l);
+  KvLayer kv_on(Device &d, int32_t l, int64_t n_rows);
   void copy(Activations &from, const float *src, Activations &to, float *dst, int64_t n_floats);
   void project(Device &d, const Weight &w, const std::optional<Weight> &bias, const float *in, float *out);
   RopeParams rope_for(Device &d, Weight &staged_factors);
-  void run_experts(Activations &e, const MoeWeights &m, const Routing &routing);
+  void run_experts(Activations &e, const MoeWeights &m, const Routing &routing,
+                   const std::optional<ClampedSwiglu> &clamp);
   RopeParams rope_on(const Device &device) const;
 
   const ModelInfo &info_;

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "common/error.hpp"
 
 namespace vramfit::model {
@@ -37,16 +40,39 @@ class Keys {
   std::string_view arch_;
 };
 
-// freq_scale from rope.scaling.* (linear scaling only; Llama-3 style scaling is rope_freqs.weight).
-float rope_freq_scale(const gguf::File &file, const Keys &keys) {
+// ggml_rope_yarn_corr_dim: the dimension whose wavelength fits n_rot_turns times in the original context.
+float yarn_corr_dim(int32_t n_dims, int32_t n_ctx_orig, float n_rot_turns, float base) {
+  return static_cast<float>(n_dims) *
+         std::log(static_cast<float>(n_ctx_orig) / (n_rot_turns * 2 * static_cast<float>(M_PI))) /
+         (2 * std::log(base));
+}
+
+// YaRN as llama.cpp sets it up: ext_factor 1, attn_factor 1 (ggml's rope then multiplies by
+// 1 + 0.1 ln factor itself), correction dims from beta_fast 32 / beta_slow 1 (its defaults; GGUF
+// files carry no beta keys), clamped to [0, n_rot - 1].
+void read_yarn(const Keys &keys, ModelInfo &info) {
+  constexpr float beta_fast = 32.0f, beta_slow = 1.0f;
+  const int32_t n_ctx_orig = keys.size_or("rope.scaling.original_context_length", info.n_ctx_train);
+  info.rope_yarn_ext_factor = 1.0f;
+  info.rope_yarn_attn_factor = 1.0f;
+  info.rope_yarn_corr_low =
+      std::max(0.0f, std::floor(yarn_corr_dim(info.n_rot, n_ctx_orig, beta_fast, info.rope_freq_base)));
+  info.rope_yarn_corr_high = std::min(static_cast<float>(info.n_rot - 1),
+                                      std::ceil(yarn_corr_dim(info.n_rot, n_ctx_orig, beta_slow, info.rope_freq_base)));
+}
+
+// rope.scaling.*: linear (freq_scale = 1/factor) or YaRN (the same, plus its ramp); Llama-3 style
+// scaling is rope_freqs.weight.
+void read_rope_scaling(const gguf::File &file, const Keys &keys, ModelInfo &info) {
   const std::string_view type = keys.text_or("rope.scaling.type", "none");
   float factor = keys.real_or("rope.scaling.factor", 0.0f);
   if (factor == 0.0f) factor = keys.real_or("rope.scale_linear", 0.0f);
-  if (type == "none" || factor == 0.0f || factor == 1.0f) return 1.0f;
-  if (type != "linear")
-    fail(ErrorCode::unsupported, "{}: rope scaling type '{}' ({}) is not supported (none, linear)", file.name(), type,
-         keys.key("rope.scaling.type"));
-  return 1.0f / factor;
+  if (type == "none" || factor == 0.0f || factor == 1.0f) return;
+  if (type != "linear" && type != "yarn")
+    fail(ErrorCode::unsupported, "{}: rope scaling type '{}' ({}) is not supported (none, linear, yarn)", file.name(),
+         type, keys.key("rope.scaling.type"));
+  info.rope_freq_scale = 1.0f / factor;
+  if (type == "yarn") read_yarn(keys, info);
 }
 
 }  // namespace
@@ -76,7 +102,7 @@ ModelInfo read_transformer_info(const gguf::File &file, std::string_view arch, b
                                                  info.head_dim));
   info.rms_norm_eps = keys.real_or("attention.layer_norm_rms_epsilon", 1e-5f);
   info.rope_freq_base = keys.real_or("rope.freq_base", 10000.0f);
-  info.rope_freq_scale = rope_freq_scale(file, keys);
+  read_rope_scaling(file, keys, info);
   return info;
 }
 
@@ -156,6 +182,11 @@ std::optional<Weight> TensorReader::optional_vector(const std::string &name, int
   return std::nullopt;
 }
 
+std::optional<Weight> TensorReader::optional_f32_matrix(const std::string &name, int64_t n_in, int64_t n_out) {
+  if (const auto *t = find_checked(file_, name, {n_in, n_out, 1}, false)) return f32_view(file_, *t);
+  return std::nullopt;
+}
+
 ModelWeights TensorReader::transformer(bool qk_norm) {
   ModelWeights w;
   embeddings_and_output(w);
@@ -196,6 +227,7 @@ AttentionWeights TensorReader::attention(int32_t layer, bool qk_norm) {
   a.bk = optional_vector(name("attn_k", "bias"), n_kv);
   a.bv = optional_vector(name("attn_v", "bias"), n_kv);
   a.bo = optional_vector(name("attn_output", "bias"), n_embd);
+  a.sinks = optional_vector(name("attn_sinks"), info_.n_head);
   if (qk_norm) {
     a.q_norm = vector(name("attn_q_norm"), info_.head_dim);
     a.k_norm = vector(name("attn_k_norm"), info_.head_dim);
@@ -211,7 +243,7 @@ FfnWeights TensorReader::dense_ffn(int32_t layer) {
                     matrix(layer_tensor(layer, "ffn_down"), n_ff, n_embd)};
 }
 
-MoeWeights TensorReader::moe(int32_t layer) {
+MoeWeights TensorReader::moe(int32_t layer, std::string_view norm) {
   const int64_t n_embd = info_.n_embd, n_ff = info_.n_ff_exp, n_expert = info_.n_expert;
   if (file_.find_tensor(layer_tensor(layer, "ffn_gate.0")))
     fail(ErrorCode::unsupported,
@@ -219,7 +251,7 @@ MoeWeights TensorReader::moe(int32_t layer) {
          "files converted since 2024 (re-convert the model)",
          file_.name(), layer_tensor(layer, "ffn_gate.0"), layer_tensor(layer, "ffn_gate_exps"));
   MoeWeights m;
-  m.norm = vector(layer_tensor(layer, "ffn_norm"), n_embd);
+  m.norm = vector(layer_tensor(layer, norm), n_embd);
   m.router = matrix(layer_tensor(layer, "ffn_gate_inp"), n_embd, n_expert);
   if (m.router.type != GgmlType::F32)
     fail(ErrorCode::unsupported, "{}: router '{}' is {}; vramfit expects F32 (as llama.cpp's quantizer keeps it)",
@@ -227,6 +259,10 @@ MoeWeights TensorReader::moe(int32_t layer) {
   m.gate_exps = matrix(layer_tensor(layer, "ffn_gate_exps"), n_embd, n_ff, n_expert);
   m.up_exps = matrix(layer_tensor(layer, "ffn_up_exps"), n_embd, n_ff, n_expert);
   m.down_exps = matrix(layer_tensor(layer, "ffn_down_exps"), n_ff, n_embd, n_expert);
+  m.router_bias = optional_vector(layer_tensor(layer, "ffn_gate_inp", "bias"), n_expert);
+  m.gate_bias = optional_f32_matrix(layer_tensor(layer, "ffn_gate_exps", "bias"), n_ff, n_expert);
+  m.up_bias = optional_f32_matrix(layer_tensor(layer, "ffn_up_exps", "bias"), n_ff, n_expert);
+  m.down_bias = optional_f32_matrix(layer_tensor(layer, "ffn_down_exps", "bias"), n_embd, n_expert);
   m.n_expert = n_expert;
   return m;
 }

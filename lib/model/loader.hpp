@@ -28,12 +28,15 @@ class TensorReader {
 
   // A llama-like transformer: token_embd, output_norm, output (token_embd's view when absent:
   // tied), rope_freqs, and per layer attention (attn_norm, attn_q/k/v/output, their biases when
-  // present, q/k norms when qk_norm) and a feed-forward: MoE when info.n_expert > 0, else dense.
+  // present, q/k norms when qk_norm, sinks when present) and a feed-forward: MoE when
+  // info.n_expert > 0, else dense.
   ModelWeights transformer(bool qk_norm);
   void embeddings_and_output(ModelWeights &w);
   AttentionWeights attention(int32_t layer, bool qk_norm);
   FfnWeights dense_ffn(int32_t layer);
-  MoeWeights moe(int32_t layer);
+  // The router, its bias and the experts' biases when present; `norm` names the FFN input norm
+  // (gpt-oss calls it post_attention_norm).
+  MoeWeights moe(int32_t layer, std::string_view norm = "ffn_norm");
   // Sums every weight's bytes and parameters (all and per token) into info.
   void count(const ModelWeights &w);
 
@@ -41,6 +44,7 @@ class TensorReader {
   Weight matrix(const std::string &name, int64_t n_in, int64_t n_out, int64_t n_expert = 1);
   Weight vector(const std::string &name, int64_t n);
   std::optional<Weight> optional_vector(const std::string &name, int64_t n);
+  std::optional<Weight> optional_f32_matrix(const std::string &name, int64_t n_in, int64_t n_out);
 
   const gguf::File &file_;
   ModelInfo &info_;

@@ -52,27 +52,26 @@ Weight Streamer::stage(const Weight &host) {
   return view;
 }
 
-std::array<Weight, 3> Streamer::stage_expert(const MoeWeights &m, int64_t e) {
-  std::array<Weight, 3> views{MoeWeights::expert(m.gate_exps, m.n_expert, e),
-                              MoeWeights::expert(m.up_exps, m.n_expert, e),
-                              MoeWeights::expert(m.down_exps, m.n_expert, e)};
+// Each view starts on a 256-byte boundary (as every device allocation does): kernels may rely on it.
+void Streamer::stage_together(std::span<Weight *const> views) {
+  constexpr uint64_t align = 256;
+  auto padded = [&](uint64_t bytes) { return (bytes + align - 1) / align * align; };
   uint64_t total = 0;
-  for (const Weight &w : views) total += bytes_of(w);
+  for (const Weight *w : views) total += padded(bytes_of(*w));
   if (total > slot_bytes_)
-    detail::fail(ErrorCode::internal, "streaming expert {} of '{}': {} bytes exceed the planned slot of {}", e,
-                 m.gate_exps.name, total, slot_bytes_);
+    detail::fail(ErrorCode::internal, "streaming '{}' and the rest of its expert: {} bytes exceed the planned slot of {}",
+                 views.front()->name, total, slot_bytes_);
   const int slot = next_slot();
   auto *at = static_cast<std::byte *>(slots_[static_cast<size_t>(slot)]);
-  for (Weight &w : views) {
-    const uint64_t bytes = bytes_of(w);
-    device_.stream_upload(slot, at, w.data, bytes);
-    w.data = at;
-    w.device = &device_;
-    at += bytes;
+  for (Weight *w : views) {
+    const uint64_t bytes = bytes_of(*w);
+    device_.stream_upload(slot, at, w->data, bytes);
+    w->data = at;
+    w->device = &device_;
+    at += padded(bytes);
     weight_bytes_uploaded_ += bytes;
   }
   device_.stream_acquire(slot);
-  return views;
 }
 
 void Streamer::finish() {

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 
 #include "model/weights.hpp"
 
@@ -23,8 +24,9 @@ class Streamer {
   // A device view of `host`, copied into the next slot (which is released by the ops issued
   // since the one before: each staged weight must be used before the next one but one is staged).
   Weight stage(const Weight &host);
-  // Expert e's gate, up and down matrices, copied together into the next slot.
-  std::array<Weight, 3> stage_expert(const MoeWeights &m, int64_t e);
+  // Several views (one expert's matrices and bias rows) copied together into the next slot; each
+  // is re-pointed at its copy.
+  void stage_together(std::span<Weight *const> views);
   // Ends a batch: the last slot is released.
   void finish();
 

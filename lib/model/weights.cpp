@@ -27,6 +27,18 @@ std::vector<const Weight *> attention_weights(const AttentionWeights &a) {
   return out;
 }
 
+std::vector<const Weight *> router_weights(const MoeWeights &m) {
+  std::vector<const Weight *> out{&m.norm, &m.router};
+  add_optional(out, m.router_bias);
+  return out;
+}
+
+std::vector<const Weight *> expert_weights(const MoeWeights &m) {
+  std::vector<const Weight *> out{&m.gate_exps, &m.up_exps, &m.down_exps};
+  for (const auto *w : {&m.gate_bias, &m.up_bias, &m.down_bias}) add_optional(out, *w);
+  return out;
+}
+
 }  // namespace
 
 std::vector<Block> ModelWeights::blocks() const {
@@ -37,10 +49,8 @@ std::vector<Block> ModelWeights::blocks() const {
     const auto layer = static_cast<int32_t>(i);
     out.push_back({"attention", layer, attention_weights(l.attn)});
     if (l.ffn) out.push_back({"feed-forward", layer, {&l.ffn->norm, &l.ffn->gate, &l.ffn->up, &l.ffn->down}});
-    if (l.moe) {
-      out.push_back({"router", layer, {&l.moe->norm, &l.moe->router}});
-      out.push_back({"experts", layer, {&l.moe->gate_exps, &l.moe->up_exps, &l.moe->down_exps}});
-    }
+    if (l.moe) out.push_back({"router", layer, router_weights(*l.moe)});
+    if (l.moe) out.push_back({"experts", layer, expert_weights(*l.moe)});
   }
   Block head{"output head", -1, {&output_norm}};
   if (output.data != token_embd.data) head.weights.push_back(&output);
@@ -57,9 +67,11 @@ std::vector<Weight *> ModelWeights::all_mutable() {
     for (auto *w : {&a.bq, &a.bk, &a.bv, &a.bo, &a.q_norm, &a.k_norm, &a.sinks}) add_optional(out, *w);
     if (l.ffn)
       for (Weight *w : {&l.ffn->norm, &l.ffn->gate, &l.ffn->up, &l.ffn->down}) out.push_back(w);
-    if (l.moe)
-      for (Weight *w : {&l.moe->norm, &l.moe->router, &l.moe->gate_exps, &l.moe->up_exps, &l.moe->down_exps})
-        out.push_back(w);
+    if (l.moe) {
+      MoeWeights &m = *l.moe;
+      for (Weight *w : {&m.norm, &m.router, &m.gate_exps, &m.up_exps, &m.down_exps}) out.push_back(w);
+      for (auto *w : {&m.router_bias, &m.gate_bias, &m.up_bias, &m.down_bias}) add_optional(out, *w);
+    }
   }
   return out;
 }

@@ -36,7 +36,10 @@ struct FfnWeights {
 struct MoeWeights {
   Weight norm;
   Weight router;                      // [n_expert][n_embd], F32
+  std::optional<Weight> router_bias;  // gpt-oss: [n_expert], added to the router logits
   Weight gate_exps, up_exps, down_exps;  // ne1 = rows of one expert * n_expert
+  // gpt-oss: one bias row per expert ([n_expert][n_ff_exp], [n_expert][n_embd]), F32.
+  std::optional<Weight> gate_bias, up_bias, down_bias;
   int64_t n_expert = 0;
 
   // Expert e's matrix of one of the 3-D tensors: a view of its rows (on the tensor's device).

@@ -37,14 +37,18 @@ Workspace::Workspace(const ModelInfo &info, const ModelWeights &w, int64_t n_ctx
     if (per_device.size() > 1) staging.resize(static_cast<size_t>(batch * info.n_embd));
     router_logits.resize(static_cast<size_t>(batch * info.n_expert));
 
-    // Each layer's K and V live with its attention block.
-    const uint64_t kv_bytes = row_bytes(kv_type, n_kv) * static_cast<uint64_t>(n_ctx);
-    for (const LayerWeights &layer : w.layers) {
-      Device &device = *layer.attn.wq.device;
-      KvLayer layer_kv{nullptr, nullptr, kv_type, n_ctx, info.n_head_kv, info.head_dim, &device};
+    // Each layer's K and V live with its attention block; a windowed layer's hold only the window
+    // and one batch (the plan's offload::kv_rows).
+    for (int32_t l = 0; l < static_cast<int32_t>(w.layers.size()); ++l) {
+      Device &device = *w.layers[static_cast<size_t>(l)].attn.wq.device;
+      const auto rows = static_cast<int64_t>(offload::kv_rows(static_cast<uint64_t>(info.attention_window(l)),
+                                                              static_cast<uint64_t>(n_ctx), static_cast<uint64_t>(batch)));
+      const uint64_t kv_bytes = row_bytes(kv_type, n_kv) * static_cast<uint64_t>(rows);
+      KvLayer layer_kv{nullptr, nullptr, kv_type, rows, info.n_head_kv, info.head_dim, &device};
       layer_kv.k = allocate_bytes(device, kv_bytes, "KV cache (K)");
       layer_kv.v = allocate_bytes(device, kv_bytes, "KV cache (V)");
       kv.push_back(layer_kv);
+      kv_first_pos.push_back(0);
     }
   } catch (...) {
     for (auto [device, ptr] : allocations_) device->deallocate(ptr);
@@ -79,6 +83,36 @@ void Workspace::allocate_activations(Activations &a, const ModelInfo &info, bool
     const uint64_t b = floats[i] * sizeof(float);
     offset += (b + offload::activation_alignment - 1) / offload::activation_alignment * offload::activation_alignment;
   }
+}
+
+// Row r of a cache holds position kv_first_pos + r. A windowed cache that would overflow moves
+// its last window - 1 rows to the front (once per n_batch tokens at most): the keys the batch's
+// first query still sees.
+int64_t Workspace::slide_kv(int32_t layer, int64_t pos0, int64_t n_tokens, int64_t window) {
+  KvLayer &cache = kv[static_cast<size_t>(layer)];
+  int64_t &first = kv_first_pos[static_cast<size_t>(layer)];
+  if (pos0 == 0) first = 0;
+  const int64_t needed_from = window > 0 ? std::max<int64_t>(0, pos0 - window + 1) : 0;
+  if (needed_from < first)
+    detail::fail(ErrorCode::invalid_argument,
+                 "layer {}: the sliding-window KV cache no longer holds position {} (it starts at {}); a sequence "
+                 "can only be cut back to within the window",
+                 layer, needed_from, first);
+  if (pos0 + n_tokens - first <= cache.n_ctx) return first;
+  if (window == 0 || pos0 + n_tokens - needed_from > cache.n_ctx)
+    detail::fail(ErrorCode::internal, "layer {}: positions {}..{} do not fit its KV cache of {} rows", layer, needed_from,
+                 pos0 + n_tokens - 1, cache.n_ctx);
+  const uint64_t row = row_bytes(cache.type, cache.n_head_kv * cache.head_dim);
+  const uint64_t offset = row * static_cast<uint64_t>(needed_from - first);
+  const uint64_t bytes = row * static_cast<uint64_t>(pos0 - needed_from);
+  kv_staging.resize(bytes);
+  cache.device->synchronize();
+  for (void *buffer : {cache.k, cache.v}) {
+    cache.device->download(kv_staging.data(), static_cast<std::byte *>(buffer) + offset, bytes);
+    cache.device->upload(buffer, kv_staging.data(), bytes);
+  }
+  first = needed_from;
+  return first;
 }
 
 Workspace::~Workspace() {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <functional>
 #include <cstdint>
 #include <span>
@@ -60,9 +61,14 @@ class Workspace {
   Workspace &operator=(const Workspace &) = delete;
 
   Activations &on(Device &device);
+  // Makes room in layer's cache for tokens pos0..pos0+n_tokens-1 and returns the position its row
+  // 0 holds (the batch's rows start at pos0 minus that). Only a windowed layer's cache (smaller
+  // than n_ctx) ever slides. Error(invalid_argument) when pos0 went back past what it still holds.
+  int64_t slide_kv(int32_t layer, int64_t pos0, int64_t n_tokens, int64_t window);
 
   std::vector<Activations> per_device;
   std::vector<KvLayer> kv;    // one per layer
+  std::vector<int64_t> kv_first_pos;  // per layer: the position row 0 of its cache holds
   int64_t n_batch = 0;        // tokens per forward pass at most
   int64_t n_logits_rows = 0;  // rows of logits computed per output matmul
   std::vector<float> staging; // host copy of an activation moving between devices
@@ -75,6 +81,7 @@ class Workspace {
                             std::span<const PlannedScratch> planned_scratch);
   void *allocate_bytes(Device &device, uint64_t n, std::string_view purpose);
   std::vector<std::pair<Device *, void *>> allocations_;
+  std::vector<std::byte> kv_staging;  // host copy of the rows a sliding cache keeps
 };
 
 }  // namespace vramfit::model

@@ -85,6 +85,12 @@ double embedding_row_bytes(const ModelShape::Tensor &e) {
   return e.n_elements > 0 ? double(e.bytes) * double(e.row_length) / double(e.n_elements) : 0;
 }
 
+// Keys one generated token attends to on average, the cache half full (a window caps it).
+double visible_keys(const ModelShape &model, uint32_t n_ctx, uint32_t layer) {
+  const uint32_t window = model.attention_window(layer);
+  return window > 0 ? std::min(n_ctx / 2.0, double(window)) : n_ctx / 2.0;
+}
+
 }  // namespace
 
 double tensor_bytes_per_token(const ModelShape &model, const Layout &layout, size_t t) {
@@ -94,8 +100,10 @@ double tensor_bytes_per_token(const ModelShape &model, const Layout &layout, siz
   return tensor_reads(model, x, layout.facts[t].role, 1).tg_bytes;
 }
 
-double kv_bytes_per_token(const ModelShape &model, KvType type, uint32_t n_ctx) {
-  return n_ctx / 2.0 * 2.0 * double(kv_row_bytes(model, type));
+// K and V of the keys a token attends to, the cache half full: a windowed layer reads at most
+// its window.
+double kv_bytes_per_token(const ModelShape &model, KvType type, uint32_t n_ctx, uint32_t layer) {
+  return visible_keys(model, n_ctx, layer) * 2.0 * double(kv_row_bytes(model, type));
 }
 
 Location stage_location(const Placement &placement, const Stage &stage) noexcept {
@@ -123,8 +131,6 @@ void add_stages(Layout &layout, const ModelShape &model, const PlanRequest &requ
     s.stream_bytes = double(tensors[i].bytes);
     return s;
   };
-  const double kv_bytes_read = kv_bytes_per_token(model, request.kv_type, n_ctx);
-  const double attention_flops = 4.0 * model.n_head * model.head_dim * (n_ctx / 2.0);
 
   auto &stages = layout.stages;
   stages.push_back(Stage{Stage::Kind::source, -1, {0, 0}, {0, 0}, 0, 0});
@@ -139,6 +145,8 @@ void add_stages(Layout &layout, const ModelShape &model, const PlanRequest &requ
   for (uint32_t l = 0; l < model.n_layer; ++l) {
     bool attention_done = false;
     auto add_attention = [&] {
+      const double kv_bytes_read = kv_bytes_per_token(model, request.kv_type, n_ctx, l);
+      const double attention_flops = 4.0 * model.n_head * model.head_dim * visible_keys(model, n_ctx, l);
       Stage s = coster.make(Stage::Kind::attention, static_cast<int32_t>(l), kv_bytes_read, attention_flops,
                             4.0 * stage_input_floats(model, {Role::attention, -1, kAttentionOrder}));
       s.streamable = true;  // through a device copy of the layer's KV: its new rows go back per token
@@ -170,7 +178,6 @@ void add_groups(Layout &layout, const ModelShape &model, const PlanRequest &requ
                 const std::vector<std::multimap<int32_t, int32_t>> &by_layer, int32_t output_norm) {
   const auto &tensors = model.tensors;
   const bool kv_follows = request.policy.kv_placement == KvPlacement::follow_layer;
-  const uint64_t kv_tensor = arena_bytes(uint64_t{n_ctx} * kv_row_bytes(model, request.kv_type));
   std::vector<Group> groups;
   auto add_tensor = [&](Group &g, int32_t t) {
     g.tensors.push_back(t);
@@ -189,7 +196,7 @@ void add_groups(Layout &layout, const ModelShape &model, const PlanRequest &requ
     }
     if (kv_follows) {
       attention.kv_layers.push_back(layer);
-      attention.kv_bytes += 2 * kv_tensor;  // K and V
+      attention.kv_bytes += 2 * arena_bytes(kv_layer_bytes(model, request.kv_type, l, n_ctx, request.n_batch));  // K and V
     }
     for (Group *g : {&attention, &ffn, &experts})
       if (!g->tensors.empty() || !g->kv_layers.empty()) groups.push_back(std::move(*g));

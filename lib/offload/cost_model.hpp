@@ -31,7 +31,7 @@ Layout build_layout(const ModelShape &model, const PlanRequest &request, uint32_
 double tensor_bytes_per_token(const ModelShape &model, const Layout &layout, size_t t);
 // Bytes of one layer's KV cache a token reads: K and V of n_ctx / 2 positions (half full, the
 // average over a context).
-double kv_bytes_per_token(const ModelShape &model, KvType type, uint32_t n_ctx);
+double kv_bytes_per_token(const ModelShape &model, KvType type, uint32_t n_ctx, uint32_t layer);
 
 Location stage_location(const Placement &placement, const Stage &stage) noexcept;
 

@@ -22,9 +22,10 @@ int32_t attention_order(std::string_view rest) {
   return 1;
 }
 
-// ffn_gate_inp (the router) is not ffn_gate, and ffn_gate_exps is not either: check it first.
+// gpt-oss's FFN input norm is post_attention_norm (llama.cpp's name): it belongs to the router's
+// block. ffn_gate_inp (the router) is not ffn_gate, and ffn_gate_exps is not either: check it first.
 int32_t ffn_order(std::string_view rest) {
-  if (starts_with(rest, "ffn_norm")) return 7;
+  if (starts_with(rest, "ffn_norm") || starts_with(rest, "post_attention_norm")) return 7;
   if (starts_with(rest, "ffn_gate_inp")) return 8;
   if (starts_with(rest, "ffn_down")) return 11;
   if (starts_with(rest, "ffn_up")) return 10;
@@ -47,7 +48,7 @@ TensorFacts classify(std::string_view name) {
     if (ec == std::errc() && end < rest.data() + rest.size() && *end == '.' && layer >= 0) {
       rest = rest.substr(static_cast<size_t>(end - rest.data()) + 1);
       f.layer = layer;
-      const bool ffn = starts_with(rest, "ffn_");
+      const bool ffn = starts_with(rest, "ffn_") || starts_with(rest, "post_attention_norm");
       f.role = is_expert_tensor(rest) ? Role::experts : ffn ? Role::ffn : Role::attention;
       f.order = ffn ? ffn_order(rest) : attention_order(rest);
       return f;

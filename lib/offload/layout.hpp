@@ -3,8 +3,9 @@
 //
 // A group is also a block the executor runs on one device, so every placement keeps each group
 // on one side: a layer's attention (attn_norm, attn_q/k/v/output and their biases, attn_q_norm,
-// attn_k_norm, and its KV cache when that follows the layer); its feed-forward (ffn_norm with
-// ffn_gate/up/down, or in a MoE layer ffn_norm with the router ffn_gate_inp); its experts
+// attn_k_norm, attn_sinks, and its KV cache when that follows the layer); its feed-forward (ffn_norm
+// with ffn_gate/up/down, or in a MoE layer ffn_norm or gpt-oss's post_attention_norm with the router
+// ffn_gate_inp and its bias); its experts
 // (ffn_{gate,up,down}_exps together); the output head (output_norm + output).
 #pragma once
 
@@ -22,7 +23,7 @@ enum class Role : uint8_t {
   output_norm,
   output,
   attention,  // blk.N.attn_* and anything else in a layer that is not ffn_*
-  ffn,        // blk.N.ffn_* but the experts: ffn_norm, dense ffn_gate/up/down, the router ffn_gate_inp
+  ffn,        // blk.N.ffn_* but the experts: ffn_norm (post_attention_norm), dense ffn_gate/up/down, the router ffn_gate_inp
   experts,    // blk.N.ffn_{gate,up,down}_exps (3-D, one slice per expert) and their biases
   global,     // other non-layer tensors (rope_freqs): needed by every device that runs a layer
 };

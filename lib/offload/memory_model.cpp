@@ -27,6 +27,14 @@ uint64_t kv_row_bytes(const ModelShape &model, KvType type) {
   return 0;
 }
 
+uint64_t kv_rows(uint64_t window, uint64_t n_ctx, uint64_t n_batch) noexcept {
+  return window > 0 ? std::min(n_ctx, window - 1 + n_batch) : n_ctx;
+}
+
+uint64_t kv_layer_bytes(const ModelShape &model, KvType type, uint32_t il, uint32_t n_ctx, uint32_t n_batch) {
+  return kv_rows(model.attention_window(il), n_ctx, n_batch) * kv_row_bytes(model, type);
+}
+
 ActivationDims activation_dims(const ModelShape &model) {
   ActivationDims d;
   d.n_embd = model.n_embd;

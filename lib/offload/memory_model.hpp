@@ -15,6 +15,13 @@ namespace vramfit::offload {
 // Bytes one arena reservation of `bytes` consumes.
 uint64_t arena_bytes(uint64_t bytes) noexcept;
 
+// Positions one layer's K (or V) cache holds: n_ctx, or for a layer with a sliding window of w
+// keys, w - 1 + n_batch (a batch's first query still sees w - 1 earlier keys) when that is less.
+// The forward pass slides such a cache (model::Workspace::slide_kv) to keep its keys in it.
+uint64_t kv_rows(uint64_t window, uint64_t n_ctx, uint64_t n_batch) noexcept;
+// Bytes of layer il's K (or V) cache.
+uint64_t kv_layer_bytes(const ModelShape &model, KvType type, uint32_t il, uint32_t n_ctx, uint32_t n_batch);
+
 // Bytes of one cache position of K (or V): n_embd_kv elements of the KV type.
 // Throws Error(invalid_argument) for q8_0 when n_embd_kv is not a multiple of its block (32).
 uint64_t kv_row_bytes(const ModelShape &model, KvType type);

@@ -34,6 +34,14 @@ void check_expert_tensor(const gguf::File &file, const gguf::TensorInfo &t, uint
                  file.name(), t.name, last, n_expert);
 }
 
+// Only gpt-oss's layer pattern is known here (llama.cpp's swa pattern 2: windowed, full, ...);
+// another architecture's window key leaves every cache at full size, which is never too small.
+void read_sliding_window(const gguf::File &file, const std::string &a, ModelShape &m) {
+  if (m.architecture != "gpt-oss") return;
+  m.n_swa = file.get_or<uint32_t>(a + "attention.sliding_window", 0);
+  m.n_swa_pattern = m.n_swa > 0 ? 2 : 0;
+}
+
 }  // namespace
 
 ModelShape ModelShape::from_gguf(const gguf::File &file) {
@@ -49,6 +57,7 @@ ModelShape ModelShape::from_gguf(const gguf::File &file) {
     detail::fail(ErrorCode::format, "{}: attention head counts must be positive", file.name());
   m.head_dim = file.get_or<uint32_t>(a + "attention.key_length", m.n_embd / m.n_head);
   m.n_ctx_train = file.get_or<uint32_t>(a + "context_length", 0);
+  read_sliding_window(file, a, m);
   offload::check_expert_counts(m, ErrorCode::format, file.name());
   for (const gguf::TensorInfo &t : file.tensors()) {
     check_expert_tensor(file, t, m.n_expert);

@@ -38,7 +38,8 @@ StreamReserve stream_reserve(const ModelShape &model, const PlanRequest &request
   for (const ModelShape::Tensor &t : model.tensors) {
     const TensorFacts f = classify(t.name);
     if (f.layer < 0) continue;
-    if (f.role == Role::experts && model.n_expert > 0) expert_triple[f.layer] += t.bytes / model.n_expert;
+    // One expert's slice of each of the layer's expert tensors (and bias), each 256-byte aligned.
+    if (f.role == Role::experts && model.n_expert > 0) expert_triple[f.layer] += arena_bytes(t.bytes / model.n_expert);
     else r.slot_bytes = std::max(r.slot_bytes, t.bytes);
   }
   for (auto [layer, bytes] : expert_triple) r.slot_bytes = std::max(r.slot_bytes, bytes);
@@ -56,8 +57,9 @@ class Planner {
         n_ctx_(n_ctx),
         budget_(budget),
         stream_(stream),
-        layout_(build_layout(model, request, n_ctx)),
-        kv_tensor_bytes_(uint64_t{n_ctx} * kv_row_bytes(model, request.kv_type)) {
+        layout_(build_layout(model, request, n_ctx)) {
+    for (uint32_t l = 0; l < model.n_layer; ++l)
+      kv_layer_bytes_.push_back(kv_layer_bytes(model, request.kv_type, l, n_ctx, request.n_batch));
     for (size_t t = 0; t < model.tensors.size(); ++t)
       if (layout_.facts[t].role == Role::global) global_bytes_ += arena_bytes(model.tensors[t].bytes);
   }
@@ -109,7 +111,7 @@ class Planner {
   uint64_t budget_;
   std::optional<StreamReserve> stream_;
   Layout layout_;
-  uint64_t kv_tensor_bytes_;   // K (or V) of one layer
+  std::vector<uint64_t> kv_layer_bytes_;  // K (or V) of each layer
   uint64_t global_bytes_ = 0;  // arena bytes of rope_freqs & co
 };
 
@@ -132,8 +134,8 @@ DeviceUse Planner::device_use(const Placement &p) const {
   DeviceUse use;
   for (size_t t = 0; t < p.tensor.size(); ++t)
     if (p.tensor[t] == Location::device) use.weights += arena_bytes(model_.tensors[t].bytes);
-  for (Location l : p.kv)
-    if (l == Location::device) use.kv += 2 * arena_bytes(kv_tensor_bytes_);
+  for (size_t l = 0; l < p.kv.size(); ++l)
+    if (p.kv[l] == Location::device) use.kv += 2 * arena_bytes(kv_layer_bytes_[l]);
   for (const Stage &s : layout_.stages) {
     if (!is_compute(s)) continue;
     (stage_location(p, s) == Location::device ? use.device_stages : use.host_stages)++;
@@ -157,8 +159,8 @@ MemoryBreakdown Planner::host_memory(const Placement &p) const {
   MemoryBreakdown m;
   for (size_t t = 0; t < p.tensor.size(); ++t)
     if (p.tensor[t] == Location::host) m.weights += model_.tensors[t].bytes;
-  for (Location l : p.kv)
-    if (l == Location::host) m.kv += 2 * kv_tensor_bytes_;
+  for (size_t l = 0; l < p.kv.size(); ++l)
+    if (p.kv[l] == Location::host) m.kv += 2 * kv_layer_bytes_[l];
   const DeviceUse use = device_use(p);
   if (use.host_stages > 0) m.scratch = scratch_bytes(model_, n_ctx_, request_.n_batch, !use.holds_output);
   if (use.host_stages > 0 && use.device_stages > 0) m.staging = staging_bytes(model_, request_.n_batch);
@@ -447,8 +449,9 @@ Plan Planner::assemble(const Placement &p, std::string chosen_by) const {
   std::vector<bool> layer_on_device(model_.n_layer, true);
   for (uint32_t l = 0; l < model_.n_layer; ++l) {
     const bool on_device = p.kv[l] == Location::device;
-    const uint64_t arena = on_device ? 2 * arena_bytes(kv_tensor_bytes_) : 0;
-    plan.kv.push_back(PlannedKvLayer{static_cast<int32_t>(l), p.kv[l], kv_tensor_bytes_, kv_tensor_bytes_, arena});
+    const uint64_t bytes = kv_layer_bytes_[l];
+    const uint64_t arena = on_device ? 2 * arena_bytes(bytes) : 0;
+    plan.kv.push_back(PlannedKvLayer{static_cast<int32_t>(l), p.kv[l], bytes, bytes, arena});
     plan.device.kv += arena;
     layer_on_device[l] = on_device;
   }
@@ -493,8 +496,7 @@ Plan::TokenReads Planner::bytes_read_per_token(const Placement &p) const {
   auto side = [](Location l) { return l == Location::device ? 1 : 0; };
   for (size_t t = 0; t < p.tensor.size(); ++t)
     reads[side(p.tensor[t])] += tensor_bytes_per_token(model_, layout_, t);
-  const double kv = kv_bytes_per_token(model_, request_.kv_type, n_ctx_);
-  for (Location l : p.kv) reads[side(l)] += kv;
+  for (uint32_t l = 0; l < p.kv.size(); ++l) reads[side(p.kv[l])] += kv_bytes_per_token(model_, request_.kv_type, n_ctx_, l);
   return {static_cast<uint64_t>(std::llround(reads[1])), static_cast<uint64_t>(std::llround(reads[0]))};
 }
 

@@ -14,6 +14,7 @@ namespace vramfit::quant {
 
 constexpr int QK4_0 = 32;
 constexpr int QK8_0 = 32;
+constexpr int QK_MXFP4 = 32;
 constexpr int QK_K = 256;        // weights per K-quant super-block
 constexpr int K_SCALE_SIZE = 12;  // packed 6-bit scales and mins of Q4_K / Q5_K
 
@@ -30,6 +31,15 @@ struct block_q8_0 {
   int8_t qs[QK8_0];
 };
 static_assert(sizeof(block_q8_0) == 34, "Q8_0 block is 34 bytes");
+
+// MXFP4 (OCP microscaling FP4, gpt-oss's experts): 32 weights, one shared E8M0 exponent e and
+// 4-bit E2M1 codes; w = kvalues_mxfp4[code] * 2^(e - 128) (the table holds the E2M1 values
+// doubled, hence -128). Nibbles: byte j holds weight j (low) and weight j + 16 (high).
+struct block_mxfp4 {
+  uint8_t e;
+  uint8_t qs[QK_MXFP4 / 2];
+};
+static_assert(sizeof(block_mxfp4) == 17, "MXFP4 block is 17 bytes");
 
 // Q2_K: 16 sub-blocks of 16; w = d * (scale & 15) * q - dmin * (scale >> 4), q in 0..3.
 struct block_q2_K {

@@ -30,6 +30,28 @@ VRAMFIT_HD void dequantize_block(const block_q8_0 &b, float *out) {
   for (int j = 0; j < QK8_0; ++j) out[j] = b.qs[j] * d;
 }
 
+// E2M1 code -> its value doubled (ggml's kvalues_mxfp4: 0, 1, 2, 3, 4, 6, 8, 12, then the same
+// negated). Computed rather than tabled so device code needs no constant memory.
+VRAMFIT_HD int mxfp4_value(int code) {
+  const int m = code & 7;
+  const int magnitude = m < 4 ? m : (2 + (m & 1)) << ((m >> 1) - 1);
+  return (code & 8) ? -magnitude : magnitude;
+}
+
+// ggml_e8m0_to_fp32_half: 2^(e - 128), exact (e < 2 gives the float subnormals 2^-128, 2^-127).
+VRAMFIT_HD float e8m0_to_f32_half(uint8_t e) {
+  const uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
+  return bits_to_float(bits);
+}
+
+VRAMFIT_HD void dequantize_block(const block_mxfp4 &b, float *out) {
+  const float d = e8m0_to_f32_half(b.e);
+  for (int j = 0; j < QK_MXFP4 / 2; ++j) {
+    out[j] = mxfp4_value(b.qs[j] & 0x0F) * d;
+    out[j + QK_MXFP4 / 2] = mxfp4_value(b.qs[j] >> 4) * d;
+  }
+}
+
 // Q2_K: each byte of qs holds 4 quants, for weights l, l+32, l+64, l+96 of a 128-weight half.
 // Sub-block scales: low nibble scale, high nibble min.
 VRAMFIT_HD void dequantize_block(const block_q2_K &b, float *out) {

@@ -42,6 +42,7 @@ void dequantize_row_ref(GgmlType type, const void *src, float *dst, int64_t n) {
     }
     case GgmlType::Q4_0: return dequantize_blocks<block_q4_0, QK4_0>(src, dst, n);
     case GgmlType::Q8_0: return dequantize_blocks<block_q8_0, QK8_0>(src, dst, n);
+    case GgmlType::MXFP4: return dequantize_blocks<block_mxfp4, QK_MXFP4>(src, dst, n);
     case GgmlType::Q2_K: return dequantize_blocks<block_q2_K, QK_K>(src, dst, n);
     case GgmlType::Q3_K: return dequantize_blocks<block_q3_K, QK_K>(src, dst, n);
     case GgmlType::Q4_K: return dequantize_blocks<block_q4_K, QK_K>(src, dst, n);

@@ -14,7 +14,7 @@ using enum GgmlType;
 enum FileType : uint32_t {
   ALL_F32 = 0, MOSTLY_F16 = 1, MOSTLY_Q4_0 = 2, MOSTLY_Q8_0 = 7, MOSTLY_Q2_K = 10,
   MOSTLY_Q3_K_S = 11, MOSTLY_Q3_K_M = 12, MOSTLY_Q4_K_S = 14, MOSTLY_Q4_K_M = 15,
-  MOSTLY_Q5_K_M = 17, MOSTLY_Q6_K = 18,
+  MOSTLY_Q5_K_M = 17, MOSTLY_Q6_K = 18, MOSTLY_MXFP4_MOE = 38,
 };
 
 constexpr std::array kMixes = {
@@ -23,7 +23,7 @@ constexpr std::array kMixes = {
     Mix{"Q2_K", Q2_K, MOSTLY_Q2_K},    Mix{"Q3_K_S", Q3_K, MOSTLY_Q3_K_S},
     Mix{"Q3_K_M", Q3_K, MOSTLY_Q3_K_M}, Mix{"Q4_K_S", Q4_K, MOSTLY_Q4_K_S},
     Mix{"Q4_K_M", Q4_K, MOSTLY_Q4_K_M}, Mix{"Q5_K_M", Q5_K, MOSTLY_Q5_K_M},
-    Mix{"Q6_K", Q6_K, MOSTLY_Q6_K},
+    Mix{"Q6_K", Q6_K, MOSTLY_Q6_K},    Mix{"MXFP4_MOE", Q8_0, MOSTLY_MXFP4_MOE},
 };
 
 bool contains(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
@@ -82,7 +82,7 @@ GgmlType attn_output_type(uint32_t ftype, GgmlType type) {
 // first (the same 4.5 bits per weight) and Q8_0 for the others (at least as many bits).
 GgmlType fall_back(GgmlType type, int64_t ne0) {
   if (ne0 % block_size(type) == 0) return type;
-  const GgmlType fallback = (type == Q2_K || type == Q3_K) ? Q4_0 : Q8_0;
+  const GgmlType fallback = (type == Q2_K || type == Q3_K || type == MXFP4) ? Q4_0 : Q8_0;
   return ne0 % block_size(fallback) == 0 ? fallback : F16;
 }
 
@@ -102,12 +102,15 @@ std::optional<Mix> find_mix(std::string_view name) noexcept {
 }
 
 bool is_quantizable(const TensorShape &tensor) noexcept {
-  return ends_with(tensor.name, "weight") && tensor.n_dims >= 2 && !contains(tensor.name, "_norm.weight");
+  return ends_with(tensor.name, "weight") && tensor.n_dims >= 2 && !contains(tensor.name, "_norm.weight") &&
+         !contains(tensor.name, "ffn_gate_inp.weight");
 }
 
 GgmlType tensor_type(const Mix &mix, const ModelShape &model, const TensorShape &tensor) noexcept {
   GgmlType type = mix.default_type;
   if (type == F32 || type == F16) return type;  // plain mixes have no per-tensor rules
+  // llama.cpp's MXFP4_MOE: the experts (3-D tensors) MXFP4, every other matrix Q8_0.
+  if (mix.file_type == MOSTLY_MXFP4_MOE) return fall_back(tensor.n_dims >= 3 ? MXFP4 : Q8_0, tensor.ne0);
   const std::string_view name = tensor.name;
   const int layer = layer_of(name);
   if (name == "output.weight" || (!model.has_output && name == "token_embd.weight")) {

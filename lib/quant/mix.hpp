@@ -23,7 +23,7 @@ struct Mix {
 };
 
 // The mixes `vramfit quantize` writes: F32, F16, Q4_0, Q8_0, Q2_K, Q3_K_S, Q3_K_M, Q4_K_S,
-// Q4_K_M, Q5_K_M, Q6_K.
+// Q4_K_M, Q5_K_M, Q6_K, MXFP4_MOE (gpt-oss: MXFP4 experts, Q8_0 for every other matrix).
 std::span<const Mix> mixes() noexcept;
 std::optional<Mix> find_mix(std::string_view name) noexcept;  // case-insensitive
 
@@ -44,8 +44,8 @@ struct TensorShape {
   int64_t ne0 = 0;        // row length
 };
 
-// Whether llama.cpp quantizes this tensor at all: weights ("*weight") of 2+ dims, except norms.
-// Others (1-D norms and biases) keep their type.
+// Whether llama.cpp quantizes this tensor at all: weights ("*weight") of 2+ dims, except norms
+// and MoE routers (ffn_gate_inp). Others (1-D norms, biases, sinks) keep their type.
 bool is_quantizable(const TensorShape &tensor) noexcept;
 
 // The type `mix` gives a quantizable tensor. Rows that do not fit the chosen type's block fall

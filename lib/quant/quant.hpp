@@ -15,7 +15,7 @@
 
 namespace vramfit::quant {
 
-// True for F32, F16, BF16, Q4_0, Q8_0, Q2_K..Q6_K, Q8_K: the types the two functions below take.
+// True for F32, F16, BF16, Q4_0, Q8_0, MXFP4, Q2_K..Q6_K, Q8_K: the types the two functions below take.
 bool has_reference(GgmlType type) noexcept;
 
 // dst[0..n) = the weights encoded in src (row_bytes(type, n) bytes). n must be a multiple of the

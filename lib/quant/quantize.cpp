@@ -216,6 +216,34 @@ void quantize_block(const float *x, block_q8_0 &y) {
   for (int j = 0; j < QK8_0; ++j) y.qs[j] = static_cast<int8_t>(truncate_to_int(std::round(x[j] * id), -127, 127));
 }
 
+// ggml's quantize_row_mxfp4_ref: the shared exponent makes the block's largest magnitude land
+// in [4, 8) units of 2^(e-128) (E2M1's top binade, 6 of 12 doubled), then each weight takes the
+// nearest code, the first of equals (so 0 beats -0).
+int nearest_mxfp4_code(float x, float d) {
+  int best = 0;
+  float best_err = std::fabs(static_cast<float>(mxfp4_value(0)) * d - x);
+  for (int code = 1; code < 16; ++code) {
+    const float err = std::fabs(static_cast<float>(mxfp4_value(code)) * d - x);
+    if (err < best_err) {
+      best = code;
+      best_err = err;
+    }
+  }
+  return best;
+}
+
+void quantize_block(const float *x, block_mxfp4 &y) {
+  float amax = 0;
+  for (int j = 0; j < QK_MXFP4; ++j) amax = std::max(amax, std::fabs(x[j]));
+  // ggml converts floor(log2 amax) - 2 + 127 to uint8 directly; the clamp only keeps subnormal
+  // blocks (where that would be negative) defined.
+  const float e = amax > 0 ? std::floor(std::log2(amax)) - 2 + 127 : 0;
+  y.e = static_cast<uint8_t>(std::clamp(e, 0.0f, 255.0f));
+  const float d = e8m0_to_f32_half(y.e);
+  for (int j = 0; j < QK_MXFP4 / 2; ++j)
+    y.qs[j] = static_cast<uint8_t>(nearest_mxfp4_code(x[j], d) | (nearest_mxfp4_code(x[j + QK_MXFP4 / 2], d) << 4));
+}
+
 // Packs 2-bit values L[0..256) the way Q2_K and Q3_K store them: byte l of each 32-byte group
 // holds weights l, l+32, l+64, l+96 of a 128-weight half.
 void pack_2bit(const uint8_t *L, uint8_t *qs) {
@@ -419,6 +447,7 @@ void quantize_row_ref(GgmlType type, const float *src, void *dst, int64_t n) {
     }
     case GgmlType::Q4_0: return quantize_blocks<block_q4_0, QK4_0>(src, dst, n);
     case GgmlType::Q8_0: return quantize_blocks<block_q8_0, QK8_0>(src, dst, n);
+    case GgmlType::MXFP4: return quantize_blocks<block_mxfp4, QK_MXFP4>(src, dst, n);
     case GgmlType::Q2_K: return quantize_blocks<block_q2_K, QK_K>(src, dst, n);
     case GgmlType::Q3_K: return quantize_blocks<block_q3_K, QK_K>(src, dst, n);
     case GgmlType::Q4_K: return quantize_blocks<block_q4_K, QK_K>(src, dst, n);

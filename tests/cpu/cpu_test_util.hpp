@@ -24,7 +24,7 @@ namespace vramfit::test {
 inline const std::vector<GgmlType> &compute_types() {
   static const std::vector<GgmlType> types = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0,
                                               GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K,
-                                              GgmlType::Q5_K, GgmlType::Q6_K};
+                                              GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::MXFP4};
   return types;
 }
 
@@ -64,6 +64,7 @@ inline std::vector<std::byte> random_row(std::mt19937 &rng, GgmlType type, int64
       case GgmlType::Q3_K: set_half(b + 108); break;
       case GgmlType::Q4_K: case GgmlType::Q5_K: set_half(b); set_half(b + 2); break;
       case GgmlType::Q6_K: set_half(b + 208); break;
+      case GgmlType::MXFP4: b[0] = static_cast<std::byte>(116 + byte(rng) % 12); break;  // 2^-12 .. 2^-1
       default: break;
     }
   }

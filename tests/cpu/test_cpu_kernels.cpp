@@ -242,3 +242,34 @@ TEST_CASE("thread pool hands over thousands of back-to-back jobs and jobs after 
     CHECK(total == 20000 * threads);
   }
 }
+
+// ggml_vec_dot_mxfp4_q8_0_generic, transcribed: per block d = fp16(y.d) * e8m0_half(x.e), the
+// integer products of the low and high halves summed, then sumf += d * (sumi1 + sumi2).
+TEST_CASE("vec_dot of MXFP4 with Q8_0 activations is ggml's arithmetic, bit for bit, on every ISA") {
+  IsaGuard guard;
+  std::mt19937 rng(11);
+  const int64_t n = 2880;  // gpt-oss-120b's n_embd: 90 blocks, groups of 8 and a tail
+  const auto x = gaussian_row(rng, n);
+  for (const auto &row : {random_row(rng, GgmlType::MXFP4, n), quantized_row(GgmlType::MXFP4, gaussian_row(rng, n, 0.02f))}) {
+    std::vector<quant::block_q8_0> act(static_cast<size_t>(n / 32));
+    cpu::quantize_row_q8_0(x.data(), act.data(), n);
+    const auto *w = reinterpret_cast<const quant::block_mxfp4 *>(row.data());
+    static const int8_t kvalues[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+    float expected = 0;
+    for (int64_t ib = 0; ib < n / 32; ++ib) {
+      const float d = quant::f16_to_f32(act[ib].d) * quant::e8m0_to_f32_half(w[ib].e);
+      int sumi1 = 0, sumi2 = 0;
+      for (int j = 0; j < 16; ++j) {
+        sumi1 += act[ib].qs[j] * kvalues[w[ib].qs[j] & 0xf];
+        sumi2 += act[ib].qs[j + 16] * kvalues[w[ib].qs[j] >> 4];
+      }
+      expected += d * static_cast<float>(sumi1 + sumi2);
+    }
+    for (cpu::Isa isa : cpu::supported_isas()) {
+      cpu::set_isa_override(isa);
+      const float got = cpu::vec_dot_mxfp4_q8_0(n, row.data(), act.data());
+      INFO(cpu::isa_name(isa) << ": " << got << " vs " << expected);
+      CHECK(std::memcmp(&got, &expected, sizeof got) == 0);
+    }
+  }
+}

@@ -20,7 +20,7 @@ namespace {
 
 const char *const kModels[] = {"synth-F32",    "synth-F16",    "synth-Q4_0",   "synth-Q8_0",   "synth-Q2_K",
                                "synth-Q3_K_S", "synth-Q3_K_M", "synth-Q4_K_S", "synth-Q4_K_M", "synth-Q5_K_M",
-                               "synth-Q6_K"};
+                               "synth-Q6_K",   "synth-gptoss-MXFP4_MOE"};
 
 // Row 0 of every tensor as llama.cpp dequantized it (VFDQ v1, see ../shared/README.md).
 std::map<std::string, std::vector<float>> llama_cpp_row0(const std::filesystem::path &path) {
@@ -84,9 +84,9 @@ TEST_CASE("SIMD dequantization of real tensors is bit-exact with the reference a
       }
     }
   }
-  // The mixes cover every K format plus Q4_0, Q8_0, F16 and F32.
+  // The mixes cover every K format plus Q4_0, Q8_0, MXFP4, F16 and F32.
   for (GgmlType type : {GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,
-                        GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::F16, GgmlType::F32})
+                        GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::MXFP4, GgmlType::F16, GgmlType::F32})
     CHECK_MESSAGE(seen.count(type) == 1, "no real tensor of type " << type_name(type));
 }
 

@@ -448,3 +448,52 @@ TEST_CASE("offload asked for with no usable GPU says so once, with the reason, a
   cuda.device = "cuda";
   CHECK_THROWS_AS((void)Model::load(*path, cuda), Error);
 }
+
+// gpt-oss on a sim device: its windowed layers' KV caches are planned and allocated at window - 1
+// + n_batch rows (8 - 1 + 16 here, against 64 for the full layers) and slide as the sequence
+// outgrows them; the device holds exactly the plan's bytes and the logits are the CPU's.
+TEST_CASE("sim device: gpt-oss with sliding-window KV caches, planned bytes exact, CPU logits") {
+  auto path = test::test_data("models/synth-gptoss-MXFP4_MOE.gguf");
+  if (!path) return;
+  const Model cpu_model = Model::load(*path, params_for("cpu"));
+  const std::vector<int32_t> tokens = sequence(cpu_model);
+  Context cpu_ctx(cpu_model, context_params());
+  const Logits expected = run(cpu_ctx, tokens);
+
+  PlanRequest request;
+  request.n_ctx = kCtx;
+  request.n_batch = kBatch;
+  request.machine.device_fixed_overhead_bytes = 0;
+  request.policy = policy(OffloadStrategy::manual, 1ull << 40);
+  request.policy.n_gpu_layers = 1000;
+  const Plan all = make_plan(cpu_model.impl().file, request);
+  REQUIRE(all.kv.size() == 2);
+  const uint64_t row = 2 * 64 * sizeof(uint16_t);  // f16 K of 2 KV heads of 64
+  CHECK(all.kv[0].k_bytes == (8 - 1 + kBatch) * row);
+  CHECK(all.kv[1].k_bytes == kCtx * row);
+
+  int n_checked = 0;
+  for (int step = 4; step <= 16; step += 4)
+    for (OffloadStrategy strategy : {OffloadStrategy::fastest, OffloadStrategy::layers}) {
+      const uint64_t budget = all.device.total() * static_cast<uint64_t>(step) / 16;
+      CAPTURE(budget);
+      std::optional<Model> model;
+      try {
+        model = Model::load(*path, params_for("sim", policy(strategy, budget)));
+      } catch (const Error &e) {
+        CHECK(e.code() == ErrorCode::budget_exceeded);
+        continue;
+      }
+      Context ctx(*model, context_params());
+      const Logits got = run(ctx, tokens);
+      CHECK(got.batch == expected.batch);
+      CHECK(got.stream == expected.stream);
+      const MemoryReport report = ctx.memory_report();
+      if (report.devices.size() < 2) continue;
+      const Plan &plan = *model->plan();
+      CHECK(report.devices[1].kv == plan.device.kv);
+      CHECK(report.devices[1].peak <= budget);
+      n_checked += plan.device.kv > 0;
+    }
+  CHECK(n_checked >= 2);
+}

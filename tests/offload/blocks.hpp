@@ -3,7 +3,7 @@
 //   a layer's attention: attn_norm, attn_q/k/v/output (+ .bias), attn_q_norm, attn_k_norm, and
 //     its KV cache when that follows the layer;
 //   its dense feed-forward: ffn_norm, ffn_gate, ffn_up, ffn_down;  or its MoE router: ffn_norm +
-//     ffn_gate_inp;  its experts: ffn_gate_exps + ffn_up_exps + ffn_down_exps;
+//     ffn_gate_inp (gpt-oss: post_attention_norm + ffn_gate_inp and its bias);  its experts: ffn_gate_exps + ffn_up_exps + ffn_down_exps;
 //   the output head: output_norm + output (token_embd when there is no output.weight).
 #pragma once
 
@@ -26,7 +26,7 @@ inline std::string block_of(const std::string &name, bool tied_output) {
     const std::string base = rest.substr(0, rest.find('.'));
     if (base.ends_with("_exps")) return layer + " experts";
     if (base.starts_with("attn_")) return layer + " attention";
-    for (const char *ffn : {"ffn_norm", "ffn_gate", "ffn_up", "ffn_down", "ffn_gate_inp"})
+    for (const char *ffn : {"ffn_norm", "ffn_gate", "ffn_up", "ffn_down", "ffn_gate_inp", "post_attention_norm"})
       if (base == ffn) return layer + " ffn";
     return "";
   }

@@ -58,6 +58,14 @@ TEST_CASE("classify: the router, the experts and the q/k norms and biases each f
     CHECK_MESSAGE(offload::classify(name).role == Role::attention, name);
   CHECK(offload::classify("blk.7.ffn_gate_inp.weight").order < offload::classify("blk.7.ffn_gate_exps.weight").order);
   CHECK(offload::classify("blk.7.ffn_gate_exps.weight").layer == 7);
+  // gpt-oss: the FFN input norm and the router bias go with the router, the experts' biases with
+  // the experts, the sinks with the attention.
+  CHECK(offload::classify("blk.7.post_attention_norm.weight").role == Role::ffn);
+  CHECK(offload::classify("blk.7.ffn_gate_inp.bias").role == Role::ffn);
+  for (const char *name : {"blk.7.ffn_up_exps.bias", "blk.7.ffn_down_exps.bias"})
+    CHECK_MESSAGE(offload::classify(name).role == Role::experts, name);
+  CHECK(offload::classify("blk.7.attn_sinks.weight").role == Role::attention);
+  CHECK(offload::classify("blk.7.attn_output.bias").role == Role::attention);
 }
 
 TEST_CASE("expert counts that make no sense are clear errors") {
@@ -368,12 +376,13 @@ TEST_CASE("MoE and dense headers: random budgets and policies never exceed the b
   MESSAGE(plans << " plans, " << errors << " budget errors");
 }
 
-TEST_CASE("the synthetic qwen2, qwen3, qwen3moe and Mixtral files: shapes, every tensor planned, blocks whole") {
+TEST_CASE("the synthetic qwen2, qwen3, qwen3moe, Mixtral and gpt-oss files: shapes, every tensor planned, blocks whole") {
   struct Expect {
     const char *file;
     uint32_t n_expert, n_expert_used, n_ff_exp, head_dim;
   };
   for (const Expect &e : {Expect{"synth-qwen3moe-Q4_K_M.gguf", 8, 3, 256, 64}, Expect{"synth-mixtral-Q2_K.gguf", 8, 2, 256, 64},
+                          Expect{"synth-gptoss-MXFP4_MOE.gguf", 4, 2, 256, 64},
                           Expect{"synth-qwen2-Q4_K_M.gguf", 0, 0, 256, 64}, Expect{"synth-qwen3-F32.gguf", 0, 0, 256, 128}}) {
     auto path = test::test_data(std::string("models/") + e.file);
     if (!path) return;
@@ -394,5 +403,42 @@ TEST_CASE("the synthetic qwen2, qwen3, qwen3moe and Mixtral files: shapes, every
       CHECK(plan.n_expert_groups == (m.is_moe() ? 2u : 0u));
       CHECK(plan.device.weights + plan.host.weights >= file.tensor_data_bytes());
     }
+  }
+}
+
+TEST_CASE("gpt-oss-120b MXFP4 at 12 and 8 GiB, 8192 context: everything but the experts and KV on the device") {
+  const auto m = header_shape("gpt-oss-120b-MXFP4.gguf");
+  if (!m) return;
+  CHECK(m->architecture == "gpt-oss");
+  CHECK(m->n_layer == 36);
+  CHECK(m->n_expert == 128);
+  CHECK(m->n_expert_used == 4);
+  CHECK(m->n_swa == 128);
+  CHECK(m->attention_window(0) == 128);
+  CHECK(m->attention_window(1) == 0);
+  for (uint64_t gib : {12ull, 8ull}) {
+    CAPTURE(gib);
+    const uint64_t budget = gib << 30;
+    PlanRequest r = header_request(budget, OffloadStrategy::fastest);
+    r.n_ctx = 8192;
+    const Plan fastest = make_plan(*m, r);
+    r.policy.strategy = OffloadStrategy::layers;
+    const Plan layers = make_plan(*m, r);
+    MESSAGE("gpt-oss-120b " << gib << " GiB fastest: " << what_is_on_device(fastest));
+    MESSAGE("gpt-oss-120b " << gib << " GiB layers:  " << what_is_on_device(layers));
+    for (const Plan *p : {&fastest, &layers}) {
+      CHECK(p->device_total_bytes() <= budget);
+      test::check_blocks(*p, true);
+    }
+    // Every non-expert tensor but the embedding table (one row per token) and every KV cache.
+    for (const PlannedTensor &t : fastest.tensors)
+      if (!is_expert(t.name) && t.name != "token_embd.weight")
+        CHECK_MESSAGE(fastest.location_of(t.name) == Location::device, t.name);
+    for (const PlannedKvLayer &kv : fastest.kv) CHECK(kv.location == Location::device);
+    // The windowed layers' caches hold 128 - 1 + 512 positions, the others 8192 (f16, 8 KV heads of 64).
+    REQUIRE(fastest.kv.size() == 36);
+    CHECK(fastest.kv[0].k_bytes == (128 - 1 + 512) * 8 * 64 * 2);
+    CHECK(fastest.kv[1].k_bytes == 8192 * 8 * 64 * 2);
+    CHECK(fastest.predicted_tg_tok_s > layers.predicted_tg_tok_s);
   }
 }

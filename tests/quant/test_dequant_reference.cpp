@@ -71,7 +71,7 @@ TEST_CASE("dequantization matches llama.cpp on every tensor of the reference mod
   const char *models[] = {"stories260K",  "synth-F32",    "synth-F16",    "synth-Q4_0",
                           "synth-Q8_0",   "synth-Q2_K",   "synth-Q3_K_S", "synth-Q3_K_M",
                           "synth-Q4_K_S", "synth-Q4_K_M", "synth-Q5_K_M", "synth-Q6_K",
-                          "synth32k-Q4_K_M"};
+                          "synth32k-Q4_K_M", "synth-gptoss-Q4_K_M", "synth-gptoss-MXFP4_MOE"};
   for (const std::string model : models) {
     CAPTURE(model);
     const Deviation dev = compare_model(model);

@@ -12,11 +12,12 @@ using namespace vramfit;
 namespace {
 
 quant::ModelShape model_shape(const gguf::File &file) {
+  const std::string arch(file.get<std::string_view>("general.architecture"));
   quant::ModelShape shape;
-  shape.n_layers = file.get<int>("llama.block_count");
-  shape.n_gqa = file.get<int>("llama.attention.head_count") / file.get<int>("llama.attention.head_count_kv");
+  shape.n_layers = file.get<int>(arch + ".block_count");
+  shape.n_gqa = file.get<int>(arch + ".attention.head_count") / file.get<int>(arch + ".attention.head_count_kv");
   shape.has_output = file.find_tensor("output.weight") != nullptr;
-  shape.llama_70b = shape.n_layers == 80 && shape.n_gqa > 1;
+  shape.llama_70b = arch == "llama" && shape.n_layers == 80 && shape.n_gqa > 1;
   return shape;
 }
 
@@ -48,6 +49,12 @@ TEST_CASE("mix rules give the tensor types llama.cpp chose") {
     if (n) CHECK(n == 30);
   }
   SUBCASE("tied output: token_embd takes output's type") { check_file("synth32k-Q4_K_M", "Q4_K_M"); }
+  SUBCASE("gpt-oss MXFP4_MOE: MXFP4 experts, Q8_0 matrices, F32 router, biases and sinks") {
+    if (const int n = check_file("synth-gptoss-MXFP4_MOE", "MXFP4_MOE")) CHECK(n == 41);
+  }
+  SUBCASE("gpt-oss-120b MXFP4 header") {
+    if (const int n = check_file("header-only/gpt-oss-120b-MXFP4", "MXFP4_MOE")) CHECK(n > 0);
+  }
   // Headers of real files: 40 layers without GQA, and 80 with GQA (the 70B attn_v rule). The
   // Q2_K-like 70B header follows no exact llama.cpp mix, so it is not here.
   SUBCASE("llama2-13b Q4_K_M") {

@@ -37,6 +37,7 @@ double max_magnitude(GgmlType type, const std::byte *block) {
     }
     case GgmlType::Q6_K: return 128 * 32 * h(reinterpret_cast<const block_q6_K *>(block)->d);
     case GgmlType::Q8_K: return 128 * std::fabs(double(reinterpret_cast<const block_q8_K *>(block)->d));
+    case GgmlType::MXFP4: return 12 * std::ldexp(1.0, reinterpret_cast<const block_mxfp4 *>(block)->e - 128);
     default: return NAN;
   }
 }
@@ -44,8 +45,8 @@ double max_magnitude(GgmlType type, const std::byte *block) {
 }  // namespace
 
 TEST_CASE("random bytes as quantized blocks dequantize within their scales' range") {
-  const GgmlType types[] = {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K,
-                            GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K};
+  const GgmlType types[] = {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K,
+                            GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K, GgmlType::MXFP4};
   std::mt19937 rng(7);
   for (GgmlType type : types) {
     CAPTURE(type_name(type));
@@ -76,7 +77,8 @@ TEST_CASE("random bytes as quantized blocks dequantize within their scales' rang
 
 TEST_CASE("random bit patterns (NaN, Inf, huge) as quantizer input never crash") {
   const GgmlType types[] = {GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q2_K,
-                            GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K};
+                            GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K,
+                            GgmlType::MXFP4};
   std::mt19937 rng(8);
   std::vector<float> x(256);
   for (GgmlType type : types) {

@@ -19,7 +19,7 @@ namespace {
 
 const GgmlType kTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0,
                            GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K,
-                           GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K};
+                           GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K, GgmlType::MXFP4};
 
 std::vector<float> gaussian(int64_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -64,6 +64,7 @@ double rms_bound(GgmlType type) {
     case GgmlType::Q4_0: return 1.2e-1;  // step 2.5/8: 9e-2 predicted; measured 8.7e-2
     case GgmlType::Q3_K: return 2.0e-1;  // measured 1.5e-1
     case GgmlType::Q2_K: return 3.9e-1;  // measured 3.0e-1
+    case GgmlType::MXFP4: return 1.5e-1; // 2 mantissa levels per binade, d = 2^(floor(log2 amax)-3); measured 1.15e-1
     default: return 0;
   }
 }
@@ -191,4 +192,28 @@ TEST_CASE("quantizer quality matches llama.cpp's on the synthetic model") {
                  << t.same_bytes << "/" << t.n_tensors << " tensors byte-identical");
     CHECK(ours <= 1.05 * theirs);
   }
+}
+
+TEST_CASE("MXFP4 and Q8_0 tensors we quantize are byte-identical to llama-quantize's MXFP4_MOE file") {
+  auto f32_path = test::test_data("models/synth-gptoss-F32.gguf");
+  auto mxfp4_path = test::test_data("models/synth-gptoss-MXFP4_MOE.gguf");
+  if (!f32_path || !mxfp4_path) return;
+  const gguf::File original = gguf::File::open(*f32_path);
+  const gguf::File theirs = gguf::File::open(*mxfp4_path);
+  int n_mxfp4 = 0, n_checked = 0;
+  for (const gguf::TensorInfo &info : theirs.tensors()) {
+    if (info.type == GgmlType::F32) continue;
+    CAPTURE(info.name);
+    const gguf::TensorInfo &src = original.tensor(info.name);
+    const int64_t n = src.n_elements();
+    std::vector<std::byte> ours(row_bytes(info.type, n));
+    quant::quantize_row_ref(info.type, reinterpret_cast<const float *>(original.data(src).data()), ours.data(), n);
+    const auto their_bytes = theirs.data(info);
+    REQUIRE(their_bytes.size() == ours.size());
+    CHECK(std::memcmp(ours.data(), their_bytes.data(), ours.size()) == 0);
+    n_mxfp4 += info.type == GgmlType::MXFP4;
+    ++n_checked;
+  }
+  CHECK(n_mxfp4 == 6);  // gate, up and down experts of 2 layers
+  MESSAGE(n_checked << " quantized tensors compared, " << n_mxfp4 << " of them MXFP4");
 }

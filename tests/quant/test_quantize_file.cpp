@@ -47,7 +47,7 @@ void check_same_tensors(const fs::path &ours, const fs::path &theirs) {
     CHECK(std::memcmp(x.data(), y.data(), x.size()) == 0);
   }
   CHECK(a.get<uint32_t>("general.file_type") == b.get<uint32_t>("general.file_type"));
-  CHECK(a.get<std::string_view>("general.architecture") == "llama");
+  CHECK(a.get<std::string_view>("general.architecture") == b.get<std::string_view>("general.architecture"));
   CHECK(a.get_strings("tokenizer.ggml.tokens").size() == b.get_strings("tokenizer.ggml.tokens").size());
 }
 
@@ -77,6 +77,19 @@ TEST_CASE("quantizing synth-F32 reproduces llama.cpp's Q4_K_M and Q2_K files") {
     CHECK(result.bytes_out < result.bytes_in / 6);
     check_same_tensors(tmp.path / "out.gguf", *theirs);
   }
+}
+
+TEST_CASE("quantizing synth-gptoss-F32 to MXFP4_MOE reproduces llama.cpp's file") {
+  auto f32 = test::test_data("models/synth-gptoss-F32.gguf");
+  auto theirs = test::test_data("models/synth-gptoss-MXFP4_MOE.gguf");
+  if (!f32 || !theirs) return;
+  TempDir tmp;
+  QuantizeParams params;
+  params.mix = "MXFP4_MOE";
+  params.n_threads = 2;
+  const QuantizeResult result = quantize_file(*f32, tmp.path / "out.gguf", params);
+  CHECK(result.n_converted == 16);  // 6 expert tensors to MXFP4, 10 matrices to Q8_0; router, norms, biases stay
+  check_same_tensors(tmp.path / "out.gguf", *theirs);
 }
 
 TEST_CASE("the output does not depend on the number of threads") {
