@@ -269,7 +269,9 @@ void Executor::upload_weights(ModelWeights &weights, const ModelParams &params, 
 void Executor::allocate_streaming() {
   const Plan::Streaming &st = plan_.streaming;
   if (!st.enabled) return;
-  const uint64_t kv_bytes = st.kv_bytes > 0 && !plan_.kv.empty() ? plan_.kv.front().k_bytes : 0;
+  uint64_t kv_bytes = 0;  // K (or V) of the layer with the most rows: the copy serves every host layer
+  if (st.kv_bytes > 0)
+    for (const PlannedKvLayer &kv : plan_.kv) kv_bytes = std::max(kv_bytes, kv.k_bytes);
   const uint64_t before = device_->memory_stats().allocated_bytes;
   streamer_ = std::make_unique<Streamer>(*device_, st.slot_bytes, kv_bytes);
   staging_arena_bytes_ = device_->memory_stats().allocated_bytes - before;

@@ -43,7 +43,10 @@ StreamReserve stream_reserve(const ModelShape &model, const PlanRequest &request
     else r.slot_bytes = std::max(r.slot_bytes, t.bytes);
   }
   for (auto [layer, bytes] : expert_triple) r.slot_bytes = std::max(r.slot_bytes, bytes);
-  r.kv_bytes = 2 * arena_bytes(uint64_t{n_ctx} * kv_row_bytes(model, request.kv_type));
+  uint64_t largest_kv = 0;  // K (or V) of the layer with the most rows (windowed layers hold fewer)
+  for (uint32_t l = 0; l < model.n_layer; ++l)
+    largest_kv = std::max(largest_kv, kv_layer_bytes(model, request.kv_type, l, n_ctx, request.n_batch));
+  r.kv_bytes = 2 * arena_bytes(largest_kv);
   return r;
 }
 

@@ -363,7 +363,7 @@ TEST_CASE("load progress rises from 0 to 1, once per uploaded weight; returning 
 }
 
 TEST_CASE("sim device: a streamed prompt gives the CPU-only logits, uploads what the plan says, inside the budget") {
-  for (const std::string name : {"synth-Q4_K_M", "synth-qwen3moe-Q4_K_M", "synth-qwen2-Q4_K_M"}) {
+  for (const std::string name : {"synth-Q4_K_M", "synth-qwen3moe-Q4_K_M", "synth-qwen2-Q4_K_M", "synth-gptoss-MXFP4_MOE"}) {
     auto path = test::test_data("models/" + name + ".gguf");
     if (!path) return;
     CAPTURE(name);
