@@ -59,6 +59,7 @@ void dequantize_any(GgmlType type, const void *src, Out *dst, int64_t n, cudaStr
     case GgmlType::BF16: return launch<bf16_elem>(src, dst, n, stream);
     case GgmlType::Q4_0: return launch<block_q4_0>(src, dst, n, stream);
     case GgmlType::Q8_0: return launch<block_q8_0>(src, dst, n, stream);
+    case GgmlType::MXFP4: return launch<block_mxfp4>(src, dst, n, stream);
     case GgmlType::Q2_K: return launch<block_q2_K>(src, dst, n, stream);
     case GgmlType::Q3_K: return launch<block_q3_K>(src, dst, n, stream);
     case GgmlType::Q4_K: return launch<block_q4_K>(src, dst, n, stream);

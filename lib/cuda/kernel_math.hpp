@@ -35,6 +35,7 @@ template <> struct ChunkTraits<f16_elem> { static constexpr int size = 1; };
 template <> struct ChunkTraits<bf16_elem> { static constexpr int size = 1; };
 template <> struct ChunkTraits<quant::block_q4_0> { static constexpr int size = quant::QK4_0; };
 template <> struct ChunkTraits<quant::block_q8_0> { static constexpr int size = quant::QK8_0; };
+template <> struct ChunkTraits<quant::block_mxfp4> { static constexpr int size = quant::QK_MXFP4; };
 template <> struct ChunkTraits<quant::block_q2_K> { static constexpr int size = quant::QK_K; };
 template <> struct ChunkTraits<quant::block_q3_K> { static constexpr int size = quant::QK_K; };
 template <> struct ChunkTraits<quant::block_q4_K> { static constexpr int size = quant::QK_K; };
@@ -80,6 +81,16 @@ VRAMFIT_HD void dequantize_piece(const quant::block_q4_0 &b, int piece, float *o
 VRAMFIT_HD void dequantize_piece(const quant::block_q8_0 &b, int piece, float *out) {
   const float d = quant::f16_to_f32(b.d);
   for (int i = 0; i < 8; ++i) out[i] = b.qs[piece * 8 + i] * d;
+}
+
+// MXFP4: as Q4_0, low nibbles are weights 0..15 and high nibbles 16..31; E2M1 codes times 2^(e-128).
+VRAMFIT_HD void dequantize_piece(const quant::block_mxfp4 &b, int piece, float *out) {
+  const float d = quant::e8m0_to_f32_half(b.e);
+  for (int i = 0; i < 8; ++i) {
+    const int e = piece * 8 + i;
+    const int code = e < 16 ? (b.qs[e] & 0x0F) : (b.qs[e - 16] >> 4);
+    out[i] = quant::mxfp4_value(code) * d;
+  }
 }
 
 // The 16-weight runs of Q2_K and Q3_K: run r is sub-block r, from bytes 32*(r/8) + 16*(r%2) of

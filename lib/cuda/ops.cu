@@ -66,6 +66,7 @@ void dispatch_weight(GgmlType type, const char *op, F &&f) {
     case GgmlType::BF16: return f(static_cast<bf16_elem *>(nullptr));
     case GgmlType::Q4_0: return f(static_cast<quant::block_q4_0 *>(nullptr));
     case GgmlType::Q8_0: return f(static_cast<quant::block_q8_0 *>(nullptr));
+    case GgmlType::MXFP4: return f(static_cast<quant::block_mxfp4 *>(nullptr));
     case GgmlType::Q2_K: return f(static_cast<quant::block_q2_K *>(nullptr));
     case GgmlType::Q3_K: return f(static_cast<quant::block_q3_K *>(nullptr));
     case GgmlType::Q4_K: return f(static_cast<quant::block_q4_K *>(nullptr));
@@ -352,8 +353,8 @@ KvType kv_type_of(GgmlType type, const char *op) {
 
 uint64_t kernel_stack_bytes() {
   uint64_t bytes = dequantize_stack_bytes();
-  for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q2_K,
-                        GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K})
+  for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::MXFP4,
+                        GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K})
     dispatch_weight(type, "kernel_stack_bytes", [&](auto *tag) {
       using Chunk = std::remove_pointer_t<decltype(tag)>;
       take_stack_bytes(bytes, get_rows_kernel<Chunk>);
@@ -382,7 +383,8 @@ uint64_t kernel_stack_bytes() {
 bool supports_weight_type(GgmlType type) noexcept {
   switch (type) {
     case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q4_0: case GgmlType::Q8_0:
-    case GgmlType::Q2_K: case GgmlType::Q3_K: case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K:
+    case GgmlType::MXFP4: case GgmlType::Q2_K: case GgmlType::Q3_K: case GgmlType::Q4_K: case GgmlType::Q5_K:
+    case GgmlType::Q6_K:
       return true;
     default: return false;
   }

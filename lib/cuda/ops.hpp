@@ -19,7 +19,7 @@ namespace vramfit::cuda {
 uint64_t kernel_stack_bytes();
 
 // True when the weight kernels (get_rows, gemv, dequantize_f16) handle `type`:
-// F32, F16, BF16, Q4_0, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K.
+// F32, F16, BF16, Q4_0, Q8_0, MXFP4, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K.
 bool supports_weight_type(GgmlType type) noexcept;
 
 // out[t][:] = dequantized row tokens[t] of `table` ([n_rows][ne0] of `type`); tokens on the device.

@@ -102,6 +102,7 @@ TEST_CASE("fused GEMV dequantizes every weight type exactly and matches a float6
   check_gemv_type<bf16_elem>(GgmlType::BF16);
   check_gemv_type<quant::block_q4_0>(GgmlType::Q4_0);
   check_gemv_type<quant::block_q8_0>(GgmlType::Q8_0);
+  check_gemv_type<quant::block_mxfp4>(GgmlType::MXFP4);
   check_gemv_type<quant::block_q2_K>(GgmlType::Q2_K);
   check_gemv_type<quant::block_q3_K>(GgmlType::Q3_K);
   check_gemv_type<quant::block_q4_K>(GgmlType::Q4_K);
@@ -359,6 +360,7 @@ TEST_CASE("the pieces of a block are the whole block's dequantization, bit for b
   check_pieces<bf16_elem>(GgmlType::BF16);
   check_pieces<quant::block_q4_0>(GgmlType::Q4_0);
   check_pieces<quant::block_q8_0>(GgmlType::Q8_0);
+  check_pieces<quant::block_mxfp4>(GgmlType::MXFP4);
   check_pieces<quant::block_q2_K>(GgmlType::Q2_K);
   check_pieces<quant::block_q3_K>(GgmlType::Q3_K);
   check_pieces<quant::block_q4_K>(GgmlType::Q4_K);
