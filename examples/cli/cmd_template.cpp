@@ -69,10 +69,9 @@ ChatTemplate load_template(const Options &o) {
     if (!o.bos && !o.eos) return t;
     return ChatTemplate(t.source(), o.bos.value_or(t.bos_token()), o.eos.value_or(t.eos_token()));
   }
-  std::ifstream in(o.template_file, std::ios::binary);
-  if (!in) throw Error(ErrorCode::io, fmt::format("cannot read '{}'", o.template_file));
-  const std::string source((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return ChatTemplate(source, o.bos.value_or(""), o.eos.value_or(""));
+  const std::optional<std::string> source = read_text_file(o.template_file);
+  if (!source) throw Error(ErrorCode::io, fmt::format("cannot read '{}'", o.template_file));
+  return ChatTemplate(*source, o.bos.value_or(""), o.eos.value_or(""));
 }
 
 int run_template(std::span<const std::string_view> args) {

@@ -35,12 +35,6 @@ int usage_error(const std::string &message) {
   return 2;
 }
 
-std::optional<std::string> read_text_file(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 int run_tokenize(std::span<const std::string_view> args) {
   Options o;
   for (size_t i = 0; i < args.size(); ++i) {

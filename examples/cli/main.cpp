@@ -2,6 +2,7 @@
 #include <cctype>
 #include <cstdio>
 #include <exception>
+#include <fstream>
 #include <map>
 #include <string>
 
@@ -36,6 +37,12 @@ std::string format_bytes(uint64_t bytes) {
 
 bool asks_for_help(std::span<const std::string_view> args) {
   return std::ranges::any_of(args, [](std::string_view a) { return a == "--help" || a == "-h"; });
+}
+
+std::optional<std::string> read_text_file(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 }  // namespace vramfit::cli

@@ -6,6 +6,8 @@
 // The same type carries parsed JSON (messages, extra variables) and feeds `tojson`.
 #pragma once
 
+#include "common/utf8.hpp"
+
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -175,7 +177,7 @@ std::string float_repr(double d);
 bool equal(const Value &a, const Value &b, int depth = 0);
 
 // UTF-8 helpers: Python measures and slices strings in code points.
-void append_utf8(std::string &out, uint32_t code_point);
+using detail::append_utf8;
 size_t utf8_length(std::string_view s);
 // Byte offsets of each code point start, plus s.size() at the end.
 std::vector<size_t> utf8_offsets(std::string_view s);

@@ -2,6 +2,8 @@
 // categories (generated tables), lower case, the NFD base letter, and GPT-2's byte <-> unicode map.
 #pragma once
 
+#include "common/utf8.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -51,7 +53,7 @@ size_t utf8_sequence_length(uint8_t lead) noexcept;
 std::vector<uint32_t> utf8_to_codepoints(std::string_view text);
 // One code point of the above at `offset` (< text.size()); returns the bytes it took (>= 1).
 size_t utf8_decode(std::string_view text, size_t offset, uint32_t &codepoint) noexcept;
-void append_utf8(std::string &out, uint32_t codepoint);
+using detail::append_utf8;
 std::string codepoint_to_utf8(uint32_t codepoint);
 
 CodepointFlags codepoint_flags(uint32_t codepoint) noexcept;
