@@ -28,7 +28,8 @@ constexpr const char *kUsage = R"(usage: vramfit run -m MODEL -p PROMPT [options
       --vram-budget SIZE   everything vramfit allocates on the device, e.g. 6GiB (default: its free
                            memory minus 512 MiB; for sim, its capacity)
       --strategy S         what goes to the device: fastest (default), layers, manual
-  -ngl, --n-gpu-layers N   layers for the layers/manual strategies (default -1: as many as fit)
+  -ngl, --n-gpu-layers N   whole layers on the device (implies --strategy layers unless one is given;
+                           default -1: as many as fit)
       --cpu-moe            keep every expert group (ffn_*_exps) of a MoE model in host memory
       --n-cpu-moe N        keep the expert groups of layers 0..N-1 in host memory
       --temp T             temperature (default 0.8; 0: greedy)
@@ -84,6 +85,7 @@ struct RunOptions {
 RunOptions parse(std::span<const std::string_view> args) {
   RunOptions o;
   o.generate.max_tokens = 128;
+  bool strategy_given = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string_view flag = args[i];
     auto value = [&]() -> std::string_view {
@@ -108,6 +110,7 @@ RunOptions parse(std::span<const std::string_view> args) {
       const auto s = parse_strategy(v);
       if (!s) throw BadFlag{fmt::format("--strategy: '{}' is not one of fastest, layers, manual", v)};
       o.model_params.offload.strategy = *s;
+      strategy_given = true;
     } else if (flag == "-ngl" || flag == "--n-gpu-layers")
       o.model_params.offload.n_gpu_layers = parse_number<int32_t>(flag, value());
     else if (flag == "--cpu-moe") o.model_params.offload.cpu_moe = true;
@@ -123,6 +126,9 @@ RunOptions parse(std::span<const std::string_view> args) {
   }
   if (o.model.empty()) throw BadFlag{"-m MODEL is required"};
   if (o.prompt.empty()) throw BadFlag{"-p PROMPT is required"};
+  // As in `vramfit plan` and llama.cpp: a layer count means whole layers unless a strategy is named.
+  if (!strategy_given && o.model_params.offload.n_gpu_layers >= 0)
+    o.model_params.offload.strategy = OffloadStrategy::layers;
   // The device's plan reserves what this context will use.
   o.model_params.n_ctx = o.context.n_ctx;
   o.model_params.n_batch = o.context.n_batch;

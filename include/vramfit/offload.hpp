@@ -157,7 +157,7 @@ struct ModelShape {
 
   // Throws Error(format) naming the missing key / tensor, or an expert count that makes no sense.
   VRAMFIT_API static ModelShape from_gguf(const gguf::File &file);
-  uint32_t n_embd_kv() const noexcept { return n_head_kv * head_dim; }
+  uint64_t n_embd_kv() const noexcept { return uint64_t{n_head_kv} * head_dim; }  // never wraps
   // The attention window of layer il (0: the whole context).
   uint32_t attention_window(uint32_t il) const noexcept {
     return n_swa > 0 && n_swa_pattern > 0 && il % n_swa_pattern < n_swa_pattern - 1 ? n_swa : 0;

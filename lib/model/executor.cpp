@@ -40,10 +40,7 @@ int cuda_device_count() {
 #endif
 }
 
-uint64_t arena_bytes(uint64_t bytes) {
-  constexpr uint64_t a = Plan::device_alignment;
-  return (std::max<uint64_t>(bytes, 1) + a - 1) / a * a;
-}
+using offload::arena_bytes;
 
 uint64_t weight_bytes(const Weight &w) { return row_bytes(w.type, w.ne0) * static_cast<uint64_t>(w.ne1); }
 

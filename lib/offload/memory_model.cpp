@@ -8,6 +8,7 @@ namespace vramfit::offload {
 
 uint64_t arena_bytes(uint64_t bytes) noexcept {
   constexpr uint64_t a = Plan::device_alignment;
+  if (bytes > UINT64_MAX - (a - 1)) return UINT64_MAX / a * a;  // saturate: rounding up must not wrap to 0
   return (std::max<uint64_t>(bytes, 1) + a - 1) / a * a;
 }
 

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "common/error.hpp"
 #include "offload/layout.hpp"
 #include "vramfit/gguf.hpp"
@@ -59,11 +61,27 @@ ModelShape ModelShape::from_gguf(const gguf::File &file) {
   m.n_ctx_train = file.get_or<uint32_t>(a + "context_length", 0);
   read_sliding_window(file, a, m);
   offload::check_expert_counts(m, ErrorCode::format, file.name());
+  // Sizes the planner multiplies stay far from 2^64: a K/V row under 2^24 elements, all tensor
+  // data under 2^56 bytes (64 PiB), so no sum or product of them can wrap.
+  if (m.n_embd_kv() > (1ull << 24))
+    detail::fail(ErrorCode::format, "{}: {}attention.head_count_kv x key_length = {} x {} is beyond any model",
+                 file.name(), a, m.n_head_kv, m.head_dim);
+  uint64_t total_bytes = 0;
+  int64_t last_layer = -1;
   for (const gguf::TensorInfo &t : file.tensors()) {
     check_expert_tensor(file, t, m.n_expert);
+    if (t.n_bytes > (1ull << 56) - total_bytes)
+      detail::fail(ErrorCode::format, "{}: tensor '{}' brings the tensor data past 2^56 bytes: beyond any model",
+                   file.name(), t.name);
+    total_bytes += t.n_bytes;
     m.tensors.push_back(Tensor{t.name, t.type, t.n_elements(), t.ne[0], t.n_bytes});
     if (t.name == "token_embd.weight") m.n_vocab = static_cast<uint32_t>(t.ne[1]);
+    last_layer = std::max<int64_t>(last_layer, offload::classify(t.name).layer);
   }
+  // The layer count must be the tensor list's, so the work of planning is bounded by the file.
+  if (last_layer + 1 != int64_t{m.n_layer})
+    detail::fail(ErrorCode::format, "{}: {}block_count is {} but the tensors describe {} layers (blk.0 .. blk.{})",
+                 file.name(), a, m.n_layer, last_layer + 1, last_layer);
   if (m.n_vocab == 0 && file.has("tokenizer.ggml.tokens"))
     m.n_vocab = static_cast<uint32_t>(file.find("tokenizer.ggml.tokens")->array_size());
   return m;

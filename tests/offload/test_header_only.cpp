@@ -1,6 +1,14 @@
 // Planning real models far larger than this machine, from their headers alone.
 #include <doctest/doctest.h>
 
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "offload/memory_model.hpp"
 #include "test_data.hpp"
 #include "vramfit/gguf.hpp"
 #include "vramfit/offload.hpp"
@@ -89,4 +97,49 @@ TEST_CASE("real small models: every tensor planned, bytes add up, tied embedding
       CHECK(make_plan(file, r).location_of("token_embd.weight") == Location::host);
     }
   }
+}
+
+namespace {
+
+// A one-layer llama header with real (tiny) tensors, its metadata edited by `edit`.
+gguf::File tiny_header(const std::function<void(gguf::Writer &)> &edit) {
+  gguf::Writer w;
+  w.set_string("general.architecture", "llama");
+  w.set_u32("llama.block_count", 1);
+  w.set_u32("llama.embedding_length", 64);
+  w.set_u32("llama.feed_forward_length", 128);
+  w.set_u32("llama.attention.head_count", 4);
+  edit(w);
+  std::vector<std::byte> zeros(64 * 128 * sizeof(float));
+  auto add = [&](const std::string &name, int64_t n_in, int64_t n_out) {
+    const int64_t ne[2] = {n_in, n_out};
+    w.add_tensor(name, GgmlType::F32, ne, std::span(zeros).first(static_cast<size_t>(n_in * n_out) * sizeof(float)));
+  };
+  add("token_embd.weight", 64, 100);
+  for (const char *t : {"attn_q", "attn_k", "attn_v", "attn_output"}) add(fmt::format("blk.0.{}.weight", t), 64, 64);
+  add("blk.0.ffn_up.weight", 64, 128);
+  add("output.weight", 64, 100);
+  const auto path = std::filesystem::temp_directory_path() / "vramfit-test-tiny-header.gguf";
+  w.write_file(path);
+  gguf::File file = gguf::File::open(path);
+  std::filesystem::remove(path);
+  return file;
+}
+
+}  // namespace
+
+TEST_CASE("sizes the planner multiplies cannot wrap, and the layer count is the tensor list's") {
+  CHECK_NOTHROW(ModelShape::from_gguf(tiny_header([](gguf::Writer &) {})));
+  // 1 000 000 layers claimed, one described: refused before any per-layer work.
+  CHECK_THROWS_WITH_AS(ModelShape::from_gguf(tiny_header([](gguf::Writer &w) { w.set_u32("llama.block_count", 1000000); })),
+                       doctest::Contains("block_count is 1000000 but the tensors describe 1 layers"), Error);
+  // head_count_kv x key_length = 65536 x 65536 once wrapped a uint32 to a 0-byte KV cache.
+  CHECK_THROWS_WITH_AS(ModelShape::from_gguf(tiny_header([](gguf::Writer &w) {
+                         w.set_u32("llama.attention.head_count_kv", 65536);
+                         w.set_u32("llama.attention.key_length", 65536);
+                       })),
+                       doctest::Contains("beyond any model"), Error);
+  // Rounding a size near 2^64 up to the arena's alignment saturates instead of wrapping to 0.
+  CHECK(offload::arena_bytes(UINT64_MAX - 5) >= UINT64_MAX - 255);
+  CHECK(offload::arena_bytes(UINT64_MAX) > 0);
 }
