@@ -9,10 +9,13 @@
 #include <fstream>
 #include <functional>
 #include <type_traits>
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "test_data.hpp"
 #include "vramfit/context.hpp"
 #include "vramfit/model.hpp"
 
@@ -128,6 +131,24 @@ inline std::vector<std::vector<float>> eval_incremental(Context &ctx, std::span<
     rows.emplace_back(l.begin(), l.end());
   }
   return rows;
+}
+
+// ../shared's model `name` on the CPU and llama.cpp's reference logits for it, the prompt's
+// tokenization checked against the reference's; nullopt when the data is missing (test_data()
+// fails under CI=true).
+struct ModelAndReference {
+  Model model;
+  Reference ref;
+};
+inline std::optional<ModelAndReference> load_with_reference(const std::string &name) {
+  auto model_path = test_data("models/" + name + ".gguf");
+  auto ref_path = test_data("reference/logits/" + name + ".logits.bin");
+  if (!model_path || !ref_path) return std::nullopt;
+  ModelAndReference out{Model::load(*model_path, cpu_only()), read_reference(*ref_path)};
+  REQUIRE(out.model.n_vocab() == out.ref.n_vocab);
+  CHECK(out.model.tokenize(kPrompt, true, false) ==
+        std::vector<int32_t>(out.ref.tokens.begin(), out.ref.tokens.begin() + out.ref.n_prompt));
+  return out;
 }
 
 }  // namespace vramfit::test

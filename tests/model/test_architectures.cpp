@@ -98,16 +98,12 @@ Routings our_experts(const Model &model, std::span<const int32_t> tokens) {
 
 TEST_CASE("qwen2, qwen3, qwen3moe, Mixtral and gpt-oss match llama.cpp: logits, experts, greedy tokens") {
   for (const Case &c : kCases) {
-    auto model_path = test::test_data(std::string("models/") + c.model + ".gguf");
-    auto ref_path = test::test_data(std::string("reference/logits/") + c.model + ".logits.bin");
-    if (!model_path || !ref_path) return;
     const std::string name = c.model;
     CAPTURE(name);
-    const Reference ref = read_reference(*ref_path);
-    const Model model = Model::load(*model_path, cpu_only());
-    REQUIRE(model.n_vocab() == ref.n_vocab);
-    CHECK(model.tokenize(kPrompt, true, false) ==
-          std::vector<int32_t>(ref.tokens.begin(), ref.tokens.begin() + ref.n_prompt));
+    const auto loaded = load_with_reference(name);
+    if (!loaded) return;
+    const Reference &ref = loaded->ref;
+    const Model &model = loaded->model;
 
     Context ctx(model, ContextParams{.n_ctx = 64, .n_batch = 64, .n_threads = 2, .kv_type = GgmlType::F32});
     const auto batch = eval_batch(ctx, ref.tokens);
@@ -201,16 +197,7 @@ TEST_CASE("a MoE model split between the CPU and a simulated device gives the CP
     REQUIRE(split.layers.size() == 2);
     for (const model::Block &b : split.blocks()) {
       const bool to_device = (b.layer == 0 && b.kind != "experts") || (b.layer == 1 && b.kind == "experts");
-      if (!to_device) continue;
-      for (const model::Weight *c : b.weights) {
-        auto &w = const_cast<model::Weight &>(*c);
-        const uint64_t bytes = row_bytes(w.type, w.ne0) * static_cast<uint64_t>(w.ne1);
-        void *copy = sim.allocate(bytes, "weights");
-        sim.upload(copy, w.data, bytes);
-        uploaded.push_back(copy);
-        w.data = copy;
-        w.device = &sim;
-      }
+      if (to_device) upload_to(sim, b.weights, uploaded);
     }
     const std::vector<float> expected = run(on_cpu);
     const std::vector<float> got = run(split);

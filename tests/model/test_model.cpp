@@ -74,17 +74,12 @@ SamplerParams greedy() {
 
 TEST_CASE("logits match llama.cpp for every model and format, batched and through the KV cache") {
   for (const Case &c : kCases) {
-    auto model_path = test::test_data(std::string("models/") + c.model + ".gguf");
-    auto ref_path = test::test_data(std::string("reference/logits/") + c.model + ".logits.bin");
-    if (!model_path || !ref_path) return;
     const std::string name = c.model;
     CAPTURE(name);
-    const Reference ref = read_reference(*ref_path);
-    const Model model = Model::load(*model_path, cpu_only());
-    REQUIRE(model.n_vocab() == ref.n_vocab);
-
-    const std::vector<int32_t> prompt = model.tokenize(kPrompt, true, false);
-    CHECK(prompt == std::vector<int32_t>(ref.tokens.begin(), ref.tokens.begin() + ref.n_prompt));
+    const auto loaded = load_with_reference(name);
+    if (!loaded) return;
+    const Reference &ref = loaded->ref;
+    const Model &model = loaded->model;
 
     const float margin = c.every_argmax ? -1.0f : 0.3f;  // -1: every position
     for (GgmlType kv : {GgmlType::F32, GgmlType::F16}) {
