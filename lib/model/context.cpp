@@ -166,10 +166,10 @@ MemoryReport Context::memory_report() const {
   DeviceMemory host, dev;
   auto entry = [&](const model::Device *d) -> DeviceMemory & { return d == device ? dev : host; };
   c.weights.for_each([&](const model::Weight &w) {
-    entry(w.device).weights += reserved(w.device, row_bytes(w.type, w.ne0) * static_cast<uint64_t>(w.ne1));
+    entry(w.device).weights += reserved(w.device, w.bytes());
   });
   for (const auto &kv : c.ws->kv) {
-    const uint64_t bytes = row_bytes(kv.type, kv.n_head_kv * kv.head_dim) * static_cast<uint64_t>(kv.n_ctx);
+    const uint64_t bytes = kv.bytes_per_row() * static_cast<uint64_t>(kv.n_ctx);
     entry(kv.device).kv += 2 * reserved(kv.device, bytes);
   }
 

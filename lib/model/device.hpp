@@ -37,6 +37,8 @@ struct Weight {
   int64_t ne1 = 1;  // rows = output features
   Device *device = nullptr;
   std::string_view name;
+
+  uint64_t bytes() const noexcept { return row_bytes(type, ne0) * static_cast<uint64_t>(ne1); }
 };
 
 // One layer's KV cache on one device: K and V, each [n_ctx][n_head_kv * head_dim] of `type`
@@ -49,6 +51,8 @@ struct KvLayer {
   int64_t n_head_kv = 0;
   int64_t head_dim = 0;
   Device *device = nullptr;
+
+  uint64_t bytes_per_row() const noexcept { return row_bytes(type, n_head_kv * head_dim); }
 };
 
 // Rotary position embedding, as ggml's rope (ggml_rope_ext) computes it. Pair i of a head

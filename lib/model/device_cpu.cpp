@@ -25,7 +25,6 @@ const float *f32_data(const Weight &w, const char *op) {
   return static_cast<const float *>(w.data);
 }
 
-uint64_t kv_row_bytes(const KvLayer &kv) { return row_bytes(kv.type, kv.n_head_kv * kv.head_dim); }
 
 }  // namespace
 
@@ -118,7 +117,7 @@ void CpuDevice::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_d
 
 void CpuDevice::kv_store(KvLayer &kv, const float *k, const float *v, int64_t pos0, int64_t n_tokens) {
   const int64_t n = kv.n_head_kv * kv.head_dim;
-  const uint64_t row = kv_row_bytes(kv);
+  const uint64_t row = kv.bytes_per_row();
   auto *k_base = static_cast<std::byte *>(kv.k);
   auto *v_base = static_cast<std::byte *>(kv.v);
   for (int64_t t = 0; t < n_tokens; ++t) {
@@ -158,7 +157,7 @@ void CpuDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int64
   const float *v = static_cast<const float *>(kv.v);
   if (kv.type != GgmlType::F32) {
     float *k32 = attention_ws_ + n_threads() * attention_ctx_, *v32 = k32 + attention_ctx_ * n_kv_embd;
-    const uint64_t row = kv_row_bytes(kv);
+    const uint64_t row = kv.bytes_per_row();
     auto convert = [&](int64_t begin, int64_t end) {
       for (int64_t pos = begin; pos < end; ++pos) {
         const uint64_t at = row * static_cast<uint64_t>(pos);

@@ -42,7 +42,6 @@ int cuda_device_count() {
 
 using offload::arena_bytes;
 
-uint64_t weight_bytes(const Weight &w) { return row_bytes(w.type, w.ne0) * static_cast<uint64_t>(w.ne1); }
 
 // The forward pass runs a block (attention with its KV cache, feed-forward, router, experts,
 // output head) on one device: refuse a plan that splits one, naming the tensors, before any byte
@@ -246,7 +245,7 @@ void Executor::upload_weights(ModelWeights &weights, const ModelParams &params, 
     if (plan_.location_of(w->name) != Location::device) continue;
     auto [it, fresh] = uploaded.try_emplace(w->name, nullptr);
     if (fresh) {
-      const uint64_t bytes = weight_bytes(*w);
+      const uint64_t bytes = w->bytes();
       void *copy = device_->allocate(bytes, w->name);
       uploaded_.push_back(copy);
       device_->upload(copy, w->data, bytes);

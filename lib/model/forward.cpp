@@ -49,16 +49,11 @@ Device &Forward::run_on(Device &device) {
   return device;
 }
 
-// Rope factors the block's device can read (the map's view for host blocks once uploaded).
-RopeParams Forward::rope_on(const Device &device) const {
-  RopeParams p = rope_;
-  if (w_.rope_freqs_host && w_.rope_freqs->device != &device) p.freq_factors = &*w_.rope_freqs_host;
-  return p;
-}
-
-// The same, streamed into `staged_factors` when only the host has them.
+// Rope factors device d can read: the device's copy, the map's view for a host block once the
+// factors were uploaded, or (a streamed block) a copy staged into `staged_factors`.
 RopeParams Forward::rope_for(Device &d, Weight &staged_factors) {
-  RopeParams p = rope_on(d);
+  RopeParams p = rope_;
+  if (w_.rope_freqs_host && w_.rope_freqs->device != &d) p.freq_factors = &*w_.rope_freqs_host;
   if (p.freq_factors && p.freq_factors->device != &d) {
     staged_factors = use(*p.freq_factors, d);
     p.freq_factors = &staged_factors;

@@ -78,7 +78,6 @@ class Forward {
   RopeParams rope_for(Device &d, Weight &staged_factors);
   void run_experts(Activations &e, const MoeWeights &m, const Routing &routing,
                    const std::optional<ClampedSwiglu> &clamp);
-  RopeParams rope_on(const Device &device) const;
 
   const ModelInfo &info_;
   const ModelWeights &w_;

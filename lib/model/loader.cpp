@@ -158,7 +158,6 @@ Weight f32_view(const gguf::File &file, const gguf::TensorInfo &t) {
   return view(file, t);
 }
 
-uint64_t bytes_of(const Weight &w) { return row_bytes(w.type, w.ne0) * static_cast<uint64_t>(w.ne1); }
 
 }  // namespace
 
@@ -272,7 +271,7 @@ void TensorReader::count(const ModelWeights &w) {
   const bool tied = w.output.data == w.token_embd.data;  // then the output head reads all of it
   for (const Block &b : w.blocks())
     for (const Weight *x : b.weights) {
-      const uint64_t bytes = bytes_of(*x), params = static_cast<uint64_t>(x->ne0 * x->ne1);
+      const uint64_t bytes = x->bytes(), params = static_cast<uint64_t>(x->ne0 * x->ne1);
       info_.weight_bytes += bytes;
       info_.n_params += params;
       const bool embeddings = b.kind == "embeddings" && !tied;  // one row per token
@@ -280,7 +279,7 @@ void TensorReader::count(const ModelWeights &w) {
       info_.active_weight_bytes += static_cast<uint64_t>(double(bytes) * share);
       info_.n_active_params += static_cast<uint64_t>(double(params) * share);
     }
-  if (w.rope_freqs) info_.weight_bytes += bytes_of(*w.rope_freqs);
+  if (w.rope_freqs) info_.weight_bytes += w.rope_freqs->bytes();
 }
 
 }  // namespace vramfit::model

@@ -5,13 +5,6 @@
 #include "common/error.hpp"
 
 namespace vramfit::model {
-namespace {
-
-uint64_t bytes_of(const Weight &w) { return row_bytes(w.type, w.ne0) * static_cast<uint64_t>(w.ne1); }
-uint64_t kv_row_bytes(const KvLayer &kv) { return row_bytes(kv.type, kv.n_head_kv * kv.head_dim); }
-
-}  // namespace
-
 Streamer::Streamer(Device &device, uint64_t slot_bytes, uint64_t kv_bytes)
     : device_(device), slot_bytes_(slot_bytes), kv_bytes_(kv_bytes) {
   try {
@@ -38,7 +31,7 @@ int Streamer::next_slot() {
 }
 
 Weight Streamer::stage(const Weight &host) {
-  const uint64_t bytes = bytes_of(host);
+  const uint64_t bytes = host.bytes();
   if (bytes > slot_bytes_)
     detail::fail(ErrorCode::internal, "streaming '{}': {} bytes exceed the planned slot of {}", host.name, bytes,
                  slot_bytes_);
@@ -57,14 +50,14 @@ void Streamer::stage_together(std::span<Weight *const> views) {
   constexpr uint64_t align = 256;
   auto padded = [&](uint64_t bytes) { return (bytes + align - 1) / align * align; };
   uint64_t total = 0;
-  for (const Weight *w : views) total += padded(bytes_of(*w));
+  for (const Weight *w : views) total += padded(w->bytes());
   if (total > slot_bytes_)
     detail::fail(ErrorCode::internal, "streaming '{}' and the rest of its expert: {} bytes exceed the planned slot of {}",
                  views.front()->name, total, slot_bytes_);
   const int slot = next_slot();
   auto *at = static_cast<std::byte *>(slots_[static_cast<size_t>(slot)]);
   for (Weight *w : views) {
-    const uint64_t bytes = bytes_of(*w);
+    const uint64_t bytes = w->bytes();
     device_.stream_upload(slot, at, w->data, bytes);
     w->data = at;
     w->device = &device_;
@@ -80,7 +73,7 @@ void Streamer::finish() {
 }
 
 KvLayer Streamer::kv_copy(const KvLayer &host, int64_t n_rows) {
-  const uint64_t row = kv_row_bytes(host);
+  const uint64_t row = host.bytes_per_row();
   if (!kv_k_ || row * static_cast<uint64_t>(host.n_ctx) > kv_bytes_)
     detail::fail(ErrorCode::internal, "streaming: the KV copy of {} bytes cannot hold {} rows of {} bytes", kv_bytes_,
                  host.n_ctx, row);
@@ -96,7 +89,7 @@ KvLayer Streamer::kv_copy(const KvLayer &host, int64_t n_rows) {
 }
 
 void Streamer::write_back(const KvLayer &copy, KvLayer &host, int64_t first, int64_t n) {
-  const uint64_t row = kv_row_bytes(host), at = row * static_cast<uint64_t>(first);
+  const uint64_t row = host.bytes_per_row(), at = row * static_cast<uint64_t>(first);
   device_.synchronize();
   device_.download(static_cast<std::byte *>(host.k) + at, static_cast<const std::byte *>(copy.k) + at,
                    row * static_cast<uint64_t>(n));

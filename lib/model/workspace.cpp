@@ -102,7 +102,7 @@ int64_t Workspace::slide_kv(int32_t layer, int64_t pos0, int64_t n_tokens, int64
   if (window == 0 || pos0 + n_tokens - needed_from > cache.n_ctx)
     detail::fail(ErrorCode::internal, "layer {}: positions {}..{} do not fit its KV cache of {} rows", layer, needed_from,
                  pos0 + n_tokens - 1, cache.n_ctx);
-  const uint64_t row = row_bytes(cache.type, cache.n_head_kv * cache.head_dim);
+  const uint64_t row = cache.bytes_per_row();
   const uint64_t offset = row * static_cast<uint64_t>(needed_from - first);
   const uint64_t bytes = row * static_cast<uint64_t>(pos0 - needed_from);
   kv_staging.resize(bytes);

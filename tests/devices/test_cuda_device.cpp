@@ -16,9 +16,11 @@
 #include "model/device_cpu.hpp"
 #include "quant/quant.hpp"
 #include "model/device_cuda.hpp"
+#include "test_util.hpp"
 #include "vramfit/error.hpp"
 
 using namespace vramfit;
+using vramfit::test::random_floats;
 using namespace vramfit::model;
 
 namespace {
@@ -107,14 +109,6 @@ TEST_CASE("a cuda runtime reserves the thread stacks of its kernels up front") {
 }
 
 namespace {
-
-std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float &x : v) x = dist(rng);
-  return v;
-}
 
 template <class T>
 void *put(Device &d, const std::vector<T> &host) {

@@ -9,20 +9,14 @@
 
 #include "cuda/kernel_math.hpp"
 #include "quant/quant.hpp"
+#include "test_util.hpp"
 #include "vramfit/types.hpp"
 
 using namespace vramfit;
+using vramfit::test::random_floats;
 using namespace vramfit::cuda;
 
 namespace {
-
-std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float &x : v) x = dist(rng);
-  return v;
-}
 
 // The 32 lanes' values after the kernel's butterfly reduction (butterfly_partner): every lane
 // must end with the same total.

@@ -35,7 +35,7 @@ template <class Device, class Weights>
 void upload_to(Device &device, const Weights &weights, std::vector<void *> &copies) {
   for (const auto *c : weights) {
     auto &w = const_cast<std::remove_cvref_t<decltype(*c)> &>(*c);
-    const uint64_t bytes = row_bytes(w.type, w.ne0) * static_cast<uint64_t>(w.ne1);
+    const uint64_t bytes = w.bytes();
     void *copy = device.allocate(bytes, "weights");
     device.upload(copy, w.data, bytes);
     copies.push_back(copy);
