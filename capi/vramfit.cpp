@@ -11,7 +11,9 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "vramfit/chat.hpp"
 #include "vramfit/context.hpp"
@@ -271,10 +273,65 @@ vramfit_status copy_text(const std::string &text, char *buf, size_t capacity, si
   return VRAMFIT_OK;
 }
 
+// vramfit_tokenize and vramfit_tokenize_special: the tokens, or the capacity they need.
+vramfit_status tokenize_into(const vramfit_model *model, const char *text, size_t len, bool add_special,
+                             bool parse_special, vramfit_token *out, size_t capacity, size_t *n_out,
+                             const char *function) {
+  return guarded([&]() -> vramfit_status {
+    require(model, function, "model");
+    require(n_out, function, "n_out");
+    if (!text && len > 0) fail(ErrorCode::invalid_argument, std::string(function) + ": text is NULL but len > 0");
+    const auto tokens = model->model.tokenize(std::string_view(text ? text : "", len), add_special, parse_special);
+    *n_out = tokens.size();
+    if (tokens.size() > capacity)
+      return failed(VRAMFIT_ERR_BUFFER_TOO_SMALL, (std::string(function) + ": " + std::to_string(tokens.size()) +
+                                                   " tokens do not fit a capacity of " + std::to_string(capacity)).c_str());
+    if (!tokens.empty()) {
+      require(out, function, "out");
+      std::copy(tokens.begin(), tokens.end(), out);
+    }
+    return VRAMFIT_OK;
+  });
+}
+
 void require_token(const vramfit_model *model, vramfit_token token, const char *function) {
   if (token < 0 || token >= model->model.n_vocab())
     fail(ErrorCode::invalid_argument, std::string(function) + ": token " + std::to_string(token) +
                                           " is outside the vocabulary (" + std::to_string(model->model.n_vocab()) + ")");
+}
+
+// A JSON string literal of `text` (device names are ours, but quote them properly anyway).
+std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      constexpr char hex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += hex[(c >> 4) & 0xf];
+      out += hex[c & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string memory_json(const vramfit::MemoryReport &report) {
+  std::string out = "{\"devices\": [";
+  for (size_t i = 0; i < report.devices.size(); ++i) {
+    const vramfit::DeviceMemory &d = report.devices[i];
+    const std::pair<const char *, uint64_t> fields[] = {
+        {"weights", d.weights}, {"kv", d.kv},     {"scratch", d.scratch}, {"staging", d.staging},
+        {"overhead", d.overhead}, {"peak", d.peak}, {"budget", d.budget},  {"total", d.total()}};
+    out += i ? ", {\"device\": " : "{\"device\": ";
+    out += json_string(d.device);
+    for (const auto &[name, bytes] : fields) out += std::string(", \"") + name + "\": " + std::to_string(bytes);
+    out += "}";
+  }
+  return out + "], \"total\": " + std::to_string(report.total()) + "}";
 }
 
 }  // namespace
@@ -349,21 +406,12 @@ bool vramfit_model_is_eog(const vramfit_model *model, vramfit_token token) {
 
 vramfit_status vramfit_tokenize(const vramfit_model *model, const char *text, size_t len, bool add_special,
                                 vramfit_token *out, size_t capacity, size_t *n_out) {
-  return guarded([&]() -> vramfit_status {
-    require(model, "vramfit_tokenize", "model");
-    require(n_out, "vramfit_tokenize", "n_out");
-    if (!text && len > 0) fail(ErrorCode::invalid_argument, "vramfit_tokenize: text is NULL but len > 0");
-    const auto tokens = model->model.tokenize(std::string_view(text ? text : "", len), add_special);
-    *n_out = tokens.size();
-    if (tokens.size() > capacity)
-      return failed(VRAMFIT_ERR_BUFFER_TOO_SMALL, ("vramfit_tokenize: " + std::to_string(tokens.size()) +
-                                                   " tokens do not fit a capacity of " + std::to_string(capacity)).c_str());
-    if (!tokens.empty()) {
-      require(out, "vramfit_tokenize", "out");
-      std::copy(tokens.begin(), tokens.end(), out);
-    }
-    return VRAMFIT_OK;
-  });
+  return tokenize_into(model, text, len, add_special, false, out, capacity, n_out, "vramfit_tokenize");
+}
+
+vramfit_status vramfit_tokenize_special(const vramfit_model *model, const char *text, size_t len, bool add_special,
+                                        bool parse_special, vramfit_token *out, size_t capacity, size_t *n_out) {
+  return tokenize_into(model, text, len, add_special, parse_special, out, capacity, n_out, "vramfit_tokenize_special");
 }
 
 vramfit_status vramfit_detokenize(const vramfit_model *model, const vramfit_token *tokens, size_t n, char *buf,
@@ -568,5 +616,27 @@ const char *vramfit_plan_table(const vramfit_plan *plan) { return plan ? plan->t
 uint64_t vramfit_plan_device_bytes(const vramfit_plan *plan) { return plan ? plan->plan.device_total_bytes() : 0; }
 uint64_t vramfit_plan_budget_bytes(const vramfit_plan *plan) { return plan ? plan->plan.budget_bytes : 0; }
 void vramfit_plan_free(vramfit_plan *plan) { delete plan; }
+
+// ---- for bindings ----
+
+vramfit_status vramfit_parse_size(const char *text, uint64_t *out) {
+  return guarded([&] {
+    require(text, "vramfit_parse_size", "text");
+    require(out, "vramfit_parse_size", "out");
+    const std::optional<uint64_t> bytes = vramfit::parse_size(text);
+    if (!bytes)
+      fail(ErrorCode::invalid_argument, std::string("vramfit_parse_size: '") + text +
+                                            "' is not a size (a number with an optional unit: 11.5GiB, 12GB, 800MiB, 4096)");
+    *out = *bytes;
+  });
+}
+
+vramfit_status vramfit_context_memory_json(const vramfit_context *ctx, char *buf, size_t capacity, size_t *n_out) {
+  return guarded([&]() -> vramfit_status {
+    require(ctx, "vramfit_context_memory_json", "ctx");
+    require(n_out, "vramfit_context_memory_json", "n_out");
+    return copy_text(memory_json(ctx->context.memory_report()), buf, capacity, n_out, "vramfit_context_memory_json");
+  });
+}
 
 }  // extern "C"

@@ -432,6 +432,35 @@ VRAMFIT_CAPI vramfit_status vramfit_chat_apply(const vramfit_model *model, const
 ** "<|im_start|>ROLE\nCONTENT<|im_end|>\n" per message, then "<|im_start|>assistant\n". */
 VRAMFIT_CAPI bool vramfit_model_has_chat_template(const vramfit_model *model);
 
+/* ---- for bindings: chat prompts, sizes, memory by device --------------------------------------- */
+
+/* As vramfit_tokenize, and parse_special recognizes the control tokens written in the text
+** ("<s>", "<|im_start|>", "<|eot_id|>"...) as those tokens instead of spelling them out. A prompt
+** made by vramfit_chat_apply needs it (with add_special = false); leave it off for text a user
+** typed, so that it cannot forge a turn. User-defined tokens ("<think>") are matched either way,
+** as llama.cpp does. *n_out, capacity and errors as vramfit_tokenize. Thread-safe. */
+VRAMFIT_CAPI vramfit_status vramfit_tokenize_special(const vramfit_model *model, const char *text, size_t len,
+                                                     bool add_special, bool parse_special, vramfit_token *out,
+                                                     size_t capacity, size_t *n_out);
+
+/* Parses a byte size as the CLI's --vram-budget takes it: a number with an optional unit, "11.5GiB",
+** "12GB", "800MiB", "4096" (bytes); units b, k/kb, m/mb, g/gb, t/tb (powers of 1000) and kib, mib,
+** gib, tib (powers of 1024), any letter case, no spaces. Stores the bytes (rounded to the nearest)
+** in *out. Errors: INVALID_ARGUMENT (NULL text/out, not a size; the message quotes the text).
+** Thread-safe. */
+VRAMFIT_CAPI vramfit_status vramfit_parse_size(const char *text, uint64_t *out);
+
+/* The context's memory per device and category as JSON, NUL-terminated in buf (*n_out, capacity
+** and BUFFER_TOO_SMALL as vramfit_detokenize):
+**   {"devices": [{"device": "cpu", "weights": N, "kv": N, "scratch": N, "staging": N,
+**                 "overhead": N, "peak": N, "budget": N, "total": N}, ...], "total": N}
+** in bytes; the host comes first, then the device of the model's plan (when it has one; "budget"
+** is 0 on the host). On a device every figure is arena bytes, so they add up to what the device
+** handed out. "staging" is the host copy of activations crossing devices; "overhead" the device
+** runtime's fixed reservations. Errors: INVALID_ARGUMENT (NULL ctx/n_out), BUFFER_TOO_SMALL. */
+VRAMFIT_CAPI vramfit_status vramfit_context_memory_json(const vramfit_context *ctx, char *buf, size_t capacity,
+                                                        size_t *n_out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -463,6 +463,26 @@ static void test_plan_moe(void) {
 
 /* ---- a simulated device: the split runs under the budget, with the CPU's logits ---- */
 
+/* vramfit_context_memory_json lists each memory of the report and the same total. */
+static void check_memory_json(const vramfit_context *ctx, const vramfit_memory_report *report) {
+  char json[2048], expected_total[64];
+  const char *at;
+  size_t n = 0;
+  uint32_t n_devices = 0;
+  CHECK_FAILS(vramfit_context_memory_json(ctx, NULL, 0, &n), VRAMFIT_ERR_BUFFER_TOO_SMALL);
+  CHECK(n > 0 && n < sizeof json);
+  CHECK_FAILS(vramfit_context_memory_json(ctx, json, n, &n), VRAMFIT_ERR_BUFFER_TOO_SMALL);
+  CHECK_OK(vramfit_context_memory_json(ctx, json, sizeof json, &n));
+  CHECK(n == strlen(json));
+  CHECK(strncmp(json, "{\"devices\": [{\"device\": \"cpu\", \"weights\": ", 42) == 0);
+  for (at = strstr(json, "\"device\": "); at; at = strstr(at + 1, "\"device\": ")) ++n_devices;
+  CHECK(n_devices == report->n_devices);
+  snprintf(expected_total, sizeof expected_total, "], \"total\": %llu}", (unsigned long long)report->total);
+  CHECK(n >= strlen(expected_total) && strcmp(json + n - strlen(expected_total), expected_total) == 0);
+  CHECK_FAILS(vramfit_context_memory_json(NULL, json, sizeof json, &n), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_context_memory_json(ctx, json, sizeof json, NULL), VRAMFIT_ERR_INVALID_ARGUMENT);
+}
+
 static void last_logits(vramfit_model *model, const vramfit_token *tokens, size_t n, float *out, int32_t n_vocab,
                         vramfit_memory_report *report) {
   vramfit_context *ctx = NULL;
@@ -478,6 +498,7 @@ static void last_logits(vramfit_model *model, const vramfit_token *tokens, size_
   if (logits) memcpy(out, logits, (size_t)n_vocab * sizeof *out);
   report->struct_size = sizeof *report;
   CHECK_OK(vramfit_context_memory(ctx, report));
+  check_memory_json(ctx, report);
   vramfit_context_free(ctx);
 }
 
@@ -802,6 +823,42 @@ static void test_chat_templates(const vramfit_model *model) {
   CHECK(strstr(vramfit_last_error(), "messages[1] has a NULL content") != NULL);
 }
 
+/* ---- what bindings need: control tokens in chat prompts, budget strings ---- */
+
+static void test_binding_helpers(const vramfit_model *model) {
+  static const char kChat[] = "<s>Once";
+  vramfit_token with[16], without[16], once[16];
+  size_t n_with = 0, n_without = 0, n_once = 0, n_needed = 0;
+  uint64_t bytes = 0;
+
+  /* parse_special turns "<s>" into BOS (id 1); without it the text is spelled out. */
+  CHECK_OK(vramfit_tokenize_special(model, kChat, strlen(kChat), false, true, with, 16, &n_with));
+  CHECK_OK(vramfit_tokenize_special(model, kChat, strlen(kChat), false, false, without, 16, &n_without));
+  CHECK_OK(vramfit_tokenize(model, "Once", 4, true, once, 16, &n_once));
+  CHECK(n_with == n_once && memcmp(with, once, n_once * sizeof *once) == 0 && with[0] == vramfit_model_bos(model));
+  CHECK(n_without > n_with && without[0] != vramfit_model_bos(model));
+  /* add_special = false without parse_special is vramfit_tokenize exactly. */
+  CHECK_OK(vramfit_tokenize(model, kChat, strlen(kChat), false, once, 16, &n_once));
+  CHECK(n_once == n_without && memcmp(once, without, n_once * sizeof *once) == 0);
+  CHECK_FAILS(vramfit_tokenize_special(model, kChat, strlen(kChat), false, true, with, 1, &n_needed),
+              VRAMFIT_ERR_BUFFER_TOO_SMALL);
+  CHECK(n_needed == n_with);
+  CHECK_FAILS(vramfit_tokenize_special(NULL, kChat, 1, false, true, with, 16, &n_with), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(vramfit_last_error(), "vramfit_tokenize_special: model is NULL") != NULL);
+
+  CHECK_OK(vramfit_parse_size("11.5GiB", &bytes));
+  CHECK(bytes == 12348030976ull);
+  CHECK_OK(vramfit_parse_size("800MB", &bytes));
+  CHECK(bytes == 800000000ull);
+  CHECK_OK(vramfit_parse_size("4096", &bytes));
+  CHECK(bytes == 4096);
+  CHECK_FAILS(vramfit_parse_size("12XB", &bytes), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(vramfit_last_error(), "'12XB' is not a size") != NULL);
+  CHECK_FAILS(vramfit_parse_size("", &bytes), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_parse_size(NULL, &bytes), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_parse_size("1GiB", NULL), VRAMFIT_ERR_INVALID_ARGUMENT);
+}
+
 int main(void) {
   const char *env = getenv("VRAMFIT_TEST_DATA");
   const char *src = getenv("VRAMFIT_SOURCE_DIR");
@@ -838,6 +895,7 @@ int main(void) {
     test_older_struct_sizes(model);
     test_error_paths(model);
     test_chat_templates(model);
+    test_binding_helpers(model);
   }
   test_plan();
   test_plan_moe();
