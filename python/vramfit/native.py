@@ -187,13 +187,17 @@ class Model(_Handle):
 
     def chat_apply(self, messages: Sequence[Tuple[str, str]], add_generation_prompt: bool = True,
                    chat_template: Optional[str] = None, template_vars: Optional[Mapping[str, Any]] = None,
-                   date: Optional[str] = None) -> str:
-        """The prompt text of a conversation, rendered with the model's chat template (or chat_template)."""
+                   date: Optional[str] = None, bos_token: Optional[str] = None,
+                   eos_token: Optional[str] = None) -> str:
+        """The prompt text of messages [(role, content)], rendered with the model's chat template
+        (or chat_template; ChatML for a model without one). template_vars become template variables;
+        date ("YYYY-MM-DD") is what strftime_now() formats (None: today); bos_token / eos_token
+        replace the model's token texts ("" leaves them undefined)."""
         params = init_params(lib().vramfit_chat_params_init, _native.ChatParams)
         params.add_generation_prompt = 1 if add_generation_prompt else 0
-        keep = [s.encode("utf-8") if s is not None else None
-                for s in (chat_template, json.dumps(dict(template_vars)) if template_vars else None, date)]
-        params.chat_template, params.extra_json, params.date = keep
+        extra = json.dumps(dict(template_vars)) if template_vars else None
+        keep = [s.encode("utf-8") if s is not None else None for s in (chat_template, extra, date, bos_token, eos_token)]
+        params.chat_template, params.extra_json, params.date, params.bos_token, params.eos_token = keep
         encoded = [(role.encode("utf-8"), content.encode("utf-8")) for role, content in messages]
         array_type = _native.ChatMessage * max(1, len(encoded))
         c_messages = array_type(*[_native.ChatMessage(r, c) for r, c in encoded])
