@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages vramfit needs to build and test; a no-op when they are present.
 set -euo pipefail
-packages=(cmake ninja-build g++ gcc pkg-config libxsimd-dev libfmt-dev doctest-dev)
+packages=(cmake ninja-build g++ gcc pkg-config libxsimd-dev libfmt-dev doctest-dev
+  python3 python3-pytest python3-venv python3-setuptools python3-wheel)  # python: the binding and its tests
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
