@@ -228,10 +228,9 @@ def call(fn: Callable[..., int], *args) -> None:
     check(fn(*args), last_error)
 
 
-def call_text(fn: Callable[..., int], *args) -> bytes:
+def call_text(fn: Callable[..., int], *args, capacity: int = 256) -> bytes:
     """Calls a function that writes a NUL-terminated text to (buf, capacity, n_out), growing buf."""
     n = ctypes.c_size_t(0)
-    capacity = 256
     while True:
         buf = ctypes.create_string_buffer(capacity)
         status = fn(*args, buf, capacity, ctypes.byref(n))
@@ -242,10 +241,9 @@ def call_text(fn: Callable[..., int], *args) -> bytes:
         return buf.raw[: n.value]
 
 
-def call_tokens(fn: Callable[..., int], *args) -> list:
+def call_tokens(fn: Callable[..., int], *args, capacity: int = 64) -> list:
     """Calls a function that writes tokens to (out, capacity, n_out), growing out."""
     n = ctypes.c_size_t(0)
-    capacity = 64
     while True:
         out = (c_token * capacity)()
         status = fn(*args, out, capacity, ctypes.byref(n))

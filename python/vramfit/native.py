@@ -141,6 +141,7 @@ class Model(_Handle):
                 return False
 
         progress = _native.PROGRESS_CALLBACK(on_progress) if progress_callback else None
+        # `keep` holds what params points into (strings, the policy, the callback) until the call returns.
         params, keep = _model_params(device, offload or OffloadOptions(), n_ctx, n_batch, kv_type, progress)
         out = ctypes.c_void_p()
         try:
@@ -149,7 +150,6 @@ class Model(_Handle):
             if raised:
                 raise raised[0] from None
             raise
-        del keep
         self._ptr = out.value
         self._pieces: Dict[int, bytes] = {}
 
@@ -172,7 +172,9 @@ class Model(_Handle):
         return bool(lib().vramfit_model_has_chat_template(self.ptr))
 
     def tokenize(self, text: bytes, add_special: bool = True, parse_special: bool = False) -> List[int]:
-        return call_tokens(lib().vramfit_tokenize_special, self.ptr, text, len(text), add_special, parse_special)
+        # At most about one token per byte (+ BOS and a leading-space token): one call, rarely two.
+        return call_tokens(lib().vramfit_tokenize_special, self.ptr, text, len(text), add_special, parse_special,
+                           capacity=len(text) + 4)
 
     def detokenize(self, tokens: Sequence[int]) -> bytes:
         ids = (_native.c_token * len(tokens))(*tokens)
@@ -201,7 +203,8 @@ class Model(_Handle):
         encoded = [(role.encode("utf-8"), content.encode("utf-8")) for role, content in messages]
         array_type = _native.ChatMessage * max(1, len(encoded))
         c_messages = array_type(*[_native.ChatMessage(r, c) for r, c in encoded])
-        text = call_text(lib().vramfit_chat_apply, self.ptr, ctypes.byref(params), c_messages, len(encoded))
+        text = call_text(lib().vramfit_chat_apply, self.ptr, ctypes.byref(params), c_messages, len(encoded),
+                         capacity=4096)  # a larger first guess: a too small buffer renders twice
         return text.decode("utf-8", errors="replace")
 
 
@@ -297,10 +300,9 @@ def plan(model_path: str, *, vram_budget: Optional[Size] = None, n_ctx: int = 0,
     """
     offload = OffloadOptions(vram_budget, strategy, n_gpu_layers, override_tensor, cpu_moe, n_cpu_moe, reserve,
                              min_ctx)
-    params, keep = _model_params("auto", offload, n_ctx, n_batch, kv_type)
+    params, keep = _model_params("auto", offload, n_ctx, n_batch, kv_type)  # keep: alive during the call
     out = ctypes.c_void_p()
     call(lib().vramfit_plan_create, str(model_path).encode("utf-8"), ctypes.byref(params), None, ctypes.byref(out))
-    del keep
     try:
         if table:
             return lib().vramfit_plan_table(out.value).decode("utf-8")
