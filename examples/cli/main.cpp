@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cli.hpp"
+#include "options.hpp"
 #include "vramfit/log.hpp"
 #include "vramfit/error.hpp"
 
@@ -122,6 +123,9 @@ int main(int argc, char **argv) {
       nullptr);
   try {
     return check_stdout(command, it->second.run(args));
+  } catch (const UsageError &e) {  // a flag refused after parsing (a file -f names, ...)
+    fmt::print(stderr, "vramfit {}: error: {} (see `vramfit {} --help`)\n", command, e.message, command);
+    return 2;
   } catch (const vramfit::Error &e) {
     fmt::print(stderr, "vramfit {}: error: {}\n", command, e.what());
     return 1;

@@ -396,6 +396,10 @@ void draw_load_bar(float fraction) {
   std::fflush(stderr);
 }
 
+}  // namespace
+
+int32_t default_ctx(int32_t n_ctx_train) { return n_ctx_train > 0 ? std::min(kDefaultCtx, n_ctx_train) : kDefaultCtx; }
+
 // -c, or the shared default: 4096, or the trained length when smaller. A defaulted context may
 // shrink to fit a device (min_ctx); an explicit one only with --min-ctx.
 void resolve_context(CommonOptions &o, int32_t n_ctx_train) {
@@ -415,10 +419,6 @@ void resolve_context(CommonOptions &o, int32_t n_ctx_train) {
   o.model.kv_type = o.context.kv_type;
 }
 
-}  // namespace
-
-int32_t default_ctx(int32_t n_ctx_train) { return n_ctx_train > 0 ? std::min(kDefaultCtx, n_ctx_train) : kDefaultCtx; }
-
 std::string read_text_file_or_throw(std::string_view flag, const std::string &path) {
   std::string error;
   auto text = read_text_file(path, &error);
@@ -427,7 +427,7 @@ std::string read_text_file_or_throw(std::string_view flag, const std::string &pa
 }
 
 Model load_model(CommonOptions &o) {
-  resolve_context(o, ModelShape::from_gguf(gguf::File::open(o.model_path)).n_ctx_train);
+  resolve_context(o, static_cast<int32_t>(ModelShape::from_gguf(gguf::File::open(o.model_path)).n_ctx_train));
   std::error_code ec;
   const auto file_bytes = std::filesystem::file_size(o.model_path, ec);
   if (!ec && file_bytes >= kProgressBarBytes && stderr_is_terminal())
@@ -437,13 +437,9 @@ Model load_model(CommonOptions &o) {
     };
   Model model = Model::load(o.model_path, o.model);
   o.model.progress = nullptr;
-  // The context the plan sized the device for (shrunk to fit, maybe); the CPU takes -c as it is.
-  if (const Plan *plan = model.plan()) {
-    if (static_cast<int32_t>(plan->n_ctx) < o.context.n_ctx)
-      fmt::print(stderr, "note: context {} tokens (shrunk from {} to fit the VRAM budget; --min-ctx {})\n",
-                 plan->n_ctx, o.context.n_ctx, o.model.offload.min_ctx);
-    o.context.n_ctx = static_cast<int32_t>(plan->n_ctx);
-  }
+  // The context the plan sized the device for (shrunk to fit, maybe: its notes say so, and
+  // print_setup prints them); the CPU takes -c as it is.
+  if (const Plan *plan = model.plan()) o.context.n_ctx = static_cast<int32_t>(plan->n_ctx);
   return model;
 }
 

@@ -112,6 +112,10 @@ void add_prompt_options(OptionParser &parser, CommonOptions &o, bool required = 
 // The shared default context: kDefaultCtx, or the trained length when smaller (unknown: 0).
 int32_t default_ctx(int32_t n_ctx_train);
 
+// Sets o.context.n_ctx (and o.model's n_ctx, n_batch, kv_type) as load_model() does: -c (warning
+// when above n_ctx_train), else default_ctx() with --min-ctx defaulting to kDefaultMinCtx.
+void resolve_context(CommonOptions &o, int32_t n_ctx_train);
+
 // Loads o.model_path as the flags say. Resolves the context first: -c, or 4096 (the trained length
 // when smaller); with a device and a defaulted context the plan may shrink it to --min-ctx (512)
 // and says so. Warns when -c exceeds the trained length. Shows a load bar on a terminal. On

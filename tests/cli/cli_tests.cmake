@@ -50,7 +50,7 @@ vramfit_cli_test(cli_run_override_tensor ARGS run -m ${stories} -p ${once} -n 24
 vramfit_cli_test(cli_run_kv_host RC 1 ARGS run -m ${stories} -p hi -n 1 -t 1 -c 128 --device sim:64MiB -ngl 6
   --kv-placement host ERR "layer 0's KV cache on the host and its attention on the device; .*--kv-placement follow")
 vramfit_cli_test(cli_run_min_ctx_shrinks ARGS run -m ${stories} -p hi -n 1 -t 1 --device sim:3MiB -ngl 6 --min-ctx 256
-  ERR "note: context [0-9]+ tokens \\(shrunk from 2048 to fit the VRAM budget; --min-ctx 256\\)")
+  ERR "offload: context shrunk from 2048 to 1024 tokens to fit the budget \\(--min-ctx 256\\)")
 vramfit_cli_test(cli_run_device_case ARGS run -m ${stories} -p hi -n 1 -t 1 --device CPU ERR "generation: 1 tokens")
 
 # ---- seeds: default and -1 are random and printed; a printed seed repeats the run ----
@@ -79,3 +79,21 @@ vramfit_cli_test(cli_version ARGS --version OUT "^vramfit [0-9]+\\.[0-9]+\\.[0-9
 vramfit_cli_test(cli_help_command ARGS help run OUT "^usage: vramfit run .*model and placement:.*--override-tensor")
 vramfit_cli_test(cli_run_budget_with_space ARGS run -m ${stories} -p hi -n 1 -t 1 -c 128 --device sim:64MiB
   "--vram-budget=11.5 MB" -ngl 6 ERR "sim \\(11500000 bytes\\): peak [0-9]+ bytes of a 11500000 byte budget")
+
+# ---- plan: the same parser, the shared default context, machine facts measured / given / assumed ----
+set(llama70b ${VRAMFIT_SHARED}/models/header-only/llama2-70b-Q4_K_M.gguf)
+vramfit_cli_test(cli_plan_machine_assumed ARGS plan -m ${llama70b}
+  OUT "note: budget: 12.00 GiB device memory \\(assumed, no GPU was measured\\) minus a 0.50 GiB reserve.*machine facts the plan used:\n  gpu memory 12.00 GiB +assumed\n.*  host read bandwidth 40.0 GB/s +assumed\n.*  host memory [0-9.]+ GiB available of [0-9.]+ GiB +measured\n")
+vramfit_cli_test(cli_plan_machine_given ARGS plan -m ${llama70b} --host-memory 64GiB --host-bandwidth=80GB
+  "--device-memory=24 GiB"
+  OUT "host memory: fits \\([0-9.]+ GiB needed, 64.00 GiB available\\).*  gpu memory 24.00 GiB +given\n.*  host read bandwidth 80.0 GB/s +given\n.*  host memory 64.00 GiB available of 64.00 GiB +given\n")
+vramfit_cli_test(cli_plan_machine_json ARGS plan ${llama70b} --vram-budget 11.5GiB --host-memory 64GiB --json
+  OUT "\"machine_sources\": {\"device_memory\": \"assumed\", [^\n]*\"host_memory\": \"given\"}")
+# plan and run share the default context (the trained 2048 of stories260K here) and shrink it alike.
+vramfit_cli_test(cli_plan_sim_like_run ARGS plan -m ${stories} --device sim:3MiB -ngl 6
+  OUT "n_ctx 1024, n_batch 512.*budget 0.00 GiB \\(3145728 bytes\\).*context shrunk from 2048 to 1024 tokens")
+vramfit_cli_test(cli_plan_default_ctx ARGS plan -m ${stories} --vram-budget 1GiB OUT "n_ctx 2048, n_batch 512")
+# The advice in a too-small budget error works: -ngl 0 runs on the CPU.
+vramfit_cli_test(cli_run_ngl0_advice ARGS run -m ${stories} -p hi -n 2 -t 1 --device sim:1MiB -ngl 0
+  ERR "offload: layers \\(-ngl 0\\), 0 of 5 layers.*generation: 2 tokens")
+vramfit_cli_test(cli_plan_device_cpu RC 2 ARGS plan -m ${stories} --device cpu ERR "--device cpu: nothing to plan")
