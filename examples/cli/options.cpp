@@ -306,6 +306,7 @@ void add_context_options(OptionParser &p, CommonOptions &o) {
            });
   p.option({"-b", "--batch-size"}, "N", "prompt tokens per forward pass (default 512)", [&o](std::string_view v) {
     o.context.n_batch = static_cast<int32_t>(parse_integer("-b", v, 1, INT32_MAX));
+    o.batch_given = true;
   });
   p.option({"-t", "--threads"}, "N", "CPU threads (default 0: all cores; at most the hardware threads)",
            [&o](std::string_view v) { o.context.n_threads = parse_threads("-t", v); });

@@ -57,6 +57,7 @@ struct CommonOptions {
   std::string prompt_file;            // -f FILE ("" when none)
   bool ctx_given = false;             // -c was on the command line
   bool min_ctx_given = false;         // --min-ctx was on the command line
+  bool batch_given = false;           // -b was on the command line
   bool seed_is_random = false;        // no --seed, or --seed -1: print it so the run can be repeated
   CommonOptions();
 };

@@ -97,3 +97,26 @@ vramfit_cli_test(cli_plan_default_ctx ARGS plan -m ${stories} --vram-budget 1GiB
 vramfit_cli_test(cli_run_ngl0_advice ARGS run -m ${stories} -p hi -n 2 -t 1 --device sim:1MiB -ngl 0
   ERR "offload: layers \\(-ngl 0\\), 0 of 5 layers.*generation: 2 tokens")
 vramfit_cli_test(cli_plan_device_cpu RC 2 ARGS plan -m ${stories} --device cpu ERR "--device cpu: nothing to plan")
+
+# ---- every command: the same shared groups in --help, the same parser ----
+add_test(NAME cli_help_shared_placement COMMAND ${CMAKE_COMMAND} -DCLI=$<TARGET_FILE:vramfit_cli>
+  "-DCOMMANDS=bench^^plan" "-DGROUPS=model and placement^^context" "-DIF_PRESENT=chat^^serve"
+  -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/cli_help_groups.cmake)
+add_test(NAME cli_help_shared_sampling COMMAND ${CMAKE_COMMAND} -DCLI=$<TARGET_FILE:vramfit_cli>
+  "-DCOMMANDS=run" "-DGROUPS=sampling" "-DIF_PRESENT=chat^^serve"
+  -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/cli_help_groups.cmake)
+vramfit_cli_test(cli_info_dash_m ARGS info -m ${stories} OUT "architecture: +llama")
+vramfit_cli_test(cli_info_two_models RC 2 ARGS info ${stories} ${stories} ERR "unexpected argument")
+vramfit_cli_test(cli_tokenize_dash_p ARGS tokenize -m ${stories} -p "Hello world" OUT "^1 [0-9 ]+\n$")
+vramfit_cli_test(cli_tokenize_file_dir RC 2 ARGS tokenize -m ${stories} -f ${VRAMFIT_SHARED}
+  ERR "-f: cannot read '[^']*': Is a directory")
+vramfit_cli_test(cli_bench_model_sim ARGS bench -m ${stories} -p 32 -n 8 -r 1 -t 1 --device=sim:64MiB -ngl 3
+  OUT "pp32: [0-9.]+ tok/s\ntg8: [0-9.]+ tok/s = [0-9.]+ GB/s of weights .* read bandwidth [0-9.]+ GB/s"
+  ERR "\nsim +[0-9.]+ ")
+vramfit_cli_test(cli_bench_ctx_too_small RC 2 ARGS bench -m ${stories} -p 32 -n 8 -c 16
+  ERR "-c 16 cannot hold -p 32 \\+ -n 8 tokens")
+# quantize: -t as everywhere, one summary warning for every requantized tensor.
+vramfit_cli_test(cli_quantize_requant_summary ARGS quantize ${VRAMFIT_SHARED}/models/synth-Q8_0.gguf
+  ${CMAKE_CURRENT_BINARY_DIR}/cli-requant-Q4_K_S.gguf Q4_K_S -t 1
+  OUT "23 of them requantized" ERR "warning: requantizing 23 of 30 tensors"
+  NOT_ERR "warning: [^\n]*\n[^\n]*warning: ")
