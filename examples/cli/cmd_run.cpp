@@ -84,8 +84,8 @@ int run(std::span<const std::string_view> args) {
   fmt::print(stderr, "generation: {} tokens, {:.2f} tok/s (stopped: {})\n", r.stats.n_generated,
              r.stats.generation_tok_s, write_failed ? "writing to stdout failed" : stop_text(r.stop_reason));
   if (r.stop_reason == StopReason::context_full)
-    fmt::print(stderr, "context full: the {} tokens of -c {} are used (prompt {} + generated {}); raise -c for more\n",
-               ctx.n_past(), ctx.n_ctx(), r.stats.n_prompt, r.stats.n_generated);
+    fmt::print(stderr, "context full: all {} positions of -c {} are used; raise -c for a longer text\n", ctx.n_ctx(),
+               ctx.n_ctx());
   if (r.stop_reason == StopReason::callback && g_interrupted.load()) return 130;  // as a shell reports SIGINT
   return 0;
 }

@@ -94,6 +94,7 @@ int64_t parse_integer(std::string_view flag, std::string_view text, int64_t min,
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.empty() || ec != std::errc() || end != text.data() + text.size())
     refuse(fmt::format("{}: '{}' is not a whole number", flag, text));
+  if (value < min && max >= INT32_MAX) refuse(fmt::format("{}: {} is below the least value, {}", flag, value, min));
   if (value < min || value > max) refuse(fmt::format("{}: {} is outside {}..{}", flag, value, min, max));
   return value;
 }

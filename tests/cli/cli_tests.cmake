@@ -61,7 +61,7 @@ vramfit_cli_test(cli_run_seed_fixed ARGS run -m ${stories} -p hi -n 1 -t 1 --see
 
 # ---- what run decided prints before the first token; context full is said ----
 vramfit_cli_test(cli_run_context_full ARGS run -m ${stories} -p ${once} -n 100 -c 32 --temp 0 -t 1
-  ERR "stopped: context full\\).*context full: the 32 tokens of -c 32 are used")
+  ERR "stopped: context full\\)\ncontext full: all 32 positions of -c 32 are used")
 vramfit_cli_test(cli_run_write_error RC 1 ARGS run -m ${stories} -p hi -n 4 -t 1 STDOUT_FILE /dev/full
   ERR "error: writing to stdout failed: No space left on device")
 vramfit_cli_test(cli_run_prompt_file_missing RC 2 ARGS run -m ${stories} -f /nonexistent/prompt.txt
@@ -120,3 +120,20 @@ vramfit_cli_test(cli_quantize_requant_summary ARGS quantize ${VRAMFIT_SHARED}/mo
   ${CMAKE_CURRENT_BINARY_DIR}/cli-requant-Q4_K_S.gguf Q4_K_S -t 1
   OUT "23 of them requantized" ERR "warning: requantizing 23 of 30 tensors"
   NOT_ERR "warning: [^\n]*\n[^\n]*warning: ")
+
+# ---- messages in the user's terms: the flag, the file, the OS reason ----
+vramfit_cli_test(cli_run_ctx_negative RC 2 ARGS run -m ${stories} -p hi -c -1 ERR "^vramfit run: error: -c: -1 is below the least value, 1")
+vramfit_cli_test(cli_run_batch_zero RC 2 ARGS run -m ${stories} -p hi -b 0 ERR "^vramfit run: error: -b: 0 is below the least value, 1")
+vramfit_cli_test(cli_run_model_dir RC 1 ARGS run -m ${VRAMFIT_SHARED} -p hi ERR "^vramfit run: error: '[^']*' is not a regular file\n$")
+vramfit_cli_test(cli_run_model_missing RC 1 ARGS run -m /nonexistent/model.gguf -p hi
+  ERR "^vramfit run: error: cannot open '/nonexistent/model.gguf': No such file or directory\n$")
+# An empty prompt is a prompt: generation starts from BOS.
+vramfit_cli_test(cli_run_empty_prompt ARGS run -m ${stories} --prompt= -n 3 -t 1 --seed 1 ERR "prompt: 1 tokens")
+
+# Ctrl-C stops generation after the current token and still prints the timings (exit code 130).
+add_test(NAME cli_run_interrupt COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/cli_interrupt.sh
+  $<TARGET_FILE:vramfit_cli> ${stories} ${CMAKE_CURRENT_BINARY_DIR}/cli-interrupt)
+add_test(NAME cli_stdout_closed COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/cli_stdout_closed.sh
+  $<TARGET_FILE:vramfit_cli> ${stories})
+vramfit_cli_test(cli_info_write_error RC 1 ARGS info ${stories} STDOUT_FILE /dev/full
+  ERR "^vramfit info: error: writing to stdout failed: No space left on device\n$")
