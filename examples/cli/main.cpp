@@ -22,10 +22,11 @@ std::map<std::string, Command, std::less<>> &registry() {
   return commands;
 }
 
-void print_usage() {
-  fmt::print(stderr, "usage: vramfit <command> [options]\n\ncommands:\n");
-  for (const auto &[name, command] : registry()) fmt::print(stderr, "  {:<10} {}\n", name, command.summary);
-  fmt::print(stderr, "\n`vramfit help <command>` (or `vramfit <command> --help`) describes a command;\n"
+// To stdout when asked for (--help), to stderr after a mistake.
+void print_usage(std::FILE *out) {
+  fmt::print(out, "usage: vramfit <command> [options]\n\ncommands:\n");
+  for (const auto &[name, command] : registry()) fmt::print(out, "  {:<10} {}\n", name, command.summary);
+  fmt::print(out, "\n`vramfit help <command>` (or `vramfit <command> --help`) describes a command;\n"
                      "`vramfit --version` prints the version.\n");
 }
 
@@ -91,8 +92,8 @@ int main(int argc, char **argv) {
   using namespace vramfit::cli;
   const std::string_view first = argc < 2 ? std::string_view() : std::string_view(argv[1]);
   if (argc < 2 || first == "--help" || first == "-h") {
-    print_usage();
-    return argc < 2 ? 2 : 0;
+    print_usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : check_stdout("--help", 0);
   }
   if (first == "--version" || first == "version") {
     fmt::print("vramfit {} (CUDA {})\n", VRAMFIT_CLI_VERSION, VRAMFIT_CLI_CUDA ? "built in" : "not built");
@@ -102,8 +103,8 @@ int main(int argc, char **argv) {
   std::string_view command = first;
   if (first == "help") {  // `vramfit help COMMAND` is `vramfit COMMAND --help`
     if (args.empty()) {
-      print_usage();
-      return 0;
+      print_usage(stdout);
+      return check_stdout("help", 0);
     }
     command = args[0];
     args = {"--help"};
@@ -111,7 +112,7 @@ int main(int argc, char **argv) {
   auto it = registry().find(command);
   if (it == registry().end()) {
     fmt::print(stderr, "vramfit: unknown command '{}'\n", command);
-    print_usage();
+    print_usage(stderr);
     return 2;
   }
   // The library says what a user must know (no GPU for the offload asked, a shrunk context...)

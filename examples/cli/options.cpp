@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 #include "cli.hpp"
@@ -109,10 +110,16 @@ double parse_real(std::string_view flag, std::string_view text) {
 
 uint64_t parse_size_flag(std::string_view flag, std::string_view text) {
   const auto size = parse_size(text);
-  const bool bare = std::ranges::none_of(text, [](char c) { return std::isalpha(static_cast<unsigned char>(c)); });
-  if (bare && (!size || *size < (1u << 20)))
-    refuse(fmt::format("{}: '{}' without a unit is a byte count below 1 MiB, surely a forgotten unit: write "
-                       "one ({})", flag, text, kSizeForms));
+  // Without a unit a number is bytes: "11.5" (no such count) or "4096" for a budget is surely a
+  // forgotten unit, so below 1 MiB it is refused rather than planned.
+  const bool has_unit = std::ranges::any_of(text, [](char c) { return std::isalpha(static_cast<unsigned char>(c)); });
+  const bool has_digit = std::ranges::any_of(text, [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  if (!has_unit && size && *size < (1u << 20))
+    refuse(fmt::format("{}: {} bytes is below 1 MiB, surely a forgotten unit: write one ({})", flag, text,
+                       kSizeForms));
+  if (!has_unit && !size && has_digit)
+    refuse(fmt::format("{}: '{}' has no unit, and a byte count is a whole number: write a unit ({})", flag, text,
+                       kSizeForms));
   if (!size) refuse(fmt::format("{}: '{}' is not a size ({})", flag, text, kSizeForms));
   return *size;
 }
@@ -138,12 +145,14 @@ OptionParser::OptionParser(std::string command, std::string usage, std::string d
 
 void OptionParser::option(std::initializer_list<const char *> names, std::string metavar, std::string help,
                           std::function<void(std::string_view)> handler) {
+  // Two meanings for one flag would make the second silently dead: say so the first time it runs.
+  for (const char *name : names)
+    if (find(name)) throw std::logic_error(fmt::format("vramfit {}: {} is registered twice", command_, name));
   flags_.push_back({{names.begin(), names.end()}, std::move(metavar), std::move(help), heading_, std::move(handler)});
 }
 
 void OptionParser::flag(std::initializer_list<const char *> names, std::string help, std::function<void()> handler) {
-  flags_.push_back({{names.begin(), names.end()}, "", std::move(help), heading_,
-                    [handler = std::move(handler)](std::string_view) { handler(); }});
+  option(names, "", std::move(help), [handler = std::move(handler)](std::string_view) { handler(); });
 }
 
 void OptionParser::positional(std::string metavar, std::function<void(std::string_view)> handler) {

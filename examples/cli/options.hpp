@@ -67,7 +67,8 @@ class OptionParser {
   // usage: what follows "vramfit COMMAND " on the usage line; description: a paragraph (may be "").
   OptionParser(std::string command, std::string usage, std::string description);
 
-  // A flag with a value: handler gets the text and throws UsageError when it is bad.
+  // A flag with a value: handler gets the text and throws UsageError when it is bad. A name
+  // registered twice throws std::logic_error (a programming mistake, caught by main()).
   void option(std::initializer_list<const char *> names, std::string metavar, std::string help,
               std::function<void(std::string_view value)> handler);
   // A switch: no value ("--json=1" is refused).

@@ -72,7 +72,10 @@ vramfit_cli_test(cli_run_no_prompt RC 2 ARGS run -m ${stories} ERR "no prompt: p
 vramfit_cli_test(cli_run_threads_clamped ARGS run -m ${stories} -p hi -n 1 -t 100000
   ERR "warning: -t 100000: this machine has [0-9]+ hardware threads; using [0-9]+")
 vramfit_cli_test(cli_run_budget_bare_small RC 2 ARGS run -m ${stories} -p hi --device sim:64MiB --vram-budget 11.5
-  ERR "--vram-budget: '11.5' without a unit is a byte count below 1 MiB, surely a forgotten unit: write one \\(e.g. 6GiB")
+  ERR "--vram-budget: '11.5' has no unit, and a byte count is a whole number: write a unit \\(e.g. 6GiB, 11.5GB, \"800 MiB\", 1073741824 \\(bytes\\)\\)")
+vramfit_cli_test(cli_run_budget_bare_bytes RC 2 ARGS run -m ${stories} -p hi --device sim:64MiB --vram-budget 4096
+  ERR "--vram-budget: 4096 bytes is below 1 MiB, surely a forgotten unit: write one \\(e.g. 6GiB")
+vramfit_cli_test(cli_plan_budget_bare_large ARGS plan -m ${stories} --vram-budget 1073741824 OUT "budget 1.00 GiB \\(1073741824 bytes\\)")
 
 # ---- top level: --version, help COMMAND ----
 vramfit_cli_test(cli_version ARGS --version OUT "^vramfit [0-9]+\\.[0-9]+\\.[0-9]+ ")
