@@ -398,8 +398,12 @@ bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
 // Files this big take seconds to map and upload: worth a bar on a terminal.
 constexpr uint64_t kProgressBarBytes = 256ull << 20;
 
-void draw_load_bar(float fraction) {
+// Redrawn only when the percentage changes (a load reports after every tensor).
+void draw_load_bar(float fraction, int &last_percent) {
   constexpr int kWidth = 40;
+  const int percent = static_cast<int>(fraction * 100 + 0.5f);
+  if (percent == last_percent) return;
+  last_percent = percent;
   const int filled = static_cast<int>(fraction * kWidth + 0.5f);
   fmt::print(stderr, "\rloading [{}{}] {:3.0f}%", std::string(filled, '#'), std::string(kWidth - filled, ' '),
              fraction * 100);
@@ -442,8 +446,8 @@ Model load_model(CommonOptions &o) {
   std::error_code ec;
   const auto file_bytes = std::filesystem::file_size(o.model_path, ec);
   if (!ec && file_bytes >= kProgressBarBytes && stderr_is_terminal())
-    o.model.progress = [](float fraction) {
-      draw_load_bar(fraction);
+    o.model.progress = [last_percent = -1](float fraction) mutable {
+      draw_load_bar(fraction, last_percent);
       return true;
     };
   Model model = Model::load(o.model_path, o.model);

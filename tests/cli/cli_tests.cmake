@@ -140,3 +140,12 @@ add_test(NAME cli_stdout_closed COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/cli
   $<TARGET_FILE:vramfit_cli> ${stories})
 vramfit_cli_test(cli_info_write_error RC 1 ARGS info ${stories} STDOUT_FILE /dev/full
   ERR "^vramfit info: error: writing to stdout failed: No space left on device\n$")
+# A model file of 330 MB (F16, vocab 70000), written once, for the load bar shown on a terminal.
+add_test(NAME cli_synth_big COMMAND vramfit_cli synth --n-embd 1024 --n-layer 2 --n-head 8 --n-ff 2048
+  --n-vocab 70000 --type F16 -o ${CMAKE_CURRENT_BINARY_DIR}/cli-big.gguf)
+set_tests_properties(cli_synth_big PROPERTIES FIXTURES_SETUP cli_big_model)
+add_test(NAME cli_run_load_bar COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/cli_load_bar.sh
+  $<TARGET_FILE:vramfit_cli> ${CMAKE_CURRENT_BINARY_DIR}/cli-big.gguf)
+set_tests_properties(cli_run_load_bar PROPERTIES FIXTURES_REQUIRED cli_big_model)
+add_test(NAME cli_synth_big_remove COMMAND ${CMAKE_COMMAND} -E rm -f ${CMAKE_CURRENT_BINARY_DIR}/cli-big.gguf)
+set_tests_properties(cli_synth_big_remove PROPERTIES FIXTURES_CLEANUP cli_big_model)
