@@ -83,15 +83,15 @@ int run(std::span<const std::string_view> args) {
   fmt::print(stderr, "prompt: {} tokens, {:.2f} tok/s\n", r.stats.n_prompt, r.stats.prompt_tok_s);
   fmt::print(stderr, "generation: {} tokens, {:.2f} tok/s (stopped: {})\n", r.stats.n_generated,
              r.stats.generation_tok_s, write_failed ? "writing to stdout failed" : stop_text(r.stop_reason));
+  if (r.stop_reason == StopReason::context_full)
+    fmt::print(stderr, "context full: all {} positions of -c {} are used; raise -c for a longer text\n", ctx.n_ctx(),
+               ctx.n_ctx());
   // The table above was printed before the first token; the peaks may have grown since.
   std::string peaks;
   for (const DeviceMemory &d : ctx.memory_report().devices)
     peaks += fmt::format("{}{} {:.3f} MB", peaks.empty() ? "" : ", ", d.device.substr(0, d.device.find(' ')),
                          d.peak / 1e6);
   fmt::print(stderr, "memory peak: {}\n", peaks);
-  if (r.stop_reason == StopReason::context_full)
-    fmt::print(stderr, "context full: all {} positions of -c {} are used; raise -c for a longer text\n", ctx.n_ctx(),
-               ctx.n_ctx());
   if (r.stop_reason == StopReason::callback && g_interrupted.load()) return 130;  // as a shell reports SIGINT
   return 0;
 }

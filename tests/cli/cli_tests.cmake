@@ -68,6 +68,12 @@ vramfit_cli_test(cli_run_prompt_file_missing RC 2 ARGS run -m ${stories} -f /non
   ERR "-f: cannot read '/nonexistent/prompt.txt': No such file or directory")
 vramfit_cli_test(cli_run_prompt_file_dir RC 2 ARGS run -m ${stories} -f ${VRAMFIT_SHARED}
   ERR "-f: cannot read '[^']*': Is a directory")
+# -f FILE: the prompt's bytes as stored (no newline added or removed), as -p would give them.
+file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/cli-prompt.txt "${once}")
+vramfit_cli_test(cli_run_prompt_file ARGS run -m ${stories} -f ${CMAKE_CURRENT_BINARY_DIR}/cli-prompt.txt -n 24
+  --temp 0 -t 1 OUT "^${once} ${greedy_text}")
+vramfit_cli_test(cli_run_prompt_twice RC 2 ARGS run -m ${stories} -p hi -f ${CMAKE_CURRENT_BINARY_DIR}/cli-prompt.txt
+  ERR "give the prompt once: -p TEXT or -f FILE")
 vramfit_cli_test(cli_run_no_prompt RC 2 ARGS run -m ${stories} ERR "no prompt: pass -p TEXT or -f FILE")
 vramfit_cli_test(cli_run_threads_clamped ARGS run -m ${stories} -p hi -n 1 -t 100000
   ERR "warning: -t 100000: this machine has [0-9]+ hardware threads; using [0-9]+")
