@@ -17,7 +17,8 @@ constexpr const char *kDescription =
     "there stays within the budget, and predicts prompt and generation speed. Reads only the\n"
     "header, so header-only files work. The machine is measured where it can be (host memory;\n"
     "host bandwidth with --measure), given by the flags below, or assumed (a 12 GiB RTX\n"
-    "3060-class card on PCIe 4.0 x16); the table says which.";
+    "3060-class card on PCIe 4.0 x16); the table says which. -t is accepted as in run,\n"
+    "but no plan depends on it.";
 
 struct PlanOptions {
   bool json = false;
