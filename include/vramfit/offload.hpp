@@ -25,9 +25,10 @@
 
 namespace vramfit {
 
-// Parses a byte size as users write budgets: "11.5GiB", "12GB", "800MiB", "4096". Units:
-// b, k/kb, m/mb, g/gb, t/tb (powers of 1000) and kib, mib, gib, tib (powers of 1024), any case.
-// std::nullopt when malformed or out of range. Thread-safe.
+// Parses a byte size as users write budgets: "11.5GiB", "12GB", "800 MiB", "4096". Units:
+// b, k/kb, m/mb, g/gb, t/tb (powers of 1000) and kib, mib, gib, tib (powers of 1024), any case,
+// after optional spaces; a fraction is rounded to the nearest byte. std::nullopt when malformed,
+// out of range, or a fraction of a byte count ("11.5" or "11.5b": no such size). Thread-safe.
 VRAMFIT_API std::optional<uint64_t> parse_size(std::string_view text);
 
 namespace gguf {
@@ -116,6 +117,9 @@ struct MachineProfile {
     bool device_fixed_overhead = false;
     bool host_memory = false;
   } measured;
+  // Which inputs the caller set on purpose (the CLI's --device-memory, --host-bandwidth...). An
+  // input neither measured nor given is an assumption (the defaults above), and plans say so.
+  Measured given;
 };
 
 // Fills host_memory_bytes / host_available_bytes from /proc/meminfo (unchanged where absent).
@@ -289,7 +293,7 @@ struct Plan {
   // JSON: budget_bytes, device_total_bytes, host_total_bytes, n_ctx, n_batch, kv_type,
   // predicted_pp_tok_s, predicted_tg_tok_s, host_memory_fits, by_category {device, host} (weights,
   // kv, scratch, staging, overhead, total), bytes_read_per_token {device, host}, expert_groups
-  // {device, total}, machine, notes, layers [{layer, attention, ffn, experts, kv}] (each "gpu",
+  // {device, total}, machine, machine_sources (each input "measured", "given" or "assumed"), notes, layers [{layer, attention, ffn, experts, kv}] (each "gpu",
   // "cpu", "mixed" or null when the layer has none), kv [{layer, device, bytes}] and tensors
   // [{name, device, bytes, type, layer}], where device is "gpu" or "cpu".
   VRAMFIT_API std::string to_json() const;

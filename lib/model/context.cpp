@@ -36,17 +36,21 @@ struct Context::Impl {
 namespace {
 
 void check_params(const ContextParams &p, const ModelInfo &info) {
-  if (p.n_ctx < 0) fail(ErrorCode::invalid_argument, "ContextParams.n_ctx = {} is negative", p.n_ctx);
-  if (p.n_batch <= 0) fail(ErrorCode::invalid_argument, "ContextParams.n_batch = {} must be positive", p.n_batch);
+  // Said in the words of the setting (the CLI's -c, -b, -t and --kv-type), not the struct's.
+  if (p.n_ctx < 0)
+    fail(ErrorCode::invalid_argument, "context size (n_ctx) {} is negative: give 0 (the default) or more tokens",
+         p.n_ctx);
+  if (p.n_batch <= 0)
+    fail(ErrorCode::invalid_argument, "batch size (n_batch) {} is not at least 1 token", p.n_batch);
   if (p.n_threads < 0)
-    fail(ErrorCode::invalid_argument, "ContextParams.n_threads = {} is negative", p.n_threads);
+    fail(ErrorCode::invalid_argument, "thread count (n_threads) {} is negative: give 0 (all cores) or more",
+         p.n_threads);
   if (p.kv_type != GgmlType::F16 && p.kv_type != GgmlType::F32 && p.kv_type != GgmlType::Q8_0)
-    fail(ErrorCode::invalid_argument, "ContextParams.kv_type {} is not one of F16, F32, Q8_0",
-         type_name(p.kv_type));
+    fail(ErrorCode::invalid_argument, "KV cache type {} is not one of F16, F32, Q8_0", type_name(p.kv_type));
   const int64_t n_kv_embd = int64_t{info.n_head_kv} * info.head_dim;
   if (p.kv_type == GgmlType::Q8_0 && n_kv_embd % 32 != 0)
     fail(ErrorCode::invalid_argument,
-         "ContextParams.kv_type Q8_0 needs K/V rows that are a multiple of 32; this model's are {}", n_kv_embd);
+         "KV cache type Q8_0 needs K/V rows that are a multiple of 32; this model's are {} (use F16)", n_kv_embd);
 }
 
 }  // namespace

@@ -64,6 +64,10 @@ std::string json_breakdown(const MemoryBreakdown &m) {
 
 double gib(uint64_t bytes) { return bytes / 1073741824.0; }
 
+// Where a machine fact came from: measured on this machine, given by the caller, or assumed
+// (MachineProfile's defaults: a 12 GiB RTX 3060-class card on PCIe 4.0 x16, a desktop's RAM).
+const char *fact_source(bool measured, bool given) { return measured ? "measured" : given ? "given" : "assumed"; }
+
 // Where a layer's attention, feed-forward (or router) and expert group live: "gpu", "cpu",
 // "mixed" (never in a plan the planner made) or "-" when the layer has no such tensors.
 struct LayerSides {
@@ -126,6 +130,16 @@ std::string Plan::to_json() const {
       m.host_read_bandwidth, m.measured.host_read_bandwidth, m.device_read_bandwidth, m.host_to_device_bandwidth,
       m.transfer_latency_s, m.host_flops, m.device_flops, m.device_memory_bytes, m.device_fixed_overhead_bytes,
       m.measured.device_fixed_overhead, m.host_memory_bytes, m.host_available_bytes);
+  const auto &ms = m.measured, &gv = m.given;
+  out += fmt::format(
+      "  \"machine_sources\": {{\"device_memory\": \"{}\", \"device_fixed_overhead\": \"{}\", "
+      "\"device_read_bandwidth\": \"{}\", \"host_read_bandwidth\": \"{}\", \"host_to_device_bandwidth\": \"{}\", "
+      "\"host_flops\": \"{}\", \"device_flops\": \"{}\", \"host_memory\": \"{}\"}},\n",
+      fact_source(ms.device_memory, gv.device_memory), fact_source(ms.device_fixed_overhead, gv.device_fixed_overhead),
+      fact_source(ms.device_read_bandwidth, gv.device_read_bandwidth),
+      fact_source(ms.host_read_bandwidth, gv.host_read_bandwidth),
+      fact_source(ms.host_to_device_bandwidth, gv.host_to_device_bandwidth), fact_source(ms.host_flops, gv.host_flops),
+      fact_source(ms.device_flops, gv.device_flops), fact_source(ms.host_memory, gv.host_memory));
   out += "  \"notes\": [";
   for (size_t i = 0; i < notes.size(); ++i) out += (i ? ", " : "") + json_string(notes[i]);
   out += "],\n  \"layers\": [\n";
@@ -148,6 +162,37 @@ std::string Plan::to_json() const {
   out += "  ]\n}\n";
   return out;
 }
+
+namespace {
+
+std::string machine_table(const MachineProfile &m) {
+  const auto &ms = m.measured, &gv = m.given;
+  std::string out = "\nmachine facts the plan used:\n";
+  auto line = [&](const std::string &what, bool measured, bool given) {
+    out += fmt::format("  {:<47} {}\n", what, fact_source(measured, given));
+  };
+  line(fmt::format("gpu memory {:.2f} GiB", gib(m.device_free_bytes ? m.device_free_bytes : m.device_memory_bytes)),
+       ms.device_memory, gv.device_memory);
+  line(fmt::format("gpu fixed overhead {:.0f} MiB", m.device_fixed_overhead_bytes / 1048576.0),
+       ms.device_fixed_overhead, gv.device_fixed_overhead);
+  line(fmt::format("gpu read bandwidth {:.0f} GB/s", m.device_read_bandwidth / 1e9), ms.device_read_bandwidth,
+       gv.device_read_bandwidth);
+  line(fmt::format("host read bandwidth {:.1f} GB/s", m.host_read_bandwidth / 1e9), ms.host_read_bandwidth,
+       gv.host_read_bandwidth);
+  line(fmt::format("host<->gpu bandwidth {:.1f} GB/s", m.host_to_device_bandwidth / 1e9),
+       ms.host_to_device_bandwidth, gv.host_to_device_bandwidth);
+  line(fmt::format("compute: gpu {:.1f} Tflop/s, host {:.2f} Tflop/s", m.device_flops / 1e12, m.host_flops / 1e12),
+       ms.device_flops && ms.host_flops, gv.device_flops || gv.host_flops);
+  if (m.host_available_bytes == 0)
+    line("host memory unknown", false, false);
+  else
+    line(fmt::format("host memory {:.2f} GiB available of {:.2f} GiB", gib(m.host_available_bytes),
+                     gib(m.host_memory_bytes)),
+         ms.host_memory, gv.host_memory);
+  return out;
+}
+
+}  // namespace
 
 std::string Plan::to_table() const {
   std::string out;
@@ -183,6 +228,7 @@ std::string Plan::to_table() const {
         fmt::format("host memory: {} ({:.2f} GiB needed, {:.2f} GiB available)\n",
                     host_memory_fits ? "fits" : "DOES NOT FIT", gib(host.total()), gib(machine.host_available_bytes));
   for (const std::string &note : notes) out += "note: " + note + "\n";
+  out += machine_table(machine);
 
   out += fmt::format("\n{:<12} {:<10} {:<10} {:<10} {:<10}\n", "layers", "attention", "ffn", "experts", "kv");
   const std::vector<LayerSides> sides = layer_sides(*this);

@@ -571,8 +571,12 @@ uint64_t resolve_budget(const PlanRequest &request, std::vector<std::string> &no
                    "no VRAM budget given and the device memory is unknown: "
                    "pass --vram-budget");
     budget = device > request.policy.reserve_bytes ? device - request.policy.reserve_bytes : 0;
-    notes.push_back(fmt::format("budget: {:.2f} GiB free device memory minus a {:.2f} GiB reserve",
-                                device / 1073741824.0, request.policy.reserve_bytes / 1073741824.0));
+    const char *what = m.measured.device_memory ? (m.device_free_bytes ? "free device memory (measured)"
+                                                                        : "device memory (measured)")
+                       : m.given.device_memory ? "device memory (given)"
+                                               : "device memory (assumed, no GPU was measured)";
+    notes.push_back(fmt::format("budget: {:.2f} GiB {} minus a {:.2f} GiB reserve", device / 1073741824.0, what,
+                                request.policy.reserve_bytes / 1073741824.0));
   } else if (device != 0 && budget > device) {
     notes.push_back(fmt::format("budget: {:.2f} GiB asked, but the device has {:.2f} GiB{}; capped",
                                 budget / 1073741824.0, device / 1073741824.0, m.device_free_bytes ? " free" : ""));
@@ -634,7 +638,7 @@ Plan make_plan(const ModelShape &model, const PlanRequest &request) {
     if (fits / 256 * 256 >= min_ctx) fits = fits / 256 * 256;  // a round number when possible
     plan = plan_at(fits);
     notes.push_back(
-        fmt::format("n_ctx shrunk from {} to {} to fit the budget (min_ctx {})", request.n_ctx, fits, min_ctx));
+        fmt::format("context shrunk from {} to {} tokens to fit the budget (--min-ctx {})", request.n_ctx, fits, min_ctx));
   }
   plan.notes.insert(plan.notes.begin(), notes.begin(), notes.end());
   return plan;

@@ -179,7 +179,7 @@ TEST_CASE("min_ctx: the context shrinks to fit, and the plan says so") {
   const Plan plan = make_plan(m, r);
   CHECK(plan.n_ctx == 1024);
   REQUIRE(!plan.notes.empty());
-  CHECK(plan.notes.back().find("n_ctx shrunk from 4096 to 1024") != std::string::npos);
+  CHECK(plan.notes.back().find("context shrunk from 4096 to 1024") != std::string::npos);
   r.policy.min_ctx = 2048;  // not enough room even for the minimum
   CHECK_THROWS_AS(make_plan(m, r), Error);
 }
