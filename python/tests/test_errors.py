@@ -19,8 +19,8 @@ def test_missing_file(tmp_path):
 
 
 def test_bad_budget_string(stories_path):
-    with pytest.raises(vramfit.InvalidArgumentError, match="vramfit_parse_size: '11.5 GiB' is not a size") as e:
-        vramfit.Llama(stories_path, vram_budget="11.5 GiB")
+    with pytest.raises(vramfit.InvalidArgumentError, match="vramfit_parse_size: '11.5 gigs' is not a size") as e:
+        vramfit.Llama(stories_path, vram_budget="11.5 gigs")
     assert e.value.code == 1 and isinstance(e.value, ValueError)
     assert vramfit.parse_size("11.5GiB") == 12348030976 and vramfit.parse_size("800MB") == 800_000_000
     with pytest.raises(TypeError):
