@@ -1,0 +1,253 @@
+// `vramfit chat`: an interactive conversation with a model, in its own chat template, streaming
+// the answers. Each turn renders the whole conversation again and decodes only what the KV cache
+// does not already hold (Context::decode_reusing_prefix); when the context is full, the oldest
+// exchanges go (the system prompt stays). Ctrl-C stops an answer; at the prompt it ends the
+// program. With stdin piped, each line is one user message and each answer one line of stdout.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chat_options.hpp"
+#include "cli.hpp"
+#include "vramfit/chat.hpp"
+#include "vramfit/context.hpp"
+#include "vramfit/generate.hpp"
+#include "vramfit/model.hpp"
+#include "vramfit/sampler.hpp"
+
+namespace vramfit::cli {
+namespace {
+
+// ---------------------------------------------------------------- Ctrl-C
+
+// SIGINT while an answer is generated stops that answer; at the prompt it ends the program (the
+// read is interrupted: the handler is installed without SA_RESTART).
+std::atomic<bool> g_answering{false};
+std::atomic<bool> g_stop_answer{false};
+std::atomic<bool> g_quit{false};
+
+extern "C" void on_sigint(int) {
+  if (g_answering) g_stop_answer = true;
+  else g_quit = true;
+}
+
+void install_sigint_handler() {
+  struct sigaction action {};
+  action.sa_handler = on_sigint;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = 0;
+  sigaction(SIGINT, &action, nullptr);
+}
+
+// ---------------------------------------------------------------- the conversation
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+struct TurnStats {
+  int32_t n_reused = 0, n_decoded = 0, n_generated = 0;
+  double prompt_seconds = 0, generation_seconds = 0;
+  StopReason stop = StopReason::eog;
+};
+
+class Conversation {
+ public:
+  Conversation(const Model &model, Context &ctx, Sampler &sampler, const ChatOptions &o)
+      : model_(model), ctx_(ctx), sampler_(sampler), options_(o), template_(ChatTemplate::from_model(model)) {
+    // Today's date is fixed for the session: a template that writes it (Llama 3.1, gpt-oss) then
+    // renders the same prefix every turn.
+    template_.set_now(std::chrono::system_clock::now());
+    if (!o.system.empty()) messages_.push_back({"system", o.system});
+    // Without a template of its own, a model gets ChatML, whose end-of-turn marker its vocab may
+    // lack as a token: the text then ends the answer.
+    if (template_.is_default()) stop_strings_ = {"<|im_end|>", "<|im_start|>"};
+  }
+
+  bool uses_default_template() const { return template_.is_default(); }
+
+  // Forgets every exchange (the system prompt stays).
+  void reset() {
+    messages_.resize(first_exchange());
+    ctx_.clear();
+    sampler_.reset();
+  }
+
+  // Answers `message`, streaming the text to `on_piece`; nullopt (with the reason on stderr) when
+  // the message alone does not fit the context.
+  std::optional<TurnStats> answer(const std::string &message, const std::function<bool(std::string_view)> &on_piece) {
+    messages_.push_back({"user", message});
+    std::vector<int32_t> prompt = render();
+    if (!make_room(prompt)) {
+      messages_.pop_back();
+      return std::nullopt;
+    }
+    TurnStats stats;
+    auto start = std::chrono::steady_clock::now();
+    const PrefixReuse reuse = ctx_.decode_reusing_prefix(prompt);
+    stats.prompt_seconds = seconds_since(start);
+    stats.n_reused = reuse.n_reused;
+    stats.n_decoded = reuse.n_decoded;
+    // The penalties see what was decoded this turn (the rest they saw when it was).
+    for (int32_t t : std::span(prompt).subspan(static_cast<size_t>(reuse.n_reused))) sampler_.accept(t);
+
+    GenerateParams params;
+    params.max_tokens = options_.n_predict;
+    params.stop = stop_strings_;
+    params.on_piece = on_piece;
+    const GenerateResult r = generate(ctx_, sampler_, std::span<const int32_t>{}, params);
+    stats.n_generated = r.stats.n_generated;
+    stats.generation_seconds = r.stats.generation_seconds;
+    stats.stop = r.stop_reason;
+    messages_.push_back({"assistant", r.text});
+    return stats;
+  }
+
+ private:
+  size_t first_exchange() const { return !messages_.empty() && messages_.front().role == "system" ? 1 : 0; }
+
+  std::vector<int32_t> render() const {
+    const std::string text = template_.apply(messages_, /*add_generation_prompt=*/true);
+    // A template that writes the BOS text itself (Llama 3) must not get a second BOS.
+    const bool has_bos_text = !template_.bos_token().empty() && text.starts_with(template_.bos_token());
+    return model_.tokenize(text, /*add_special=*/!has_bos_text, /*parse_special=*/true);
+  }
+
+  // Drops the oldest exchanges until the prompt leaves room for an answer (n_predict tokens, or a
+  // quarter of the context); says so on stderr. False when even the newest message alone does
+  // not fit.
+  bool make_room(std::vector<int32_t> &prompt) {
+    const int32_t n_ctx = ctx_.n_ctx();
+    const int32_t room = options_.n_predict > 0 ? std::min(options_.n_predict, n_ctx / 2) : n_ctx / 4;
+    int dropped = 0;
+    const size_t before = prompt.size();
+    while (static_cast<int64_t>(prompt.size()) + room > n_ctx && messages_.size() - first_exchange() > 1) {
+      dropped += drop_oldest_exchange();
+      prompt = render();
+    }
+    if (dropped > 0)
+      fmt::print(stderr, "chat: the context ({} tokens) is full: dropped the oldest {} message(s), {} tokens{}\n",
+                 n_ctx, dropped, before - prompt.size(), first_exchange() ? "; the system prompt is kept" : "");
+    if (static_cast<int64_t>(prompt.size()) < n_ctx) return true;
+    fmt::print(stderr, "chat: this message makes a prompt of {} tokens, more than the context's {} (-c)\n",
+               prompt.size(), n_ctx);
+    return false;
+  }
+
+  // Drops the oldest message after the system prompt, with the answer that follows it; returns
+  // how many messages went.
+  int drop_oldest_exchange() {
+    const auto first = messages_.begin() + static_cast<std::ptrdiff_t>(first_exchange());
+    const int n = first + 1 != messages_.end() && (first + 1)->role == "assistant" ? 2 : 1;
+    messages_.erase(first, first + n);
+    return n;
+  }
+
+  const Model &model_;
+  Context &ctx_;
+  Sampler &sampler_;
+  const ChatOptions &options_;
+  ChatTemplate template_;
+  std::vector<ChatMessage> messages_;
+  std::vector<std::string> stop_strings_;
+};
+
+// ---------------------------------------------------------------- the terminal
+
+// tokens/s of the answer and of the prompt, how much of it was reused, context used, device memory.
+std::string footer(const TurnStats &s, const Context &ctx) {
+  auto rate = [](double n, double seconds) { return seconds > 0 ? n / seconds : 0.0; };
+  std::string line = fmt::format(
+      "[{} tokens, {:.1f} tok/s | prompt: {} reused, {} decoded, {:.1f} tok/s | context {}/{}", s.n_generated,
+      rate(s.n_generated, s.generation_seconds), s.n_reused, s.n_decoded, rate(s.n_decoded, s.prompt_seconds),
+      ctx.n_past(), ctx.n_ctx());
+  const MemoryReport mem = ctx.memory_report();
+  if (mem.devices.size() > 1) {
+    const DeviceMemory &d = mem.devices.back();
+    line += fmt::format(" | device {:.1f} of {:.1f} MiB budget (peak {:.1f})", d.total() / 1048576.0,
+                        d.budget / 1048576.0, d.peak / 1048576.0);
+  }
+  return line + "]";
+}
+
+void say_why_it_stopped(const TurnStats &s) {
+  if (s.stop == StopReason::callback) fmt::print(stderr, "chat: answer stopped (Ctrl-C)\n");
+  if (s.stop == StopReason::context_full)
+    fmt::print(stderr, "chat: the context is full: the answer was cut; the next message drops the oldest ones\n");
+  if (s.stop == StopReason::max_tokens) fmt::print(stderr, "chat: the answer reached -n {} tokens\n", s.n_generated);
+}
+
+int run_chat(std::span<const std::string_view> args) {
+  if (asks_for_help(args)) {
+    fmt::print("{}", kChatUsage);
+    return 0;
+  }
+  ChatOptions o;
+  try {
+    o = parse_chat_options(args);
+  } catch (const BadChatFlag &bad) {
+    fmt::print(stderr, "vramfit chat: {}\n", bad.message);
+    return 2;
+  }
+
+  const Model model = Model::load(o.model, o.model_params);
+  Context ctx(model, o.context);
+  Sampler sampler(o.sampler);
+  Conversation chat(model, ctx, sampler, o);
+  const bool interactive = isatty(STDIN_FILENO) != 0;
+  fmt::print(stderr, "chat: {} ({}), n_ctx {}{}; /reset forgets the conversation, /exit ends it{}\n",
+             model.info().name, chat.uses_default_template() ? "no chat template in the file: ChatML" : "its chat template",
+             ctx.n_ctx(), o.system.empty() ? "" : ", with a system prompt",
+             interactive ? ", Ctrl-C stops an answer" : "");
+  install_sigint_handler();
+
+  std::string line;
+  while (true) {
+    if (interactive) {
+      fmt::print("> ");
+      std::fflush(stdout);
+    }
+    if (!std::getline(std::cin, line)) break;
+    if (line == "/exit") break;
+    if (line == "/reset") {
+      chat.reset();
+      fmt::print(stderr, "chat: conversation reset\n");
+      continue;
+    }
+    if (line.empty()) continue;
+    g_stop_answer = false;
+    g_answering = true;
+    const std::optional<TurnStats> stats = chat.answer(line, [](std::string_view piece) {
+      if (g_stop_answer) return false;
+      fmt::print("{}", piece);
+      std::fflush(stdout);
+      return true;
+    });
+    g_answering = false;
+    if (!stats) continue;
+    fmt::print("\n");
+    std::fflush(stdout);
+    say_why_it_stopped(*stats);
+    fmt::print(stderr, "{}\n", footer(*stats, ctx));
+  }
+  if (g_quit) {
+    if (interactive) fmt::print("\n");
+    return 130;  // as a shell reports a program ended by SIGINT
+  }
+  return 0;
+}
+
+}  // namespace
+
+VRAMFIT_COMMAND("chat", "talk with a model in its chat template (streams; piped stdin: one message per line)",
+                run_chat);
+
+}  // namespace vramfit::cli
