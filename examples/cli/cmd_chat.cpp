@@ -77,6 +77,7 @@ class Conversation {
   // Forgets every exchange (the system prompt stays).
   void reset() {
     messages_.resize(first_exchange());
+    seen_ = {};
     ctx_.clear();
     sampler_.reset();
   }
@@ -85,19 +86,20 @@ class Conversation {
   // the message alone does not fit the context.
   std::optional<TurnStats> answer(const std::string &message, const std::function<bool(std::string_view)> &on_piece) {
     messages_.push_back({"user", message});
-    std::vector<int32_t> prompt = render();
+    Transcript prompt = render();
     if (!make_room(prompt)) {
       messages_.pop_back();
       return std::nullopt;
     }
+    seen_ = prompt;
     TurnStats stats;
     auto start = std::chrono::steady_clock::now();
-    const PrefixReuse reuse = ctx_.decode_reusing_prefix(prompt);
+    const PrefixReuse reuse = ctx_.decode_reusing_prefix(prompt.tokens);
     stats.prompt_seconds = seconds_since(start);
     stats.n_reused = reuse.n_reused;
     stats.n_decoded = reuse.n_decoded;
     // The penalties see what was decoded this turn (the rest they saw when it was).
-    for (int32_t t : std::span(prompt).subspan(static_cast<size_t>(reuse.n_reused))) sampler_.accept(t);
+    for (int32_t t : std::span(prompt.tokens).subspan(static_cast<size_t>(reuse.n_reused))) sampler_.accept(t);
 
     GenerateParams params;
     params.max_tokens = options_.n_predict;
@@ -108,37 +110,69 @@ class Conversation {
     stats.generation_seconds = r.stats.generation_seconds;
     stats.stop = r.stop_reason;
     messages_.push_back({"assistant", r.text});
+    remember_answer(r);
     return stats;
   }
 
  private:
   size_t first_exchange() const { return !messages_.empty() && messages_.front().role == "system" ? 1 : 0; }
 
-  std::vector<int32_t> render() const {
-    const std::string text = template_.apply(messages_, /*add_generation_prompt=*/true);
+  // Text the template rendered and the tokens the model saw for it.
+  struct Transcript {
+    std::string text;
+    std::vector<int32_t> tokens;
+  };
+
+  // The conversation as the prompt of the next answer. When its text extends what the model has
+  // seen (the last prompt and the answer as generated), only the new text is tokenized, as
+  // llama.cpp's chat does: the model reads its answer's own tokens again, where tokenizing their
+  // text anew could give other ids and cost the KV cache from there on.
+  Transcript render() const {
+    Transcript t{template_.apply(messages_, /*add_generation_prompt=*/true), {}};
+    if (!seen_.tokens.empty() && t.text.starts_with(seen_.text)) {
+      t.tokens = seen_.tokens;
+      const std::vector<int32_t> added =
+          model_.tokenize(std::string_view(t.text).substr(seen_.text.size()), /*add_special=*/false, true);
+      t.tokens.insert(t.tokens.end(), added.begin(), added.end());
+      return t;
+    }
     // A template that writes the BOS text itself (Llama 3) must not get a second BOS.
-    const bool has_bos_text = !template_.bos_token().empty() && text.starts_with(template_.bos_token());
-    return model_.tokenize(text, /*add_special=*/!has_bos_text, /*parse_special=*/true);
+    const bool has_bos_text = !template_.bos_token().empty() && t.text.starts_with(template_.bos_token());
+    t.tokens = model_.tokenize(t.text, /*add_special=*/!has_bos_text, /*parse_special=*/true);
+    return t;
+  }
+
+  // The answer's tokens extend the transcript when their pieces spell exactly the text kept (not
+  // when a stop string or an interruption cut the text short of them).
+  void remember_answer(const GenerateResult &r) {
+    std::string spelled;
+    for (int32_t t : r.tokens) spelled += model_.token_to_piece(t);
+    if (spelled != r.text) {
+      seen_ = {};
+      return;
+    }
+    seen_.text += r.text;
+    seen_.tokens.insert(seen_.tokens.end(), r.tokens.begin(), r.tokens.end());
   }
 
   // Drops the oldest exchanges until the prompt leaves room for an answer (n_predict tokens, or a
   // quarter of the context); says so on stderr. False when even the newest message alone does
   // not fit.
-  bool make_room(std::vector<int32_t> &prompt) {
+  bool make_room(Transcript &prompt) {
     const int32_t n_ctx = ctx_.n_ctx();
     const int32_t room = options_.n_predict > 0 ? std::min(options_.n_predict, n_ctx / 2) : n_ctx / 4;
     int dropped = 0;
-    const size_t before = prompt.size();
-    while (static_cast<int64_t>(prompt.size()) + room > n_ctx && messages_.size() - first_exchange() > 1) {
+    const size_t before = prompt.tokens.size();
+    while (static_cast<int64_t>(prompt.tokens.size()) + room > n_ctx && messages_.size() - first_exchange() > 1) {
       dropped += drop_oldest_exchange();
       prompt = render();
     }
     if (dropped > 0)
       fmt::print(stderr, "chat: the context ({} tokens) is full: dropped the oldest {} message(s), {} tokens{}\n",
-                 n_ctx, dropped, before - prompt.size(), first_exchange() ? "; the system prompt is kept" : "");
-    if (static_cast<int64_t>(prompt.size()) < n_ctx) return true;
+                 n_ctx, dropped, before - prompt.tokens.size(), first_exchange() ? "; the system prompt is kept" : "");
+    if (static_cast<int64_t>(prompt.tokens.size()) < n_ctx) return true;
     fmt::print(stderr, "chat: this message makes a prompt of {} tokens, more than the context's {} (-c)\n",
-               prompt.size(), n_ctx);
+               prompt.tokens.size(), n_ctx);
     return false;
   }
 
@@ -157,6 +191,7 @@ class Conversation {
   const ChatOptions &options_;
   ChatTemplate template_;
   std::vector<ChatMessage> messages_;
+  Transcript seen_;  // what the model has read and written so far
   std::vector<std::string> stop_strings_;
 };
 
@@ -215,7 +250,7 @@ int run_chat(std::span<const std::string_view> args) {
       fmt::print("> ");
       std::fflush(stdout);
     }
-    if (!std::getline(std::cin, line)) break;
+    if (g_quit || !std::getline(std::cin, line)) break;
     if (line == "/exit") break;
     if (line == "/reset") {
       chat.reset();
