@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "chat_options.hpp"
 #include "cli.hpp"
+#include "options.hpp"
 #include "vramfit/chat.hpp"
 #include "vramfit/context.hpp"
 #include "vramfit/generate.hpp"
@@ -61,12 +61,14 @@ struct TurnStats {
 
 class Conversation {
  public:
-  Conversation(const Model &model, Context &ctx, Sampler &sampler, const ChatOptions &o)
-      : model_(model), ctx_(ctx), sampler_(sampler), options_(o), template_(ChatTemplate::from_model(model)) {
+  // max_tokens: per answer (-1: until the end of the answer or a full context).
+  Conversation(const Model &model, Context &ctx, Sampler &sampler, const std::string &system, int32_t max_tokens)
+      : model_(model), ctx_(ctx), sampler_(sampler), max_tokens_(max_tokens),
+        template_(ChatTemplate::from_model(model)) {
     // Today's date is fixed for the session: a template that writes it (Llama 3.1, gpt-oss) then
     // renders the same prefix every turn.
     template_.set_now(std::chrono::system_clock::now());
-    if (!o.system.empty()) messages_.push_back({"system", o.system});
+    if (!system.empty()) messages_.push_back({"system", system});
     // Without a template of its own, a model gets ChatML, whose end-of-turn marker its vocab may
     // lack as a token: the text then ends the answer.
     if (template_.is_default()) stop_strings_ = {"<|im_end|>", "<|im_start|>"};
@@ -102,7 +104,7 @@ class Conversation {
     for (int32_t t : std::span(prompt.tokens).subspan(static_cast<size_t>(reuse.n_reused))) sampler_.accept(t);
 
     GenerateParams params;
-    params.max_tokens = options_.n_predict;
+    params.max_tokens = max_tokens_;
     params.stop = stop_strings_;
     params.on_piece = on_piece;
     const GenerateResult r = generate(ctx_, sampler_, std::span<const int32_t>{}, params);
@@ -160,7 +162,7 @@ class Conversation {
   // not fit.
   bool make_room(Transcript &prompt) {
     const int32_t n_ctx = ctx_.n_ctx();
-    const int32_t room = options_.n_predict > 0 ? std::min(options_.n_predict, n_ctx / 2) : n_ctx / 4;
+    const int32_t room = max_tokens_ > 0 ? std::min(max_tokens_, n_ctx / 2) : n_ctx / 4;
     int dropped = 0;
     const size_t before = prompt.tokens.size();
     while (static_cast<int64_t>(prompt.tokens.size()) + room > n_ctx && messages_.size() - first_exchange() > 1) {
@@ -188,7 +190,7 @@ class Conversation {
   const Model &model_;
   Context &ctx_;
   Sampler &sampler_;
-  const ChatOptions &options_;
+  int32_t max_tokens_;
   ChatTemplate template_;
   std::vector<ChatMessage> messages_;
   Transcript seen_;  // what the model has read and written so far
@@ -220,35 +222,44 @@ void say_why_it_stopped(const TurnStats &s) {
   if (s.stop == StopReason::max_tokens) fmt::print(stderr, "chat: the answer reached -n {} tokens\n", s.n_generated);
 }
 
-int run_chat(std::span<const std::string_view> args) {
-  if (asks_for_help(args)) {
-    fmt::print("{}", kChatUsage);
-    return 0;
-  }
-  ChatOptions o;
-  try {
-    o = parse_chat_options(args);
-  } catch (const BadChatFlag &bad) {
-    fmt::print(stderr, "vramfit chat: {}\n", bad.message);
-    return 2;
-  }
+constexpr const char *kDescription =
+    "Talks with a model in its chat template (tokenizer.chat_template; a file without one gets ChatML,\n"
+    "<|im_start|>ROLE\\nTEXT<|im_end|>\\n, and an answer also ends at the text <|im_end|>). Each line read\n"
+    "is a user message; the answer streams to stdout and ends with a newline, then a stats line goes\n"
+    "to stderr. Each turn decodes only what the KV cache does not hold yet; when the context is full\n"
+    "the oldest messages are dropped (the system prompt stays) and stderr says so. With stdin piped:\n"
+    "one message per line, EOF ends. /reset forgets the conversation, /exit ends it; Ctrl-C stops the\n"
+    "current answer, and at the prompt ends the program.";
 
-  const Model model = Model::load(o.model, o.model_params);
+int run_chat(std::span<const std::string_view> args) {
+  CommonOptions o;
+  std::string system;
+  OptionParser parser("chat", "-m MODEL [--system TEXT] [options]", kDescription);
+  add_model_options(parser, o);
+  add_context_options(parser, o);
+  add_sampling_options(parser, o);
+  parser.group("chat");
+  parser.option({"--system"}, "TEXT", "system prompt, kept for the whole conversation",
+                [&](std::string_view v) { system = v; });
+  if (auto exit_code = parser.parse(args)) return *exit_code;
+
+  const Model model = load_model(o);
   Context ctx(model, o.context);
   Sampler sampler(o.sampler);
-  Conversation chat(model, ctx, sampler, o);
+  print_setup(model, ctx, o);
+  Conversation chat(model, ctx, sampler, system, o.generate.max_tokens);
   const bool interactive = isatty(STDIN_FILENO) != 0;
-  fmt::print(stderr, "chat: {} ({}), n_ctx {}{}; /reset forgets the conversation, /exit ends it{}\n",
-             model.info().name, chat.uses_default_template() ? "no chat template in the file: ChatML" : "its chat template",
-             ctx.n_ctx(), o.system.empty() ? "" : ", with a system prompt",
-             interactive ? ", Ctrl-C stops an answer" : "");
+  fmt::print(stderr, "chat: {}{}; /reset forgets the conversation, /exit ends it{}\n",
+             chat.uses_default_template() ? "no chat template in the file: ChatML" : "the model's chat template",
+             system.empty() ? "" : ", with a system prompt", interactive ? ", Ctrl-C stops an answer" : "");
   install_sigint_handler();
 
   std::string line;
-  while (true) {
+  bool write_failed = false;
+  while (!write_failed) {
     if (interactive) {
       fmt::print("> ");
-      std::fflush(stdout);
+      flush_stdout();
     }
     if (g_quit || !std::getline(std::cin, line)) break;
     if (line == "/exit") break;
@@ -260,16 +271,17 @@ int run_chat(std::span<const std::string_view> args) {
     if (line.empty()) continue;
     g_stop_answer = false;
     g_answering = true;
-    const std::optional<TurnStats> stats = chat.answer(line, [](std::string_view piece) {
+    const std::optional<TurnStats> stats = chat.answer(line, [&write_failed](std::string_view piece) {
       if (g_stop_answer) return false;
       fmt::print("{}", piece);
-      std::fflush(stdout);
-      return true;
+      // A closed pipe or a full disk: stop (main says why).
+      write_failed = !flush_stdout();
+      return !write_failed;
     });
     g_answering = false;
     if (!stats) continue;
     fmt::print("\n");
-    std::fflush(stdout);
+    write_failed = write_failed || !flush_stdout();
     say_why_it_stopped(*stats);
     fmt::print(stderr, "{}\n", footer(*stats, ctx));
   }
