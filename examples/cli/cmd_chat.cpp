@@ -2,7 +2,7 @@
 // the answers. Each turn renders the whole conversation again and decodes only what the KV cache
 // does not already hold (Context::decode_reusing_prefix); when the context is full, the oldest
 // exchanges go (the system prompt stays). Ctrl-C stops an answer; at the prompt it ends the
-// program. With stdin piped, each line is one user message and each answer one line of stdout.
+// program. With stdin piped, each line is one user message; each answer ends with a newline.
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,9 +10,12 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli.hpp"
