@@ -230,6 +230,35 @@ TEST_CASE("gpt-oss sliding-window caches: a cut they cannot resume starts over, 
   CHECK(std::ranges::equal(reused.tokens(), below));
 }
 
+// Turn 1 on `split`, then a cut 3 tokens back (or at the floor) and a new message, against a CPU
+// context decoding the same chunks.
+void check_split_reuse(const Model &split, const Model &cpu, const ContextParams &params, std::string_view message_text) {
+  Context reused(split, params), fresh(cpu, params);
+  const std::vector<int32_t> prompt = split.tokenize("Once upon a time, there was a little girl named Lily.", true);
+  const Chunks turn1 = greedy_turn(reused, prompt, 12);
+  const std::vector<int32_t> history = turn1.all();
+  const auto keep = std::max<int32_t>(reused.truncate_floor(), static_cast<int32_t>(history.size()) - 3);
+  const std::vector<int32_t> message = split.tokenize(message_text, false);
+  const std::vector<int32_t> turn2 = concat({history.begin(), history.begin() + keep}, message);
+  const PrefixReuse r = reused.decode_reusing_prefix(turn2);
+  CHECK(r.n_reused == keep);
+  CHECK(copy_of(r.logits) == fresh_logits(fresh, first_tokens(turn1, static_cast<size_t>(keep)), message));
+  const MemoryReport report = reused.memory_report();
+  REQUIRE(report.devices.size() == 2);
+  CHECK(report.devices[1].kv > 0);
+}
+
+ModelParams sim_params(const ContextParams &context, OffloadStrategy strategy, int32_t n_gpu_layers, uint64_t budget) {
+  ModelParams mp;
+  mp.device = "sim";
+  mp.n_ctx = context.n_ctx;
+  mp.n_batch = context.n_batch;
+  mp.offload.strategy = strategy;
+  mp.offload.n_gpu_layers = n_gpu_layers;
+  mp.offload.vram_budget_bytes = budget;
+  return mp;
+}
+
 // The device path: a split plan on a simulated device (its KV caches and blocks on the "device",
 // the rest on the CPU) reuses the prefix and gives the CPU-only fresh logits exactly.
 TEST_CASE("sim device with a split plan: prefix reuse gives the CPU's fresh logits") {
@@ -238,30 +267,42 @@ TEST_CASE("sim device with a split plan: prefix reuse gives the CPU's fresh logi
     auto path = test::test_data("models/" + name + ".gguf");
     if (!path) continue;
     const ContextParams params = small_context(4);
-    ModelParams mp;
-    mp.device = "sim";
-    mp.n_ctx = params.n_ctx;
-    mp.n_batch = params.n_batch;
-    mp.offload.strategy = OffloadStrategy::layers;
-    mp.offload.n_gpu_layers = 1;  // layer 0 on the device, the rest on the CPU
-    mp.offload.vram_budget_bytes = 64ull << 20;
-    const Model split = Model::load(*path, mp);
+    // Layer 0 on the device, the rest on the CPU.
+    const Model split = Model::load(*path, sim_params(params, OffloadStrategy::layers, 1, 64ull << 20));
     REQUIRE(split.plan() != nullptr);
     REQUIRE(split.plan()->n_device_layers == 1);
-    const Model cpu = Model::load(*path, test::cpu_only());
-
-    Context reused(split, params), fresh(cpu, params);
-    const std::vector<int32_t> prompt = split.tokenize("Once upon a time, there was a little girl named Lily.", true);
-    const Chunks turn1 = greedy_turn(reused, prompt, 12);
-    const std::vector<int32_t> history = turn1.all();
-    const auto keep = std::max<int32_t>(reused.truncate_floor(), static_cast<int32_t>(history.size()) - 3);
-    const std::vector<int32_t> message = split.tokenize(" She liked to play.", false);
-    const std::vector<int32_t> turn2 = concat({history.begin(), history.begin() + keep}, message);
-    const PrefixReuse r = reused.decode_reusing_prefix(turn2);
-    CHECK(r.n_reused == keep);
-    CHECK(copy_of(r.logits) == fresh_logits(fresh, first_tokens(turn1, static_cast<size_t>(keep)), message));
-    const MemoryReport report = reused.memory_report();
-    REQUIRE(report.devices.size() == 2);
-    CHECK(report.devices[1].kv > 0);
+    check_split_reuse(split, Model::load(*path, test::cpu_only()), params, " She liked to play.");
   }
+}
+
+// Long enough batches stream the host layers' weights (and KV caches) through the device: the
+// rest of a cut sequence too, from the cut on.
+TEST_CASE("sim device streaming a prompt: prefix reuse gives the CPU's fresh logits") {
+  int n_streamed = 0;
+  for (const std::string name : {"synth-Q4_K_M", "synth-gptoss-MXFP4_MOE"}) {
+    CAPTURE(name);
+    auto path = test::test_data("models/" + name + ".gguf");
+    if (!path) continue;
+    const Model cpu = Model::load(*path, test::cpu_only());
+    const ContextParams params = small_context(16);
+    // These models are so small the cost model keeps them on the CPU when it may choose: one or
+    // two layers on the device, the rest streamed (as in test_executor.cpp).
+    const uint64_t weights = cpu.info().weight_bytes;
+    for (uint64_t budget : {weights / 2, weights, 2 * weights}) {
+      CAPTURE(budget);
+      std::optional<Model> split;
+      try {
+        split = Model::load(*path, sim_params(params, OffloadStrategy::manual, budget > weights ? 2 : 1, budget));
+      } catch (const Error &e) {
+        CHECK(e.code() == ErrorCode::budget_exceeded);
+        continue;
+      }
+      if (!split->plan() || !split->plan()->streaming.enabled) continue;
+      MESSAGE(name << ": batches of " << split->plan()->streaming.min_batch << " tokens or more stream");
+      ++n_streamed;
+      check_split_reuse(*split, cpu, params,
+                        " She liked to play in the park with her friends, and every day they ran to the big tree.");
+    }
+  }
+  CHECK(n_streamed >= 1);
 }
