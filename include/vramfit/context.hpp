@@ -77,7 +77,7 @@ class VRAMFIT_API Context {
   // (see logits(i)). Error(context_full), with nothing changed, when the tokens do not fit;
   // Error(invalid_argument) for an empty batch or a token id outside the vocabulary. Any other
   // error (a device failing) leaves the chunks decoded before it in the cache and no logits.
-  // The returned span (like logits()) stays valid until the next decode() or clear().
+  // The returned span (like logits()) stays valid until the next decode(), truncate() or clear().
   std::span<const float> decode(std::span<const int32_t> tokens, bool all_logits = false);
   // Logits of token i of the last decode() call (-1 = its last token). Without all_logits only
   // the last token's are kept; asking for another is Error(invalid_argument).
@@ -88,10 +88,17 @@ class VRAMFIT_API Context {
   // decode/truncate/clear.
   std::span<const int32_t> tokens() const noexcept;
 
+  int32_t n_ctx() const noexcept;
+  int32_t n_threads() const noexcept;
+  const ContextParams &params() const noexcept;
+  const Model &model() const noexcept;
+  void clear() noexcept;  // forgets every token (the buffers stay allocated)
+
+  // ---- reusing the KV cache (a conversation, a server's sessions) ----
   // Forgets every token after the first n (0 <= n <= n_past()): the next decode() continues at
   // position n. Cheap: the cache rows stay where they are and are overwritten; nothing is
   // allocated or recomputed. The logits of the last decode are dropped.
-  // A sliding-window layer (gpt-oss) keeps only the last window + n_batch positions, moving the
+  // A sliding-window layer (gpt-oss) keeps only window - 1 + n_batch rows, moving the
   // newest ones to the front when it fills: once it has, position n can only be resumed if its
   // window is still held, i.e. n >= truncate_floor(). Error(invalid_argument), nothing changed,
   // for n outside [0, n_past()] or 0 < n < truncate_floor().
@@ -111,11 +118,6 @@ class VRAMFIT_API Context {
   // Error(invalid_argument) when it is empty or holds a token outside the vocabulary; other errors
   // as decode().
   PrefixReuse decode_reusing_prefix(std::span<const int32_t> sequence);
-  int32_t n_ctx() const noexcept;
-  int32_t n_threads() const noexcept;
-  const ContextParams &params() const noexcept;
-  const Model &model() const noexcept;
-  void clear() noexcept;  // forgets every token (the buffers stay allocated)
 
   MemoryReport memory_report() const;
 
