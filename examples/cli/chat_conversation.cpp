@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <span>
+#include <utility>
 
 namespace vramfit::cli {
 namespace {
@@ -16,13 +17,16 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-Conversation::Conversation(const Model &model, Context &ctx, Sampler &sampler, const std::string &system,
-                           int32_t max_tokens)
-    : model_(model), ctx_(ctx), sampler_(sampler), max_tokens_(max_tokens), template_(ChatTemplate::from_model(model)) {
+Conversation::Conversation(const Model &model, Context &ctx, Sampler &sampler, ConversationSettings settings)
+    : model_(model),
+      ctx_(ctx),
+      sampler_(sampler),
+      settings_(std::move(settings)),
+      template_(ChatTemplate::from_model(model)) {
   // Today's date is fixed for the session: a template that writes it (Llama 3.1, gpt-oss) then
   // renders the same prefix every turn.
   template_.set_now(std::chrono::system_clock::now());
-  if (!system.empty()) messages_.push_back({"system", system});
+  if (!settings_.system.empty()) messages_.push_back({"system", settings_.system});
   // Without a template of its own, a model gets ChatML, whose end-of-turn marker its vocab may
   // lack as a token: the text then ends the answer.
   if (template_.is_default()) stop_strings_ = {"<|im_end|>", "<|im_start|>"};
@@ -54,7 +58,7 @@ std::optional<TurnStats> Conversation::answer(const std::string &message,
   for (int32_t t : std::span(prompt.tokens).subspan(static_cast<size_t>(reuse.n_reused))) sampler_.accept(t);
 
   GenerateParams params;
-  params.max_tokens = max_tokens_;
+  params.max_tokens = settings_.max_tokens;
   params.stop = stop_strings_;
   params.on_piece = on_piece;
   const GenerateResult r = generate(ctx_, sampler_, std::span<const int32_t>{}, params);
@@ -71,7 +75,7 @@ std::optional<TurnStats> Conversation::answer(const std::string &message,
 // llama.cpp's chat does: the model reads its answer's own tokens again, where tokenizing their
 // text anew could give other ids and cost the KV cache from there on.
 Conversation::Transcript Conversation::render() const {
-  Transcript t{template_.apply(messages_, /*add_generation_prompt=*/true), {}};
+  Transcript t{template_.apply(messages_, /*add_generation_prompt=*/true, settings_.template_json), {}};
   if (!seen_.tokens.empty() && t.text.starts_with(seen_.text)) {
     t.tokens = seen_.tokens;
     const std::vector<int32_t> added =
@@ -102,7 +106,8 @@ void Conversation::remember_answer(const GenerateResult &r) {
 // of the context); says so on stderr. False when even the newest message alone does not fit.
 bool Conversation::make_room(Transcript &prompt) {
   const int32_t n_ctx = ctx_.n_ctx();
-  const int32_t room = max_tokens_ > 0 ? std::min(max_tokens_, n_ctx / 2) : n_ctx / 4;
+  const int32_t max_tokens = settings_.max_tokens;
+  const int32_t room = max_tokens > 0 ? std::min(max_tokens, n_ctx / 2) : n_ctx / 4;
   int dropped = 0;
   const size_t before = prompt.tokens.size();
   while (static_cast<int64_t>(prompt.tokens.size()) + room > n_ctx && messages_.size() - first_exchange() > 1) {

@@ -24,11 +24,15 @@ struct TurnStats {
   StopReason stop = StopReason::eog;
 };
 
+struct ConversationSettings {
+  std::string system;          // the system prompt ("" = none), kept for the whole conversation
+  int32_t max_tokens = -1;     // per answer (-1: until the end of the answer or a full context)
+  std::string template_json;   // extra template variables, a JSON object ("" = none)
+};
+
 class Conversation {
  public:
-  // system: the system prompt ("" = none), kept for the whole conversation. max_tokens: per
-  // answer (-1: until the end of the answer or a full context).
-  Conversation(const Model &model, Context &ctx, Sampler &sampler, const std::string &system, int32_t max_tokens);
+  Conversation(const Model &model, Context &ctx, Sampler &sampler, ConversationSettings settings);
 
   bool uses_default_template() const { return template_.is_default(); }
 
@@ -55,7 +59,7 @@ class Conversation {
   const Model &model_;
   Context &ctx_;
   Sampler &sampler_;
-  int32_t max_tokens_;
+  ConversationSettings settings_;
   ChatTemplate template_;
   std::vector<ChatMessage> messages_;
   Transcript seen_;  // what the model has read and written so far

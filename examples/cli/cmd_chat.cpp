@@ -4,13 +4,17 @@
 // with a newline.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "chat_conversation.hpp"
 #include "cli.hpp"
@@ -41,6 +45,29 @@ void install_sigint_handler() {
   sigemptyset(&action.sa_mask);
   action.sa_flags = 0;
   sigaction(SIGINT, &action, nullptr);
+}
+
+// ---------------------------------------------------------------- flags
+
+// --var NAME=JSON as a member of a JSON object; the template engine checks the JSON.
+std::string template_variable(std::string_view arg) {
+  const size_t eq = arg.find('=');
+  const std::string_view name = arg.substr(0, eq);
+  const bool plain_name = !name.empty() && std::ranges::all_of(name, [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+  if (eq == std::string_view::npos || !plain_name)
+    throw UsageError{fmt::format("--var '{}': expected NAME=JSON, NAME letters, digits and _", arg)};
+  return fmt::format("\"{}\": {}", name, arg.substr(eq + 1));
+}
+
+std::string join(const std::vector<std::string> &parts, std::string_view separator) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0) out += separator;
+    out += parts[i];
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- the terminal
@@ -79,25 +106,33 @@ constexpr const char *kDescription =
 
 int run_chat(std::span<const std::string_view> args) {
   CommonOptions o;
-  std::string system;
+  ConversationSettings settings;
+  std::vector<std::string> variables;  // "\"NAME\": JSON" members of the template's extra variables
   OptionParser parser("chat", "-m MODEL [--system TEXT] [options]", kDescription);
   add_model_options(parser, o);
   add_context_options(parser, o);
   add_sampling_options(parser, o);
   parser.group("chat");
   parser.option({"--system"}, "TEXT", "system prompt, kept for the whole conversation",
-                [&](std::string_view v) { system = v; });
+                [&](std::string_view v) { settings.system = v; });
+  parser.option({"--var"}, "NAME=JSON",
+                "an extra chat-template variable, as `vramfit template --var`, e.g.\n"
+                "enable_thinking=false (Qwen3), reasoning_effort='\"low\"' (gpt-oss); repeatable",
+                [&](std::string_view v) { variables.push_back(template_variable(v)); });
   if (auto exit_code = parser.parse(args)) return *exit_code;
+  settings.max_tokens = o.generate.max_tokens;
+  if (!variables.empty()) settings.template_json = fmt::format("{{{}}}", join(variables, ", "));
 
   const Model model = load_model(o);
   Context ctx(model, o.context);
   Sampler sampler(o.sampler);
   print_setup(model, ctx, o);
-  Conversation chat(model, ctx, sampler, system, o.generate.max_tokens);
+  const bool has_system = !settings.system.empty();
+  Conversation chat(model, ctx, sampler, std::move(settings));
   const bool interactive = isatty(STDIN_FILENO) != 0;
   fmt::print(stderr, "chat: {}{}; /reset forgets the conversation, /exit ends it{}\n",
              chat.uses_default_template() ? "no chat template in the file: ChatML" : "the model's chat template",
-             system.empty() ? "" : ", with a system prompt", interactive ? ", Ctrl-C stops an answer" : "");
+             has_system ? ", with a system prompt" : "", interactive ? ", Ctrl-C stops an answer" : "");
   install_sigint_handler();
 
   std::string line;

@@ -1,7 +1,6 @@
 # cmake -DCLI=vramfit -DMODEL=file.gguf -DWORK=dir -DMESSAGES="line;line;/reset;line" [-DARGS="--temp;0;..."]
-#       [-DEXPECT_STDERR="regex;regex"] [-DSYNTH="synth flags"] -P cli_chat.cmake
-# Drives `vramfit chat` through piped stdin (one message per line; with SYNTH, MODEL is first
-# written by `vramfit synth SYNTH -o MODEL`) and requires:
+#       [-DEXPECT_STDERR="regex;regex"] -P cli_chat.cmake
+# Drives `vramfit chat` through piped stdin (one message per line) and requires:
 #  - exit status 0 and one stats footer on stderr per message answered;
 #  - greedy output that is deterministic: a second run prints the same bytes, and a run of the
 #    first message alone prints the start of it;
@@ -9,13 +8,6 @@
 #    footer 1's context used), and a message after /reset reuses nothing;
 #  - when the last message repeats the first one right after /reset, the same answer again;
 #  - each EXPECT_STDERR regex found on stderr.
-if(SYNTH)
-  separate_arguments(synth_args UNIX_COMMAND "${SYNTH}")
-  execute_process(COMMAND ${CLI} synth ${synth_args} -o ${MODEL} OUTPUT_QUIET ERROR_VARIABLE err RESULT_VARIABLE rc)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "vramfit synth failed (${rc}): ${err}")
-  endif()
-endif()
 file(MAKE_DIRECTORY ${WORK})
 string(REPLACE ";" "\n" input "${MESSAGES}")
 file(WRITE ${WORK}/messages.txt "${input}\n")
