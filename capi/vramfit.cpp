@@ -470,6 +470,40 @@ void vramfit_context_clear(vramfit_context *ctx) {
   if (ctx) ctx->context.clear();
 }
 
+const vramfit_token *vramfit_context_tokens(const vramfit_context *ctx, size_t *n_out) {
+  const vramfit_token *tokens = nullptr;
+  if (n_out) *n_out = 0;
+  guarded([&] {
+    require(ctx, "vramfit_context_tokens", "ctx");
+    require(n_out, "vramfit_context_tokens", "n_out");
+    const std::span<const int32_t> held = ctx->context.tokens();
+    tokens = held.data();
+    *n_out = held.size();
+  });
+  return tokens;
+}
+
+vramfit_status vramfit_context_truncate(vramfit_context *ctx, int32_t n) {
+  return guarded([&] {
+    require(ctx, "vramfit_context_truncate", "ctx");
+    ctx->context.truncate(n);
+  });
+}
+
+int32_t vramfit_context_truncate_floor(const vramfit_context *ctx) {
+  return ctx ? ctx->context.truncate_floor() : 0;
+}
+
+vramfit_status vramfit_decode_reusing_prefix(vramfit_context *ctx, const vramfit_token *tokens, size_t n,
+                                             int32_t *n_reused) {
+  return guarded([&] {
+    require(ctx, "vramfit_decode_reusing_prefix", "ctx");
+    require(tokens, "vramfit_decode_reusing_prefix", "tokens");
+    const vramfit::PrefixReuse r = ctx->context.decode_reusing_prefix(std::span<const vramfit_token>(tokens, n));
+    if (n_reused) *n_reused = r.n_reused;
+  });
+}
+
 vramfit_status vramfit_context_memory(const vramfit_context *ctx, vramfit_memory_report *out) {
   return guarded([&] {
     require(ctx, "vramfit_context_memory", "ctx");

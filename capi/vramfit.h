@@ -317,6 +317,32 @@ VRAMFIT_CAPI int32_t vramfit_context_n_ctx(const vramfit_context *ctx);
 /* Forgets every token (the KV cache stays allocated). NULL is a no-op. */
 VRAMFIT_CAPI void vramfit_context_clear(vramfit_context *ctx);
 
+/* ---- reusing the KV cache (multi-turn chat, a server's sessions) ---- */
+
+/* The token ids in the context's KV cache, in order: *n_out of them (= vramfit_context_n_past).
+** Owned by the context and valid until its next decode/truncate/clear/free. NULL (with
+** *n_out = 0 and a message in vramfit_last_error()) for a NULL ctx or n_out. Not thread-safe with
+** respect to the context. */
+VRAMFIT_CAPI const vramfit_token *vramfit_context_tokens(const vramfit_context *ctx, size_t *n_out);
+/* Forgets every token after the first n: the next vramfit_decode() continues at position n. Cheap
+** (nothing is recomputed or allocated); the last decode's logits are dropped. On a model with
+** sliding-window layers (gpt-oss) whose window caches have moved on, a cut must keep at least
+** vramfit_context_truncate_floor() tokens (or 0). Errors: INVALID_ARGUMENT (NULL, n outside
+** [0, n_past], 0 < n < the floor), with nothing changed. */
+VRAMFIT_CAPI vramfit_status vramfit_context_truncate(vramfit_context *ctx, int32_t n);
+/* The smallest n > 0 vramfit_context_truncate() accepts now: 0 when every cut works (no sliding
+** window, or none has moved yet). 0 for NULL. */
+VRAMFIT_CAPI int32_t vramfit_context_truncate_floor(const vramfit_context *ctx);
+/* Makes the KV cache hold exactly tokens[0..n) (e.g. the whole conversation, rendered and
+** tokenized again each turn) and leaves the logits of its last token for vramfit_get_logits(ctx,
+** -1): keeps the longest prefix the cache already holds that a cut may keep (else starts over)
+** and decodes only the rest, always at least the last token. *n_reused (may be NULL) receives the
+** number of tokens kept. The logits are bit-identical to a fresh context decoding the same chunks
+** (on the CPU: the whole sequence at once). Errors: INVALID_ARGUMENT (NULL tokens, n == 0, a token
+** outside the vocabulary), CONTEXT_FULL (n > n_ctx; nothing changed), OUT_OF_MEMORY, DEVICE. */
+VRAMFIT_CAPI vramfit_status vramfit_decode_reusing_prefix(vramfit_context *ctx, const vramfit_token *tokens, size_t n,
+                                                          int32_t *n_reused);
+
 /* Bytes a context uses, summed over its devices. An output struct: set struct_size = sizeof
 ** before the call; the library writes only the bytes struct_size covers. */
 typedef struct vramfit_memory_report {

@@ -200,6 +200,68 @@ static void test_core_reproduces_llama_cpp(vramfit_model *model, const reference
   vramfit_context_free(ctx);
 }
 
+/* ---- reusing the KV cache: the tokens it holds, cuts, a conversation decoded again ---- */
+
+static void test_prefix_reuse(vramfit_model *model, const reference *ref) {
+  const int32_t n_vocab = vramfit_model_n_vocab(model);
+  vramfit_context_params cp = small_context(64);
+  vramfit_context *ctx = NULL, *fresh = NULL;
+  const vramfit_token *held = NULL;
+  const float *logits = NULL;
+  float *want = NULL;
+  size_t n_held = 0, i;
+  int32_t n_reused = -1;
+
+  CHECK(ref->n_total <= 64);
+  CHECK_OK(vramfit_context_create(model, &cp, &ctx));
+  CHECK_OK(vramfit_context_create(model, &cp, &fresh));
+  want = (float *)malloc((size_t)n_vocab * sizeof *want);
+  if (!ctx || !fresh || !want) goto done;
+
+  /* Turn 1 held the prompt; turn 2 is the whole sequence: only what follows the prompt is decoded. */
+  CHECK_OK(vramfit_decode(ctx, ref->tokens, ref->n_prompt, false));
+  held = vramfit_context_tokens(ctx, &n_held);
+  CHECK(held != NULL && n_held == ref->n_prompt);
+  for (i = 0; held && i < n_held; ++i) CHECK(held[i] == ref->tokens[i]);
+  CHECK_OK(vramfit_decode_reusing_prefix(ctx, ref->tokens, ref->n_total, &n_reused));
+  CHECK(n_reused == (int32_t)ref->n_prompt);
+  CHECK(vramfit_context_n_past(ctx) == (int32_t)ref->n_total);
+  logits = vramfit_get_logits(ctx, -1);
+  CHECK(logits != NULL);
+  if (!logits) goto done;
+  CHECK(centred_relative_rms(logits, ref->logits + (size_t)(ref->n_total - 1) * ref->n_vocab, n_vocab) < kLogitsBar);
+  /* Bit-identical to a fresh context decoding the same chunks. */
+  memcpy(want, logits, (size_t)n_vocab * sizeof *want);
+  CHECK_OK(vramfit_decode(fresh, ref->tokens, ref->n_prompt, false));
+  CHECK_OK(vramfit_decode(fresh, ref->tokens + ref->n_prompt, ref->n_total - ref->n_prompt, false));
+  logits = vramfit_get_logits(fresh, -1);
+  CHECK(logits != NULL && memcmp(logits, want, (size_t)n_vocab * sizeof *want) == 0);
+
+  /* Cuts: back to the prompt (its logits are gone), never past the ends. */
+  CHECK(vramfit_context_truncate_floor(ctx) == 0); /* llama: no sliding window */
+  CHECK_OK(vramfit_context_truncate(ctx, (int32_t)ref->n_prompt));
+  CHECK(vramfit_context_n_past(ctx) == (int32_t)ref->n_prompt);
+  CHECK(vramfit_get_logits(ctx, -1) == NULL);
+  CHECK_FAILS(vramfit_context_truncate(ctx, -1), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_context_truncate(ctx, (int32_t)ref->n_prompt + 1), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(vramfit_last_error(), "truncate") != NULL);
+  CHECK(vramfit_context_n_past(ctx) == (int32_t)ref->n_prompt);
+
+  /* Errors change nothing. */
+  CHECK_FAILS(vramfit_decode_reusing_prefix(ctx, NULL, 3, NULL), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_decode_reusing_prefix(ctx, ref->tokens, 0, NULL), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_decode_reusing_prefix(ctx, ref->tokens, 65, NULL), VRAMFIT_ERR_CONTEXT_FULL);
+  CHECK(vramfit_context_n_past(ctx) == (int32_t)ref->n_prompt);
+  CHECK_FAILS(vramfit_context_truncate(NULL, 0), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK(vramfit_context_tokens(NULL, &n_held) == NULL && n_held == 0);
+  CHECK(vramfit_context_truncate_floor(NULL) == 0);
+
+done:
+  free(want);
+  vramfit_context_free(fresh);
+  vramfit_context_free(ctx);
+}
+
 /* ---- struct_size: an application built against an older, smaller header ---- */
 
 /* The first fields of two structs, as an older vramfit.h could have declared them. */
@@ -896,6 +958,7 @@ int main(void) {
     test_error_paths(model);
     test_chat_templates(model);
     test_binding_helpers(model);
+    test_prefix_reuse(model, &ref);
   }
   test_plan();
   test_plan_moe();
