@@ -99,7 +99,10 @@ PlanRequest plan_request(const ModelParams &params, const ModelInfo &info) {
   if (params.n_batch <= 0)
     fail(ErrorCode::invalid_argument, "ModelParams.n_batch = {} must be positive", params.n_batch);
   if (params.n_ctx < 0) fail(ErrorCode::invalid_argument, "ModelParams.n_ctx = {} is negative", params.n_ctx);
+  if (params.n_contexts <= 0)
+    fail(ErrorCode::invalid_argument, "ModelParams.n_contexts = {} must be positive", params.n_contexts);
   PlanRequest request;
+  request.n_contexts = static_cast<uint32_t>(params.n_contexts);
   request.n_ctx = planned_n_ctx(params, info);
   request.n_batch = std::min(static_cast<uint32_t>(params.n_batch), request.n_ctx);
   request.kv_type = to_kv_type(params.kv_type);
