@@ -32,8 +32,12 @@ using vramfit::parse_size;  // sizes as users write them: "11.5GiB", "800MiB"
 std::string format_bytes(uint64_t bytes);  // "41.42 GB (38.57 GiB)"
 // True when any argument is --help or -h: the command then prints its usage and returns 0.
 bool asks_for_help(std::span<const std::string_view> args);
-// A file's bytes exactly as stored; nullopt when it cannot be read.
-std::optional<std::string> read_text_file(const std::string &path);
+// Flushes stdout; false when the write failed (a full disk, a closed pipe). main() then ends the
+// command with exit code 1 and the OS reason, so a command that streams just stops writing.
+bool flush_stdout() noexcept;
+// A file's bytes exactly as stored; nullopt when it cannot be read, with the OS reason ("No such
+// file or directory", "Is a directory") in *error when given.
+std::optional<std::string> read_text_file(const std::string &path, std::string *error = nullptr);
 
 }  // namespace vramfit::cli
 

@@ -25,9 +25,10 @@
 
 namespace vramfit {
 
-// Parses a byte size as users write budgets: "11.5GiB", "12GB", "800MiB", "4096". Units:
-// b, k/kb, m/mb, g/gb, t/tb (powers of 1000) and kib, mib, gib, tib (powers of 1024), any case.
-// std::nullopt when malformed or out of range. Thread-safe.
+// Parses a byte size as users write budgets: "11.5GiB", "12GB", "800 MiB", "4096". Units:
+// b, k/kb, m/mb, g/gb, t/tb (powers of 1000) and kib, mib, gib, tib (powers of 1024), any case,
+// after optional spaces; a fraction is rounded to the nearest byte. std::nullopt when malformed,
+// out of range, or a fraction of a byte count ("11.5" or "11.5b": no such size). Thread-safe.
 VRAMFIT_API std::optional<uint64_t> parse_size(std::string_view text);
 
 namespace gguf {

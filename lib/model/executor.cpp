@@ -60,7 +60,8 @@ void check_plan_runs(const Plan &plan, const ModelWeights &w) {
     if (block.kind == "attention" && plan.kv[static_cast<size_t>(block.layer)].location != where)
       fail(ErrorCode::unsupported,
            "the offload plan puts layer {}'s KV cache on the {} and its attention on the {}; the executor runs "
-           "attention where its KV cache is (use kv_placement follow_layer)",
+           "attention where its KV cache is, so only the KV placement 'follow' (each layer's KV cache with its attention; "
+           "--kv-placement follow) can run",
            block.layer, to_string(plan.kv[static_cast<size_t>(block.layer)].location), to_string(where));
   }
 }
