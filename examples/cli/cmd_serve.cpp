@@ -5,7 +5,6 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -13,6 +12,7 @@
 
 #include "api_error.hpp"
 #include "cli.hpp"
+#include "options.hpp"
 #include "request.hpp"
 #include "service.hpp"
 #include "vramfit/model.hpp"
@@ -20,78 +20,8 @@
 namespace vramfit::cli {
 namespace {
 
-constexpr const char *kUsage = R"(usage: vramfit serve -m MODEL [options]
-
-An OpenAI-compatible server: POST /v1/chat/completions, POST /v1/completions (streamed or not),
-GET /v1/models, GET /health, and GET /v1/memory (the memory of every slot by device and category).
-
-  -m, --model FILE         GGUF model
-      --alias NAME         the model's id in the API (default: the file name without .gguf)
-      --host ADDR          address to listen on (default 127.0.0.1: this machine only)
-      --port N             port (default 8080; 0: any free port, printed at start)
-  -np, --parallel N        requests generated at once, each in its own context (default 1); the
-                           offload plan reserves a KV cache and scratch for each inside the budget
-      --queue N            requests that may wait for a slot (default 16); more get HTTP 503
-      --api-key KEY        require "Authorization: Bearer KEY" (all but /health)
-      --max-body SIZE      largest request body (default 4MiB); larger ones get HTTP 413
-  -c, --ctx-size N         context size of each slot in tokens (default 0: the trained length, at
-                           most 4096 with a device)
-  -b, --batch-size N       prompt tokens per forward pass (default 512)
-  -t, --threads N          CPU threads (default: all cores; the slots take turns, never at once)
-      --kv-type T          KV cache type: f16 (default), f32, q8_0
-      --device D           cuda[:N], sim[:CAPACITY] or cpu (default: cuda when a GPU exists)
-      --vram-budget SIZE   everything vramfit allocates on the device, e.g. 6GiB
-      --strategy S         fastest (default), layers, manual
-  -ngl, --n-gpu-layers N   whole layers on the device
-      --cpu-moe            keep every expert group of a MoE model in host memory
-      --n-cpu-moe N        keep the expert groups of layers 0..N-1 in host memory
-      --temp T             default temperature of a request that gives none (default 0.8)
-      --top-k K            (default 40; 0: off)    --top-p P   default top_p (default 0.95)
-      --min-p P            (default 0.05; 0: off)  --repeat-penalty R (default 1.0: off)
-)";
-
-struct BadFlag {
-  std::string message;
-};
-
-template <class T>
-T parse_number(std::string_view flag, std::string_view text) {
-  T value{};
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size())
-    throw BadFlag{fmt::format("{}: '{}' is not a valid number", flag, text)};
-  return value;
-}
-
-template <class T>
-T parse_at_least(std::string_view flag, std::string_view text, T low) {
-  const T n = parse_number<T>(flag, text);
-  if (n < low) throw BadFlag{fmt::format("{}: '{}' must be at least {}", flag, text, low)};
-  return n;
-}
-
-uint64_t parse_size_flag(std::string_view flag, std::string_view text) {
-  const auto size = parse_size(text);
-  if (!size) throw BadFlag{fmt::format("{}: '{}' is not a size (e.g. 6GiB, 800MB)", flag, text)};
-  return *size;
-}
-
-GgmlType parse_kv_type(std::string_view text) {
-  if (text == "f16") return GgmlType::F16;
-  if (text == "f32") return GgmlType::F32;
-  if (text == "q8_0") return GgmlType::Q8_0;
-  throw BadFlag{fmt::format("--kv-type: '{}' is not one of f16, f32, q8_0", text)};
-}
-
-OffloadStrategy parse_strategy(std::string_view text) {
-  for (auto s : {OffloadStrategy::fastest, OffloadStrategy::layers, OffloadStrategy::manual})
-    if (text == to_string(s)) return s;
-  throw BadFlag{fmt::format("--strategy: '{}' is not one of fastest, layers, manual", text)};
-}
-
 struct ServeOptions {
-  std::string model_path;
-  ModelParams model_params;
+  CommonOptions common;
   server::ServiceConfig service;
   std::string host = "127.0.0.1";
   int port = 8080;
@@ -99,70 +29,34 @@ struct ServeOptions {
   uint64_t max_body = 4ull << 20;
 };
 
-// Model, placement and context flags (shared with `vramfit run`'s meaning); false: not one.
-bool parse_model_flag(ServeOptions &o, std::string_view flag, const std::function<std::string_view()> &value,
-                      bool &strategy_given) {
-  OffloadPolicy &offload = o.model_params.offload;
-  ContextParams &context = o.service.context;
-  if (flag == "-m" || flag == "--model") o.model_path = value();
-  else if (flag == "-c" || flag == "--ctx-size") context.n_ctx = parse_at_least<int32_t>(flag, value(), 0);
-  else if (flag == "-b" || flag == "--batch-size") context.n_batch = parse_at_least<int32_t>(flag, value(), 1);
-  else if (flag == "-t" || flag == "--threads") context.n_threads = parse_at_least<int32_t>(flag, value(), 0);
-  else if (flag == "--kv-type") context.kv_type = parse_kv_type(value());
-  else if (flag == "--device") o.model_params.device = value();
-  else if (flag == "--vram-budget") offload.vram_budget_bytes = parse_size_flag(flag, value());
-  else if (flag == "--strategy") offload.strategy = parse_strategy(value()), strategy_given = true;
-  else if (flag == "-ngl" || flag == "--n-gpu-layers") offload.n_gpu_layers = parse_number<int32_t>(flag, value());
-  else if (flag == "--cpu-moe") offload.cpu_moe = true;
-  else if (flag == "--n-cpu-moe") offload.n_cpu_moe = parse_at_least<int32_t>(flag, value(), 0);
-  else return false;
-  return true;
+// --max-body takes small sizes ("64KiB"), unlike a VRAM budget (parse_size_flag).
+uint64_t parse_body_size(std::string_view flag, std::string_view text) {
+  const auto size = vramfit::parse_size(text);
+  if (!size || *size == 0) throw UsageError{fmt::format("{}: '{}' is not a size (e.g. 64KiB, 4MiB)", flag, text)};
+  return *size;
 }
 
-bool parse_sampling_flag(ServeOptions &o, std::string_view flag, const std::function<std::string_view()> &value) {
-  SamplerParams &s = o.service.sampler;
-  if (flag == "--temp") s.temperature = parse_number<float>(flag, value());
-  else if (flag == "--top-k") s.top_k = parse_number<int32_t>(flag, value());
-  else if (flag == "--top-p") s.top_p = parse_number<float>(flag, value());
-  else if (flag == "--min-p") s.min_p = parse_number<float>(flag, value());
-  else if (flag == "--repeat-penalty") s.repeat_penalty = parse_number<float>(flag, value());
-  else return false;
-  return true;
-}
-
-ServeOptions parse(std::span<const std::string_view> args) {
-  ServeOptions o;
-  bool strategy_given = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string_view flag = args[i];
-    const std::function<std::string_view()> value = [&]() -> std::string_view {
-      if (i + 1 >= args.size()) throw BadFlag{fmt::format("{} needs a value", flag)};
-      return args[++i];
-    };
-    if (parse_model_flag(o, flag, value, strategy_given) || parse_sampling_flag(o, flag, value)) continue;
-    if (flag == "--alias") o.service.model_id = value();
-    else if (flag == "--host") o.host = value();
-    else if (flag == "--port") o.port = parse_at_least<int>(flag, value(), 0);
-    else if (flag == "-np" || flag == "--parallel") o.service.n_slots = parse_at_least<int32_t>(flag, value(), 1);
-    else if (flag == "--queue") o.service.max_queue = parse_at_least<int32_t>(flag, value(), 0);
-    else if (flag == "--api-key") o.api_key = value();
-    else if (flag == "--max-body") o.max_body = parse_size_flag(flag, value());
-    else throw BadFlag{fmt::format("unknown option '{}' (see vramfit serve --help)", flag)};
-  }
-  if (o.model_path.empty()) throw BadFlag{"-m MODEL is required"};
-  if (o.port > 65535) throw BadFlag{fmt::format("--port: {} is not a port (0..65535)", o.port)};
-  if (!strategy_given && o.model_params.offload.n_gpu_layers >= 0)
-    o.model_params.offload.strategy = OffloadStrategy::layers;
-  if (o.service.model_id.empty()) {
-    const std::filesystem::path path(o.model_path);
-    o.service.model_id = path.extension() == ".gguf" ? path.stem().string() : path.filename().string();
-  }
-  // The plan reserves what every slot's context will use.
-  o.model_params.n_ctx = o.service.context.n_ctx;
-  o.model_params.n_batch = o.service.context.n_batch;
-  o.model_params.kv_type = o.service.context.kv_type;
-  o.model_params.n_contexts = o.service.n_slots;
-  return o;
+void add_serve_options(OptionParser &p, ServeOptions &o) {
+  p.group("server");
+  p.option({"--alias"}, "NAME", "the model's id in the API (default: the file name without .gguf)",
+           [&o](std::string_view v) { o.service.model_id = v; });
+  p.option({"--host"}, "ADDR", "address to listen on (default 127.0.0.1: this machine only)",
+           [&o](std::string_view v) { o.host = v; });
+  p.option({"--port"}, "N", "port (default 8080; 0: any free port, printed at start)", [&o](std::string_view v) {
+    o.port = static_cast<int>(parse_integer("--port", v, 0, 65535));
+  });
+  p.option({"-np", "--parallel"}, "N",
+           "requests generated at once, each in its own context (default 1); the plan\n"
+           "reserves a KV cache and scratch for each inside the VRAM budget",
+           [&o](std::string_view v) { o.service.n_slots = static_cast<int32_t>(parse_integer("-np", v, 1, 256)); });
+  p.option({"--queue"}, "N", "requests that may wait for a slot (default 16); more get HTTP 503",
+           [&o](std::string_view v) {
+             o.service.max_queue = static_cast<int32_t>(parse_integer("--queue", v, 0, 4096));
+           });
+  p.option({"--api-key"}, "KEY", "require 'Authorization: Bearer KEY' on every request but /health",
+           [&o](std::string_view v) { o.api_key = v; });
+  p.option({"--max-body"}, "SIZE", "largest request body (default 4MiB); larger ones get HTTP 413",
+           [&o](std::string_view v) { o.max_body = parse_body_size("--max-body", v); });
 }
 
 // ---------------------------------------------------------------- HTTP
@@ -282,26 +176,39 @@ class StopOnSignal {
 };
 
 int serve(std::span<const std::string_view> args) {
-  if (asks_for_help(args)) {
-    fmt::print("{}", kUsage);
-    return 0;
-  }
   ServeOptions o;
-  try {
-    o = parse(args);
-  } catch (const BadFlag &bad) {
-    fmt::print(stderr, "vramfit serve: {}\n", bad.message);
-    return 2;
+  o.common.generate.max_tokens = -1;  // a request without max_tokens: until the end, as OpenAI
+  OptionParser parser("serve", "-m MODEL [options]",
+                      "An OpenAI-compatible server: POST /v1/chat/completions and /v1/completions (streamed as "
+                      "server-sent events or not), GET /v1/models, GET /health, and GET /v1/memory (the memory of "
+                      "every slot by device and category). A request's max_tokens, temperature, top_p and seed "
+                      "override -n (default here: -1, until the end), --temp, --top-p and --seed.");
+  add_model_options(parser, o.common);
+  add_context_options(parser, o.common);
+  add_sampling_options(parser, o.common);
+  add_serve_options(parser, o);
+  if (auto exit_code = parser.parse(args)) return *exit_code;
+  if (o.service.model_id.empty()) {
+    const std::filesystem::path path(o.common.model_path);
+    o.service.model_id = path.extension() == ".gguf" ? path.stem().string() : path.filename().string();
   }
+  o.common.model.n_contexts = o.service.n_slots;  // the plan reserves every slot's context
+
   httplib::Server http;
   StopOnSignal stop_on_signal(http);  // before any thread starts, so all inherit the mask
 
-  const Model model = Model::load(o.model_path, o.model_params);
+  const Model model = load_model(o.common);
+  o.service.context = o.common.context;
+  o.service.sampler = o.common.sampler;
+  o.service.random_seed = o.common.seed_is_random;
+  o.service.default_max_tokens = o.common.generate.max_tokens;
   server::Service service(model, o.service);
   if (const Plan *plan = model.plan())
     fmt::print(stderr, "offload: {}, {} of {} layers on the device, {} contexts planned: {} of {} budget bytes\n",
                plan->chosen_by, plan->n_device_layers, plan->n_layer, plan->n_contexts, plan->device.total(),
                plan->budget_bytes);
+  if (const Plan *plan = model.plan())
+    for (const std::string &note : plan->notes) fmt::print(stderr, "offload: {}\n", note);
 
   // One thread per slot and per queued request, plus a few for /health, /v1/models, /v1/memory.
   const auto n_threads = static_cast<size_t>(o.service.n_slots + o.service.max_queue + 4);

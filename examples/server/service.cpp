@@ -78,7 +78,8 @@ SamplerParams Service::sampler_params(const CompletionRequest &request) const {
     if (*request.top_p == 0) p.temperature = 0;  // only the most likely token: greedy
     else p.top_p = *request.top_p;
   }
-  p.seed = request.seed ? *request.seed : std::random_device{}();
+  if (request.seed) p.seed = *request.seed;
+  else if (config_.random_seed) p.seed = std::random_device{}();
   return p;
 }
 
@@ -92,7 +93,7 @@ int32_t Service::run(Job &job, const Sink &sink) {
     return !gone;
   };
   GenerateParams params;
-  params.max_tokens = r.max_tokens.value_or(-1);
+  params.max_tokens = r.max_tokens.value_or(config_.default_max_tokens);
   params.stop = r.stop;
   if (r.stream) params.on_piece = [&](std::string_view piece) { return write(text_chunk(h, piece, r.include_usage)); };
   params.run_decode = [&](const std::function<void()> &decode) {

@@ -26,6 +26,8 @@ struct ServiceConfig {
   int32_t max_queue = 16;   // requests that may wait for a slot; more get 503
   ContextParams context;    // each slot's (n_ctx, n_batch, threads, KV type)
   SamplerParams sampler;    // defaults a request's temperature / top_p / seed override
+  bool random_seed = true;  // a request without a seed gets a random one (else sampler.seed)
+  int32_t default_max_tokens = -1;  // for a request without max_tokens (-1: until the end)
 };
 
 // Where an answer goes. write() returns false once the client has gone; is_open() says whether it

@@ -21,11 +21,11 @@ fi
 cp "$source_dir/openai_client.mjs" "$work/"  # beside node_modules, where `import 'openai'` looks
 
 budget=1400000      # bytes; the plan for 4 slots puts 3 of stories260K's 5 layers on the device
-max_body=65536
+max_body=65536       # --max-body 64KiB
 key="test-key-$$"
 log=$work/serve.log
 "$cli" serve -m "$model" --port 0 --api-key "$key" -np 4 --queue 16 -c 256 -b 32 -t 1 -ngl 3 \
-  --device sim:4MiB --vram-budget "$budget" --max-body "$max_body" 2> "$log" &
+  --device sim:4MiB --vram-budget "$budget" --max-body 64KiB 2> "$log" &
 server=$!
 trap 'kill "$server" 2> /dev/null || true' EXIT
 port=
