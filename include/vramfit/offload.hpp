@@ -294,7 +294,7 @@ struct Plan {
   // Location of a tensor by name; Error(invalid_argument) when the plan has no such tensor.
   VRAMFIT_API Location location_of(std::string_view tensor_name) const;
 
-  // JSON: budget_bytes, device_total_bytes, host_total_bytes, n_ctx, n_batch, n_contexts, kv_type,
+  // JSON: budget_bytes, device_total_bytes, host_total_bytes, n_ctx, n_batch, kv_type, n_contexts,
   // predicted_pp_tok_s, predicted_tg_tok_s, host_memory_fits, by_category {device, host} (weights,
   // kv, scratch, staging, overhead, total), bytes_read_per_token {device, host}, expert_groups
   // {device, total}, machine, notes, layers [{layer, attention, ffn, experts, kv}] (each "gpu",

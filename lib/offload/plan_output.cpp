@@ -101,9 +101,9 @@ std::string Plan::to_json() const {
       fmt::format("  \"strategy\": {}, \"chosen_by\": {},\n", json_string(to_string(strategy)), json_string(chosen_by));
   out += fmt::format("  \"budget_bytes\": {}, \"device_total_bytes\": {}, \"host_total_bytes\": {},\n", budget_bytes,
                      device_total_bytes(), host_total_bytes());
-  out += fmt::format("  \"n_ctx\": {}, \"n_batch\": {}, \"n_contexts\": {}, \"kv_type\": {}, \"n_layer\": {}, "
+  out += fmt::format("  \"n_ctx\": {}, \"n_batch\": {}, \"kv_type\": {}, \"n_contexts\": {}, \"n_layer\": {}, "
                      "\"n_device_layers\": {},\n",
-                     n_ctx, n_batch, n_contexts, json_string(to_string(kv_type)), n_layer, n_device_layers);
+                     n_ctx, n_batch, json_string(to_string(kv_type)), n_contexts, n_layer, n_device_layers);
   out += fmt::format("  \"predicted_pp_tok_s\": {:.6g}, \"predicted_tg_tok_s\": {:.6g}, \"host_memory_fits\": {},\n",
                      predicted_pp_tok_s, predicted_tg_tok_s, host_memory_fits);
   out += fmt::format("  \"by_category\": {{\"device\": {}, \"host\": {}}},\n", json_breakdown(device),
