@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
+#include <span>
 
 #include "api_error.hpp"
 #include "response.hpp"
@@ -19,6 +21,17 @@ int64_t unix_seconds() {
 
 // Thrown from the decode turn of a request whose client is gone: ends its generation.
 struct ClientGone {};
+
+// The prompt one n_batch chunk per turn, so that a long prompt does not stall the tokens of the
+// other slots for its whole length.
+void decode_prompt(Context &ctx, std::span<const int32_t> prompt,
+                   const std::function<void(const std::function<void()> &)> &take_turn) {
+  const auto n_batch = static_cast<size_t>(ctx.params().n_batch);
+  for (size_t first = 0; first < prompt.size(); first += n_batch) {
+    const std::span<const int32_t> chunk = prompt.subspan(first, std::min(n_batch, prompt.size() - first));
+    take_turn([&] { ctx.decode(chunk); });
+  }
+}
 
 }  // namespace
 
@@ -96,16 +109,19 @@ int32_t Service::run(Job &job, const Sink &sink) {
   params.max_tokens = r.max_tokens.value_or(config_.default_max_tokens);
   params.stop = r.stop;
   if (r.stream) params.on_piece = [&](std::string_view piece) { return write(text_chunk(h, piece, r.include_usage)); };
-  params.run_decode = [&](const std::function<void()> &decode) {
+  auto take_turn = [&](const std::function<void()> &decode) {
     if (gone || (sink.is_open && !sink.is_open())) throw ClientGone{};
     slots_.turns().run(decode);
   };
+  params.run_decode = take_turn;
   try {
     // A chat stream opens with the assistant's role (a completion stream has none).
     if (r.stream && r.endpoint == Endpoint::chat && !write(role_chunk(h, r.include_usage))) throw ClientGone{};
     ctx.clear();
     Sampler sampler(sampler_params(r));
-    const GenerateResult result = generate(ctx, sampler, std::span<const int32_t>(job.prompt_tokens), params);
+    decode_prompt(ctx, job.prompt_tokens, take_turn);
+    for (int32_t token : job.prompt_tokens) sampler.accept(token);  // what generate() does with a prompt
+    const GenerateResult result = generate(ctx, sampler, std::span<const int32_t>(), params);
     if (gone) throw ClientGone{};
     const Usage usage{static_cast<int32_t>(job.prompt_tokens.size()), result.stats.n_generated};
     if (!r.stream) {

@@ -6,7 +6,7 @@
 // for the cores and spin on each other (measured: 4 contexts on 2 cores, 16x slower than one at a
 // time). So one decode runs at a time, and the busy slots take turns in arrival order (a ticket
 // queue, not a mutex, which would let the slot that just decoded win again): each turn is one
-// token of one slot, or a new request's prompt.
+// token of one slot, or n_batch tokens of a new request's prompt.
 #pragma once
 
 #include <condition_variable>

@@ -305,6 +305,18 @@ TEST_CASE("service: greedy completion and chat, streamed and not, reproduce llam
   CHECK(chat["usage"]["prompt_tokens"] > 5);
 }
 
+TEST_CASE("service: a prompt decoded n_batch tokens per turn gives the same greedy tokens") {
+  auto path = test::test_data("models/stories260K.gguf");
+  if (!path) return;
+  ServiceConfig c = config();
+  c.context.n_batch = 4;  // the 10 prompt tokens in 3 turns
+  Service service(Model::load(*path, cpu()), c);
+  const json whole = json::parse(answer(service, Endpoint::completion, R"({"prompt": "Once upon a time, there was a little",
+                                                                         "temperature": 0, "max_tokens": 24})"));
+  CHECK(std::string(whole["choices"][0]["text"]).starts_with(kGreedyStart));
+  CHECK(whole["usage"]["prompt_tokens"] == 10);
+}
+
 TEST_CASE("service: another model's name is 404, a prompt longer than the context 400") {
   auto path = test::test_data("models/stories260K.gguf");
   if (!path) return;
