@@ -119,6 +119,13 @@ void add_routes(httplib::Server &http, server::Service &service, const ServeOpti
   http.Get("/v1/models", [&service](const httplib::Request &, httplib::Response &res) {
     res.set_content(service.models_json(), "application/json");
   });
+  http.Get(R"(/v1/models/(.+))", [&service](const httplib::Request &req, httplib::Response &res) {
+    try {
+      res.set_content(service.model_json(req.matches[1]), "application/json");
+    } catch (const server::ApiError &e) {
+      send_error(res, e);
+    }
+  });
   http.Get("/v1/memory", [&service](const httplib::Request &, httplib::Response &res) {
     res.set_content(service.memory_json(), "application/json");
   });

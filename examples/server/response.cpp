@@ -107,10 +107,17 @@ std::string usage_chunk(const ResponseHeader &h, const Usage &usage) {
 
 std::string error_event(const std::string &error_body) { return "data: " + error_body + "\n\n"; }
 
-std::string models_body(const std::string &model_id, int64_t created) {
-  const json model = {{"id", model_id}, {"object", "model"}, {"created", created}, {"owned_by", "vramfit"}};
-  return dump(json{{"object", "list"}, {"data", json::array({model})}});
+namespace {
+json model_json(const std::string &model_id, int64_t created) {
+  return {{"id", model_id}, {"object", "model"}, {"created", created}, {"owned_by", "vramfit"}};
 }
+}  // namespace
+
+std::string models_body(const std::string &model_id, int64_t created) {
+  return dump(json{{"object", "list"}, {"data", json::array({model_json(model_id, created)})}});
+}
+
+std::string model_body(const std::string &model_id, int64_t created) { return dump(model_json(model_id, created)); }
 
 std::string memory_body(const std::vector<SlotMemory> &slots) {
   json devices = json::array();

@@ -45,8 +45,9 @@ std::string usage_chunk(const ResponseHeader &header, const Usage &usage);
 std::string error_event(const std::string &error_body);
 constexpr std::string_view done_event = "data: [DONE]\n\n";
 
-// GET /v1/models: one model.
+// GET /v1/models: the one model; GET /v1/models/{id}: it alone.
 std::string models_body(const std::string &model_id, int64_t created);
+std::string model_body(const std::string &model_id, int64_t created);
 
 // GET /v1/memory: the memory of every slot's context added up by memory and category (the
 // weights, the device's overhead and staging are shared, counted once), with the plan's figures

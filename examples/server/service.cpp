@@ -145,6 +145,13 @@ int32_t Service::run(Job &job, const Sink &sink) {
 
 std::string Service::models_json() const { return models_body(config_.model_id, created_); }
 
+std::string Service::model_json(const std::string &id) const {
+  if (id != config_.model_id)
+    throw ApiError{404, fmt::format("The model `{}` does not exist or you do not have access to it.", id),
+                   "invalid_request_error", "model", "model_not_found"};
+  return model_body(config_.model_id, created_);
+}
+
 std::string Service::memory_json() const { return memory_body(slots_.memory()); }
 
 }  // namespace vramfit::server

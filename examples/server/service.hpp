@@ -62,6 +62,8 @@ class Service {
   const ServiceConfig &config() const noexcept { return config_; }
   const Model &model() const noexcept { return model_; }
   std::string models_json() const;
+  // GET /v1/models/{id}: ApiError 404 for another id.
+  std::string model_json(const std::string &id) const;
   std::string memory_json() const;
   int32_t n_ctx() const noexcept { return slots_.n_ctx(); }
   // Requests whose client left before their answer was complete.

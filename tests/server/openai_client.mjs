@@ -78,6 +78,7 @@ async function basics() {
   const models = await client.models.list();
   assert.deepEqual(models.data.map((m) => m.id), [model]);
   assert.equal(models.data[0].object, 'model');
+  assert.equal((await client.models.retrieve(model)).id, model);
 
   const messages = [{ role: 'user', content: 'Tell me a story about a cat.' }];
   const chat = await client.chat.completions.create({ model, messages, max_tokens: 16, temperature: 0 });
@@ -114,6 +115,10 @@ async function badRequests() {
                     'context_length_exceeded', 'prompt');
   await expectError(() => client.completions.create({ model, prompt: 'x'.repeat(maxBody + 1) }), 413,
                     'request_too_large');
+  await expectError(() => client.models.retrieve('gpt-4o'), 404, 'model_not_found', 'model');
+  const nowhere = await fetch(`${baseURL}/nowhere`, { headers: { Authorization: `Bearer ${apiKey}` } });
+  assert.equal(nowhere.status, 404);
+  assert.equal((await nowhere.json()).error.code, 'unknown_url');
   const stranger = new OpenAI({ baseURL, apiKey: 'not-the-key', maxRetries: 0 });
   await expectError(() => stranger.models.list(), 401, 'invalid_api_key');
   // Malformed JSON, which the client library would never send.
