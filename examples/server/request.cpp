@@ -79,7 +79,8 @@ std::string message_text(const json &content, const std::string &param) {
 
 std::string parse_messages(const json &body) {
   const json *messages = field(body, "messages");
-  if (!messages) throw invalid_field("messages", "Missing required parameter: 'messages'.", "missing_required_parameter");
+  if (!messages)
+    throw invalid_field("messages", "Missing required parameter: 'messages'.", "missing_required_parameter");
   if (!messages->is_array()) wrong_type("messages", *messages, "an array");
   if (messages->empty())
     throw invalid_field("messages", "Invalid 'messages': empty array. Expected an array with minimum length 1.",

@@ -33,6 +33,19 @@ void decode_prompt(Context &ctx, std::span<const int32_t> prompt,
   }
 }
 
+// The end of an answer: the whole JSON body, or the stream's last chunks and [DONE].
+void write_answer(const Job &job, const GenerateResult &result, const std::function<bool(std::string_view)> &write) {
+  const CompletionRequest &r = job.request;
+  const Usage usage{static_cast<int32_t>(job.prompt_tokens.size()), result.stats.n_generated};
+  if (!r.stream) {
+    write(completion_body(job.header, result.text, result.stop_reason, usage));
+    return;
+  }
+  write(finish_chunk(job.header, result.stop_reason, r.include_usage));
+  if (r.include_usage) write(usage_chunk(job.header, usage));
+  write(done_event);
+}
+
 }  // namespace
 
 Service::Service(Model model, ServiceConfig config)
@@ -48,7 +61,8 @@ std::vector<int32_t> Service::tokenize(const CompletionRequest &request) const {
   try {
     prompt = chat_template_.apply_json(request.messages_json, true);
   } catch (const Error &e) {
-    throw invalid_field("messages", fmt::format("The model's chat template cannot render these messages: {}", e.what()));
+    throw invalid_field("messages",
+                        fmt::format("The model's chat template cannot render these messages: {}", e.what()));
   }
   // The template writes the special tokens as text; a BOS it writes must not be added twice.
   const std::string &bos = chat_template_.bos_token();
@@ -65,16 +79,16 @@ Job Service::prepare(CompletionRequest request) const {
   Job job;
   job.prompt_tokens = tokenize(request);
   const auto n_prompt = static_cast<int32_t>(job.prompt_tokens.size());
-  if (n_prompt == 0) throw invalid_field(request.endpoint == Endpoint::chat ? "messages" : "prompt", "The prompt is empty.");
+  const bool chat = request.endpoint == Endpoint::chat;
+  const char *field = chat ? "messages" : "prompt";
+  if (n_prompt == 0) throw invalid_field(field, "The prompt is empty.");
   // At least one position must remain for the first generated token's logits to mean anything.
   if (n_prompt >= n_ctx())
-    throw invalid_field(request.endpoint == Endpoint::chat ? "messages" : "prompt",
+    throw invalid_field(field,
                         fmt::format("This model's maximum context length is {} tokens. However, your {} resulted in "
                                     "{} tokens. Please reduce the length of the {}.",
-                                    n_ctx(), request.endpoint == Endpoint::chat ? "messages" : "prompt", n_prompt,
-                                    request.endpoint == Endpoint::chat ? "messages" : "prompt"),
+                                    n_ctx(), field, n_prompt, field),
                         "context_length_exceeded");
-  const bool chat = request.endpoint == Endpoint::chat;
   job.header = ResponseHeader{request.endpoint,
                               fmt::format("{}-{:x}{:08x}", chat ? "chatcmpl" : "cmpl", created_, next_id_++),
                               unix_seconds(), config_.model_id};
@@ -122,22 +136,15 @@ int32_t Service::run(Job &job, const Sink &sink) {
     decode_prompt(ctx, job.prompt_tokens, take_turn);
     for (int32_t token : job.prompt_tokens) sampler.accept(token);  // what generate() does with a prompt
     const GenerateResult result = generate(ctx, sampler, std::span<const int32_t>(), params);
+    if (!gone) write_answer(job, result, write);
     if (gone) throw ClientGone{};
-    const Usage usage{static_cast<int32_t>(job.prompt_tokens.size()), result.stats.n_generated};
-    if (!r.stream) {
-      write(completion_body(h, result.text, result.stop_reason, usage));
-    } else {
-      write(finish_chunk(h, result.stop_reason, r.include_usage));
-      if (r.include_usage) write(usage_chunk(h, usage));
-      write(done_event);
-    }
-    if (gone) ++cancelled_;
     return result.stats.n_generated;
   } catch (const ClientGone &) {
     ++cancelled_;
     return 0;
   } catch (const std::exception &e) {
-    const std::string body = error_body(ApiError{500, fmt::format("Generation failed: {}", e.what()), "server_error", "", ""});
+    const std::string body =
+        error_body(ApiError{500, fmt::format("Generation failed: {}", e.what()), "server_error", "", ""});
     write(r.stream ? error_event(body) : body);
     return 0;
   }

@@ -129,7 +129,8 @@ MemoryBreakdown Planner::device_memory(const DeviceUse &use) const {
   MemoryBreakdown m;
   if (use.weights + use.kv == 0 && use.device_stages == 0) return m;  // unused: not even a context
   m.overhead = request_.machine.device_fixed_overhead_bytes;
-  if (use.device_stages > 0) m.scratch = n_contexts() * arena_bytes(scratch_bytes(model_, n_ctx_, request_.n_batch, use.holds_output));
+  if (use.device_stages > 0)
+    m.scratch = n_contexts() * arena_bytes(scratch_bytes(model_, n_ctx_, request_.n_batch, use.holds_output));
   // The residual crosses through host staging straight into the device's activations: no device
   // buffer. Streaming prompts needs its slots and KV copy.
   if (use.device_stages > 0 && stream_) m.staging = stream_->device_bytes();
@@ -170,7 +171,8 @@ MemoryBreakdown Planner::host_memory(const Placement &p) const {
   for (size_t l = 0; l < p.kv.size(); ++l)
     if (p.kv[l] == Location::host) m.kv += n_contexts() * 2 * kv_layer_bytes_[l];
   const DeviceUse use = device_use(p);
-  if (use.host_stages > 0) m.scratch = n_contexts() * scratch_bytes(model_, n_ctx_, request_.n_batch, !use.holds_output);
+  if (use.host_stages > 0)
+    m.scratch = n_contexts() * scratch_bytes(model_, n_ctx_, request_.n_batch, !use.holds_output);
   if (use.host_stages > 0 && use.device_stages > 0) m.staging = n_contexts() * staging_bytes(model_, request_.n_batch);
   return m;
 }

@@ -515,7 +515,7 @@ TEST_CASE("sim device: n_contexts contexts fit the plan's budget, each decoding 
   std::vector<Context> contexts;
   for (int i = 0; i < 3; ++i) contexts.emplace_back(model, context_params());
   const Logits first = run(contexts[0], tokens);
-  for (int i = 1; i < 3; ++i) CHECK(max_relative_diff(run(contexts[static_cast<size_t>(i)], tokens).stream, first.stream) == 0);
+  for (size_t i = 1; i < 3; ++i) CHECK(max_relative_diff(run(contexts[i], tokens).stream, first.stream) == 0);
   CHECK_THROWS_WITH_AS(Context(model, context_params()), doctest::Contains("free another context"), Error);
   CHECK(device_of(model).memory_stats().peak_bytes <= three);
 

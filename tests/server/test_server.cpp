@@ -284,8 +284,8 @@ TEST_CASE("service: greedy completion and chat, streamed and not, reproduce llam
   CHECK(whole["choices"][0]["finish_reason"] == "length");
   CHECK(whole["usage"] == json::parse(R"({"prompt_tokens": 10, "completion_tokens": 24, "total_tokens": 34})"));
 
-  const Events events = parse_events(answer(service, Endpoint::completion,
-                                            "{" + prompt + R"(, "stream": true, "stream_options": {"include_usage": true}})"));
+  const std::string streamed_body = "{" + prompt + R"(, "stream": true, "stream_options": {"include_usage": true}})";
+  const Events events = parse_events(answer(service, Endpoint::completion, streamed_body));
   CHECK(events.done);
   std::string streamed;
   for (size_t i = 0; i + 2 < events.chunks.size(); ++i) streamed += events.chunks[i]["choices"][0]["text"];
@@ -311,8 +311,9 @@ TEST_CASE("service: a prompt decoded n_batch tokens per turn gives the same gree
   ServiceConfig c = config();
   c.context.n_batch = 4;  // the 10 prompt tokens in 3 turns
   Service service(Model::load(*path, cpu()), c);
-  const json whole = json::parse(answer(service, Endpoint::completion, R"({"prompt": "Once upon a time, there was a little",
-                                                                         "temperature": 0, "max_tokens": 24})"));
+  const json whole = json::parse(answer(service, Endpoint::completion,
+                                        R"({"prompt": "Once upon a time, there was a little", "temperature": 0,
+                                            "max_tokens": 24})"));
   CHECK(std::string(whole["choices"][0]["text"]).starts_with(kGreedyStart));
   CHECK(whole["usage"]["prompt_tokens"] == 10);
 }
@@ -350,7 +351,8 @@ TEST_CASE("service: a client that goes away ends its generation, and the slot se
   service.acquire_slot(job);
   int writes = 0;
   bool open = true;
-  const int32_t generated = service.run(job, Sink{[&](std::string_view) { return ++writes < 3; }, [&] { return open; }});
+  const int32_t generated =
+      service.run(job, Sink{[&](std::string_view) { return ++writes < 3; }, [&] { return open; }});
   CHECK(generated == 0);
   CHECK(writes == 3);
   CHECK(service.n_cancelled() == 1);
