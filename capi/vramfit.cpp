@@ -61,7 +61,7 @@ template <class T, class Last>
 constexpr bool ends_without_padding(size_t last_offset) {
   return sizeof(T) == last_offset + sizeof(Last);
 }
-static_assert(ends_without_padding<vramfit_model_params, uint32_t>(offsetof(vramfit_model_params, reserved2)));
+static_assert(ends_without_padding<vramfit_model_params, uint32_t>(offsetof(vramfit_model_params, reserved3)));
 static_assert(ends_without_padding<vramfit_context_params, int32_t>(offsetof(vramfit_context_params, kv_type)));
 static_assert(ends_without_padding<vramfit_offload_policy, int32_t>(offsetof(vramfit_offload_policy, n_cpu_moe)));
 static_assert(offsetof(vramfit_offload_policy, cpu_moe) == offsetof(vramfit_offload_policy, reserved) + sizeof(uint32_t),
@@ -145,7 +145,7 @@ vramfit_offload_policy default_policy() {
 vramfit_model_params default_model_params() {
   const vramfit::ModelParams d;
   return {sizeof(vramfit_model_params), 0, nullptr, nullptr, nullptr, nullptr, static_cast<uint32_t>(d.n_ctx),
-          static_cast<uint32_t>(d.n_batch), VRAMFIT_KV_F16, 0};
+          static_cast<uint32_t>(d.n_batch), VRAMFIT_KV_F16, 0, static_cast<uint32_t>(d.n_contexts), 0};
 }
 
 vramfit_context_params default_context_params() {
@@ -217,6 +217,7 @@ vramfit::ModelParams to_cpp(const vramfit_model_params *user) {
   p.n_ctx = to_int32(c.n_ctx, "vramfit_model_params.n_ctx");
   p.n_batch = to_int32(c.n_batch, "vramfit_model_params.n_batch");
   p.kv_type = to_kv_type(c.kv_type, "vramfit_model_params.kv_type");
+  p.n_contexts = to_int32(c.n_contexts, "vramfit_model_params.n_contexts");
   return p;
 }
 
@@ -590,6 +591,7 @@ vramfit_status vramfit_plan_create(const char *path, const vramfit_model_params 
     }
     static_assert(int(vramfit::KvType::f16) == VRAMFIT_KV_F16 && int(vramfit::KvType::q8_0) == VRAMFIT_KV_Q8_0);
     request.policy = to_cpp(mp.offload);
+    request.n_contexts = mp.n_contexts;
     vramfit::probe_host_memory(request.machine);
 
     auto plan = std::make_unique<vramfit_plan>();

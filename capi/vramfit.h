@@ -187,6 +187,12 @@ typedef struct vramfit_model_params {
   uint32_t n_batch; /* tokens per forward pass; default 512 */
   int32_t kv_type;  /* vramfit_kv_type; default F16 */
   uint32_t reserved2; /* 0; keeps the struct free of tail padding */
+  /* Contexts of n_ctx that will exist at the same time (a server's parallel slots): the plan
+  ** reserves a KV cache and scratch for each inside the budget; vramfit_model_load fails with
+  ** VRAMFIT_ERR_BUDGET_EXCEEDED, its message saying how many fit, when it cannot hold them all.
+  ** 0 is VRAMFIT_ERR_INVALID_ARGUMENT. */
+  uint32_t n_contexts; /* default 1 */
+  uint32_t reserved3;  /* 0 */
 } vramfit_model_params;
 
 /* How to size an inference context. */

@@ -102,7 +102,10 @@ PlanRequest plan_request(const ModelParams &params, const ModelInfo &info) {
   if (params.n_ctx < 0)
     fail(ErrorCode::invalid_argument, "context size (n_ctx) {} is negative: give 0 (the default) or more tokens",
          params.n_ctx);
+  if (params.n_contexts <= 0)
+    fail(ErrorCode::invalid_argument, "number of contexts (n_contexts) {} is not at least 1", params.n_contexts);
   PlanRequest request;
+  request.n_contexts = static_cast<uint32_t>(params.n_contexts);
   request.n_ctx = planned_n_ctx(params, info);
   request.n_batch = std::min(static_cast<uint32_t>(params.n_batch), request.n_ctx);
   request.kv_type = to_kv_type(params.kv_type);

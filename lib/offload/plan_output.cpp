@@ -105,8 +105,9 @@ std::string Plan::to_json() const {
       fmt::format("  \"strategy\": {}, \"chosen_by\": {},\n", json_string(to_string(strategy)), json_string(chosen_by));
   out += fmt::format("  \"budget_bytes\": {}, \"device_total_bytes\": {}, \"host_total_bytes\": {},\n", budget_bytes,
                      device_total_bytes(), host_total_bytes());
-  out += fmt::format("  \"n_ctx\": {}, \"n_batch\": {}, \"kv_type\": {}, \"n_layer\": {}, \"n_device_layers\": {},\n",
-                     n_ctx, n_batch, json_string(to_string(kv_type)), n_layer, n_device_layers);
+  out += fmt::format("  \"n_ctx\": {}, \"n_batch\": {}, \"kv_type\": {}, \"n_contexts\": {}, \"n_layer\": {}, "
+                     "\"n_device_layers\": {},\n",
+                     n_ctx, n_batch, json_string(to_string(kv_type)), n_contexts, n_layer, n_device_layers);
   out += fmt::format("  \"predicted_pp_tok_s\": {:.6g}, \"predicted_tg_tok_s\": {:.6g}, \"host_memory_fits\": {},\n",
                      predicted_pp_tok_s, predicted_tg_tok_s, host_memory_fits);
   out += fmt::format("  \"by_category\": {{\"device\": {}, \"host\": {}}},\n", json_breakdown(device),
@@ -197,7 +198,8 @@ std::string machine_table(const MachineProfile &m) {
 std::string Plan::to_table() const {
   std::string out;
   out += fmt::format("strategy {} -> {}\n", to_string(strategy), chosen_by);
-  out += fmt::format("n_ctx {}, n_batch {}, KV cache {}\n", n_ctx, n_batch, to_string(kv_type));
+  out += fmt::format("n_ctx {}, n_batch {}, KV cache {}{}\n", n_ctx, n_batch, to_string(kv_type),
+                     n_contexts > 1 ? fmt::format(", {} contexts (each its own KV cache and scratch)", n_contexts) : "");
   out += fmt::format("budget {:.2f} GiB ({} bytes)\n\n", gib(budget_bytes), budget_bytes);
   out += fmt::format("{:<10} {:>12} {:>12}\n", "", "gpu GiB", "cpu GiB");
   auto row = [&](const char *name, uint64_t d, uint64_t h) {

@@ -757,6 +757,31 @@ static void test_model_params_plan_shape(void) {
   mp.kv_type = 5;
   CHECK_FAILS(vramfit_model_load(path, &mp, &model), VRAMFIT_ERR_INVALID_ARGUMENT);
   CHECK(strstr(vramfit_last_error(), "kv_type") != NULL);
+  mp.kv_type = VRAMFIT_KV_Q8_0;
+
+  /* n_contexts: 1 by default (and for a struct that ends before it); two contexts fit a plan for
+  ** two, a third does not; a budget too small for them says how many fit. */
+  CHECK(vramfit_model_default_params().n_contexts == 1);
+  mp.n_contexts = 2;
+  CHECK_OK(vramfit_plan_create(path, &mp, NULL, &plan));
+  CHECK(plan && strstr(vramfit_plan_json(plan), "\"kv_type\": \"q8_0\", \"n_contexts\": 2") != NULL);
+  vramfit_plan_free(plan);
+  plan = NULL;
+  CHECK_OK(vramfit_model_load(path, &mp, &model));
+  {
+    vramfit_context *second = NULL;
+    cp.n_batch = 16;
+    CHECK_OK(vramfit_context_create(model, &cp, &ctx));
+    CHECK_OK(vramfit_context_create(model, &cp, &second));
+    vramfit_context_free(second);
+    vramfit_context_free(ctx);
+    ctx = NULL;
+  }
+  vramfit_model_free(model);
+  model = NULL;
+  mp.n_contexts = 0;
+  CHECK_FAILS(vramfit_model_load(path, &mp, &model), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(vramfit_last_error(), "n_contexts") != NULL);
 }
 
 /* ---- a plan that puts nothing on the device: no device, the host alone in the report ---- */
