@@ -97,3 +97,35 @@ def test_template_errors_raise_with_the_library_message(stories_path):
     with vramfit.Llama(stories_path, device="cpu", n_ctx=64, chat_template="ok\n{% for m in messages %}") as llm:
         with pytest.raises(vramfit.FormatError, match="line 2"):
             llm.create_chat_completion(MESSAGES)
+
+
+def common_prefix(a, b) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def test_second_turn_reuses_the_first_and_answers_as_a_fresh_llama(chat, stories_path):
+    first = chat.create_chat_completion(MESSAGES, temperature=0, max_tokens=12)
+    assert first["usage"]["prompt_tokens_details"] == {"cached_tokens": 0}
+    turn2 = MESSAGES + [first["choices"][0]["message"], {"role": "user", "content": "What did she do next?"}]
+    prompt2 = chat.tokenize(chat.apply_chat_template(turn2).encode(), add_bos=False, special=True)
+    # The cache holds turn 1's prompt and answer (but its last token); turn 2's prompt repeats them.
+    expected_cached = common_prefix(chat.context.tokens(), prompt2)
+    assert expected_cached >= first["usage"]["prompt_tokens"]
+
+    second = chat.create_chat_completion(turn2, temperature=0, max_tokens=12)
+    assert second["usage"]["prompt_tokens_details"] == {"cached_tokens": expected_cached}
+    assert chat.context.tokens()[:len(prompt2)] == prompt2
+    with vramfit.Llama(stories_path, device="cpu", n_ctx=256, n_threads=1) as fresh:
+        alone = fresh.create_chat_completion(turn2, temperature=0, max_tokens=12)
+        assert alone["usage"]["prompt_tokens_details"] == {"cached_tokens": 0}
+        assert second["choices"][0] == alone["choices"][0]
+        assert chat.context.tokens() == fresh.context.tokens()
+        assert chat.get_logits() == fresh.get_logits()  # bit for bit: the last decoded token's row
+
+    chat.reset()
+    again = chat.create_chat_completion(turn2, temperature=0, max_tokens=12)
+    assert again["usage"]["prompt_tokens_details"] == {"cached_tokens": 0}
+    assert again["choices"][0] == alone["choices"][0]

@@ -31,7 +31,7 @@ def test_greedy_completion_text_is_the_reference_tokens_text(stories):
     choice = result["choices"][0]
     assert choice == {"text": expected, "index": 0, "logprobs": None, "finish_reason": "length"}
     assert result["usage"] == {"prompt_tokens": ref.n_prompt, "completion_tokens": n_generated,
-                               "total_tokens": len(ref.tokens)}
+                               "total_tokens": len(ref.tokens), "prompt_tokens_details": {"cached_tokens": 0}}
     # Token ids as the prompt: the same completion.
     same = stories.create_completion(ref.tokens[:ref.n_prompt], max_tokens=n_generated, temperature=0)
     assert same["choices"][0]["text"] == expected
@@ -55,7 +55,10 @@ def test_streaming_yields_the_same_text_as_non_streaming(stories, kwargs):
     text, last = streamed(stories, PROMPT, **kwargs)
     assert text == whole["choices"][0]["text"]
     assert last["choices"][0]["finish_reason"] == whole["choices"][0]["finish_reason"]
-    assert last["usage"] == whole["usage"]
+    # The second call keeps the first's prompt in the KV cache (all but its last token, decoded again).
+    n_prompt = whole["usage"]["prompt_tokens"]
+    assert whole["usage"]["prompt_tokens_details"] == {"cached_tokens": 0}
+    assert last["usage"] == dict(whole["usage"], prompt_tokens_details={"cached_tokens": n_prompt - 1})
 
 
 def test_stop_string_ends_the_text_before_it(stories):
@@ -122,3 +125,18 @@ def test_utf8_and_stop_hold_back():
     assert _stop_prefix_len(b"hello wor", [b"world"]) == 3
     assert _stop_prefix_len(b"hello", [b"world"]) == 0
     assert _stop_prefix_len(b"abc", [b"c!", b"bc!"]) == 2
+
+
+def test_a_longer_prompt_reuses_the_previous_call_and_equals_a_fresh_llama(stories, stories_path):
+    first = stories(PROMPT, max_tokens=8, temperature=0)
+    n_first = first["usage"]["prompt_tokens"]
+    longer = PROMPT + first["choices"][0]["text"] + " and"
+    second = stories(longer, max_tokens=8, temperature=0)
+    assert second["usage"]["prompt_tokens_details"]["cached_tokens"] >= n_first
+    streamed = list(stories(longer, max_tokens=8, temperature=0, stream=True))  # the whole prompt is cached
+    assert streamed[-1]["usage"]["prompt_tokens_details"]["cached_tokens"] == second["usage"]["prompt_tokens"] - 1
+    assert "".join(c["choices"][0]["text"] for c in streamed) == second["choices"][0]["text"]
+    with vramfit.Llama(stories_path, device="cpu", n_ctx=64, n_threads=1, kv_type="f32") as fresh:
+        alone = fresh(longer, max_tokens=8, temperature=0)
+        assert alone["choices"][0] == second["choices"][0]
+        assert stories.get_logits() == fresh.get_logits()

@@ -38,7 +38,7 @@ def test_unsupported_and_corrupt_files():
 
 def test_context_full(stories_path):
     with vramfit.Llama(stories_path, device="cpu", n_ctx=8) as llm:
-        with pytest.raises(vramfit.ContextFullError, match="10 tokens do not fit: 0 of n_ctx = 8") as e:
+        with pytest.raises(vramfit.ContextFullError, match="10 tokens do not fit in n_ctx = 8") as e:
             llm(PROMPT, max_tokens=4)
         assert e.value.code == 7
         # Nothing changed: the context is still usable.

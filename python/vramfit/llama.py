@@ -1,7 +1,8 @@
 """vramfit.Llama: llama-cpp-python's Llama class (same names, same OpenAI-shaped results) over vramfit.
 
 The generation loop lives here, on top of decode + sampler, as in llama-cpp-python: the prompt is
-decoded in one batch, then each sampled token is decoded alone. Text is assembled from each token's
+decoded in one batch (only the part after what the KV cache already holds from the previous call),
+then each sampled token is decoded alone. Text is assembled from each token's
 bytes; it is released at UTF-8 character boundaries and never past the start of a possible stop
 string, so streaming and non-streaming calls produce the same text.
 """
@@ -153,7 +154,8 @@ class Llama:
         self._seed, self._calls = seed, 0
 
     def reset(self) -> None:
-        """Forgets every token in the context (the KV cache stays allocated)."""
+        """Forgets every token in the context (the KV cache stays allocated), so the next completion
+        reuses nothing of the previous one."""
         self.context.clear()
 
     def memory(self) -> Dict[str, Any]:
@@ -226,9 +228,10 @@ class Llama:
         data = b""
         sent = 0  # bytes of data already yielded
         state.update(finish_reason="length", completion_tokens=0)
-        self.reset()
         sampler.accept_all(prompt_tokens)
-        ctx.decode(prompt_tokens)
+        # The cache still holds the previous call's prompt and answer: a follow-up turn or a longer
+        # prompt decodes only what differs (llama-cpp-python's cache). Same logits as a fresh start.
+        state["cached_tokens"] = ctx.decode_reusing_prefix(prompt_tokens)
         while True:
             token = sampler.sample(ctx)
             sampler.accept(token)
@@ -263,11 +266,13 @@ class Llama:
 
         Returns {"id", "object": "text_completion", "created", "model", "choices": [{"text",
         "index", "logprobs": None, "finish_reason": "stop"|"length"}], "usage": {"prompt_tokens",
-        "completion_tokens", "total_tokens"}}; with stream=True an iterator of chunks of the same
+        "completion_tokens", "total_tokens", "prompt_tokens_details": {"cached_tokens"}}}; with stream=True an iterator of chunks of the same
         shape whose texts concatenate to that text (the last one carries finish_reason).
         temperature <= 0 is greedy. Generation ends at an end-of-generation token or a stop string
         (not included; "stop"), after max_tokens (None or <= 0: until the context is full) or when
         the context is full ("length"). A prompt longer than the context raises ContextFullError.
+        The KV cache of the longest common prefix with the previous call's prompt and answer is kept
+        (cached_tokens in usage; reset() forgets it); the results equal a fresh Llama's.
         """
         if suffix is not None or logprobs is not None:
             raise NotImplementedError("vramfit does not implement suffix (infill) or logprobs yet")
@@ -297,8 +302,7 @@ class Llama:
                 yield chunk(text, None)
         last = chunk("", state["finish_reason"])
         n = state["completion_tokens"]
-        last["usage"] = {"prompt_tokens": len(prompt_tokens), "completion_tokens": n,
-                         "total_tokens": len(prompt_tokens) + n}
+        last["usage"] = _usage(len(prompt_tokens), n, state["cached_tokens"])
         yield last
 
     def __call__(self, prompt: Union[str, List[int]], **kwargs) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
@@ -357,9 +361,15 @@ class Llama:
                 yield chunk({"content": text}, None)
         last = chunk({}, state["finish_reason"])
         n = state["completion_tokens"]
-        last["usage"] = {"prompt_tokens": len(prompt_tokens), "completion_tokens": n,
-                         "total_tokens": len(prompt_tokens) + n}
+        last["usage"] = _usage(len(prompt_tokens), n, state["cached_tokens"])
         yield last
+
+
+def _usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int) -> Dict[str, Any]:
+    """OpenAI's usage; cached_tokens: prompt tokens whose KV cache was kept from the previous call."""
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": cached_tokens}}
 
 
 def _message_text(content: Any) -> str:

@@ -245,6 +245,25 @@ class Context(_Handle):
     def clear(self) -> None:
         lib().vramfit_context_clear(self.ptr)
 
+    def tokens(self) -> List[int]:
+        """The tokens the KV cache holds, in order (n_past of them)."""
+        n = ctypes.c_size_t()
+        ids = lib().vramfit_context_tokens(self.ptr, ctypes.byref(n))
+        return ids[:n.value] if n.value else []  # an empty cache may answer NULL
+
+    def truncate(self, n: int) -> None:
+        """Forgets every token after the first n (see truncate_floor in the C header for sliding windows)."""
+        call(lib().vramfit_context_truncate, self.ptr, n)
+
+    def decode_reusing_prefix(self, tokens: Sequence[int]) -> int:
+        """Makes the KV cache hold exactly tokens: keeps the longest prefix it already holds, decodes
+        only the rest (at least the last token, whose logits logits() then returns). Returns the
+        number of tokens kept. The logits equal a fresh context's decoding the same tokens."""
+        ids = (_native.c_token * len(tokens))(*tokens)
+        reused = ctypes.c_int32()
+        call(lib().vramfit_decode_reusing_prefix, self.ptr, ids, len(tokens), ctypes.byref(reused))
+        return reused.value
+
     def memory(self) -> Dict[str, Any]:
         """Bytes per device and category: {"devices": [{"device", "weights", "kv", ...}], "total"}."""
         return json.loads(call_text(lib().vramfit_context_memory_json, self.ptr))
