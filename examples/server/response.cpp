@@ -13,7 +13,8 @@ std::string dump(const json &j) { return j.dump(-1, ' ', false, json::error_hand
 json usage_json(const Usage &u) {
   return {{"prompt_tokens", u.prompt_tokens},
           {"completion_tokens", u.completion_tokens},
-          {"total_tokens", u.prompt_tokens + u.completion_tokens}};
+          {"total_tokens", u.prompt_tokens + u.completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", u.cached_tokens}}}};
 }
 
 bool is_chat(const ResponseHeader &h) { return h.endpoint == Endpoint::chat; }

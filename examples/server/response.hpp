@@ -25,6 +25,7 @@ struct ResponseHeader {
 struct Usage {
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
+  int32_t cached_tokens = 0;  // prompt tokens not decoded: the slot's KV cache held them
 };
 
 // "stop" (an end-of-generation token or a stop string) or "length" (max_tokens, a full context).

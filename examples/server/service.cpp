@@ -33,10 +33,23 @@ void decode_prompt(Context &ctx, std::span<const int32_t> prompt,
   }
 }
 
+// Keeps the longest prefix of `prompt` that the slot's cache holds from its last request and
+// forgets the rest; returns the tokens kept. What Context::decode_reusing_prefix() does before it
+// decodes, done apart here so that the rest still goes n_batch tokens per turn. Never the whole
+// prompt (its last token is decoded for the logits), and never a cut a sliding window cannot resume.
+int32_t keep_common_prefix(Context &ctx, std::span<const int32_t> prompt) {
+  const std::span<const int32_t> held = ctx.tokens();
+  const auto common = std::mismatch(held.begin(), held.end(), prompt.begin(), prompt.end() - 1);
+  auto keep = static_cast<int32_t>(common.first - held.begin());
+  if (keep < ctx.truncate_floor()) keep = 0;
+  ctx.truncate(keep);
+  return keep;
+}
+
 // The end of an answer: the whole JSON body, or the stream's last chunks and [DONE].
 void write_answer(const Job &job, const GenerateResult &result, const std::function<bool(std::string_view)> &write) {
   const CompletionRequest &r = job.request;
-  const Usage usage{static_cast<int32_t>(job.prompt_tokens.size()), result.stats.n_generated};
+  const Usage usage{static_cast<int32_t>(job.prompt_tokens.size()), result.stats.n_generated, job.cached_tokens};
   if (!r.stream) {
     write(completion_body(job.header, result.text, result.stop_reason, usage));
     return;
@@ -96,7 +109,7 @@ Job Service::prepare(CompletionRequest request) const {
   return job;
 }
 
-void Service::acquire_slot(Job &job) { job.lease = slots_.acquire(); }
+void Service::acquire_slot(Job &job) { job.lease = slots_.acquire(job.prompt_tokens); }
 
 SamplerParams Service::sampler_params(const CompletionRequest &request) const {
   SamplerParams p = config_.sampler;
@@ -131,9 +144,10 @@ int32_t Service::run(Job &job, const Sink &sink) {
   try {
     // A chat stream opens with the assistant's role (a completion stream has none).
     if (r.stream && r.endpoint == Endpoint::chat && !write(role_chunk(h, r.include_usage))) throw ClientGone{};
-    ctx.clear();
     Sampler sampler(sampler_params(r));
-    decode_prompt(ctx, job.prompt_tokens, take_turn);
+    const std::span<const int32_t> prompt(job.prompt_tokens);
+    job.cached_tokens = keep_common_prefix(ctx, prompt);
+    decode_prompt(ctx, prompt.subspan(static_cast<size_t>(job.cached_tokens)), take_turn);
     for (int32_t token : job.prompt_tokens) sampler.accept(token);  // what generate() does with a prompt
     const GenerateResult result = generate(ctx, sampler, std::span<const int32_t>(), params);
     if (!gone) write_answer(job, result, write);

@@ -43,6 +43,7 @@ struct Job {
   std::vector<int32_t> prompt_tokens;
   ResponseHeader header;
   std::unique_ptr<SlotLease> lease;
+  int32_t cached_tokens = 0;  // of prompt_tokens, kept in the slot's KV cache from its last request
 };
 
 class Service {

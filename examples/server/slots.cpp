@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "api_error.hpp"
 
 namespace vramfit::server {
@@ -38,7 +40,30 @@ SlotPool::SlotPool(const Model &model, int32_t n_slots, const ContextParams &par
   }
 }
 
-std::unique_ptr<SlotLease> SlotPool::acquire() {
+namespace {
+
+size_t common_prefix(std::span<const int32_t> a, std::span<const int32_t> b) {
+  return static_cast<size_t>(std::mismatch(a.begin(), a.end(), b.begin(), b.end()).first - a.begin());
+}
+
+}  // namespace
+
+std::vector<Slot *>::iterator SlotPool::best_free_slot(std::span<const int32_t> prompt) {
+  // A free slot's context is idle (its last user released it under mutex_): reading its tokens is
+  // safe. A slot counts as a match only when the prompt keeps more than half of what it holds (as
+  // llama-server's slot_prompt_similarity 0.5): a prompt sharing just the BOS token must not take
+  // the slot of a long conversation that may come back; it gets the least recently used one.
+  auto best = free_.begin();
+  size_t best_shared = 0;
+  for (auto it = free_.begin(); it != free_.end(); ++it) {
+    const std::span<const int32_t> held = (*it)->context.tokens();
+    const size_t shared = common_prefix(held, prompt);
+    if (shared > best_shared && 2 * shared > held.size()) best = it, best_shared = shared;
+  }
+  return best;
+}
+
+std::unique_ptr<SlotLease> SlotPool::acquire(std::span<const int32_t> prompt) {
   std::unique_lock lock(mutex_);
   const uint64_t waiting = next_ticket_ - serving_;
   if (free_.empty() && waiting >= static_cast<uint64_t>(max_queue_))
@@ -50,8 +75,9 @@ std::unique_ptr<SlotLease> SlotPool::acquire() {
   const uint64_t ticket = next_ticket_++;
   freed_.wait(lock, [&] { return serving_ == ticket && !free_.empty(); });
   ++serving_;
-  Slot *slot = free_.back();
-  free_.pop_back();
+  const auto chosen = best_free_slot(prompt);
+  Slot *slot = *chosen;
+  free_.erase(chosen);
   memory_[static_cast<size_t>(slot->index)].busy = true;
   lock.unlock();
   freed_.notify_all();  // the next in line may find another free slot

@@ -7,6 +7,10 @@
 // time). So one decode runs at a time, and the busy slots take turns in arrival order (a ticket
 // queue, not a mutex, which would let the slot that just decoded win again): each turn is one
 // token of one slot, or n_batch tokens of a new request's prompt.
+//
+// A slot's context keeps the tokens of its last request (prompt and answer), so a follow-up (the
+// next turn of a chat, which repeats the conversation so far) goes to the free slot holding the
+// longest common prefix with its prompt, as llama-server does, and decodes only the rest.
 #pragma once
 
 #include <condition_variable>
@@ -15,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "response.hpp"
@@ -64,9 +69,10 @@ class SlotPool {
   // n_slots contexts of `params` on `model`; Error as Context's constructor when they do not fit.
   SlotPool(const Model &model, int32_t n_slots, const ContextParams &params, int32_t max_queue);
 
-  // A free slot, after the requests that came first; ApiError 503 when max_queue requests are
-  // already waiting. Thread-safe.
-  std::unique_ptr<SlotLease> acquire();
+  // A free slot, after the requests that came first: the one whose cached tokens share the longest
+  // prefix with `prompt` (more than half of them), else the least recently used. ApiError 503
+  // when max_queue requests are already waiting. Thread-safe.
+  std::unique_ptr<SlotLease> acquire(std::span<const int32_t> prompt = {});
 
   int32_t n_slots() const noexcept { return static_cast<int32_t>(slots_.size()); }
   int32_t n_ctx() const noexcept { return slots_.front()->context.n_ctx(); }
@@ -79,13 +85,15 @@ class SlotPool {
  private:
   friend class SlotLease;
   void release(Slot &slot);
+  // The free slot to give a request for `prompt` (free_ is not empty; mutex_ held).
+  std::vector<Slot *>::iterator best_free_slot(std::span<const int32_t> prompt);
 
   std::vector<std::unique_ptr<Slot>> slots_;
   int32_t max_queue_;
   DecodeTurns turns_;
   mutable std::mutex mutex_;
   std::condition_variable freed_;
-  std::vector<Slot *> free_;
+  std::vector<Slot *> free_;       // least recently released first
   std::vector<SlotMemory> memory_;  // per slot
   uint64_t next_ticket_ = 0;        // queue order of acquire()
   uint64_t serving_ = 0;

@@ -175,7 +175,7 @@ TEST_CASE("chunks: chat deltas, completion text, finish reason, usage, [DONE]") 
   const ResponseHeader chat{Endpoint::chat, "chatcmpl-1", 1700000000, "m"};
   const Events events = parse_events(role_chunk(chat, true) + text_chunk(chat, "Hi", true) +
                                      finish_chunk(chat, StopReason::max_tokens, true) +
-                                     usage_chunk(chat, Usage{5, 1}) + std::string(done_event));
+                                     usage_chunk(chat, Usage{5, 1, 3}) + std::string(done_event));
   REQUIRE(events.chunks.size() == 4);
   CHECK(events.done);
   for (const json &c : events.chunks) {
@@ -191,7 +191,8 @@ TEST_CASE("chunks: chat deltas, completion text, finish reason, usage, [DONE]") 
   CHECK(events.chunks[2]["choices"][0]["delta"] == json::object());
   CHECK(events.chunks[2]["choices"][0]["finish_reason"] == "length");
   CHECK(events.chunks[3]["choices"] == json::array());
-  CHECK(events.chunks[3]["usage"] == json::parse(R"({"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6})"));
+  CHECK(events.chunks[3]["usage"] == json::parse(R"({"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6,
+                                                     "prompt_tokens_details": {"cached_tokens": 3}})"));
 
   const ResponseHeader completion{Endpoint::completion, "cmpl-1", 1, "m"};
   const json text = parse_events(text_chunk(completion, "x", false)).chunks.at(0);
@@ -282,7 +283,8 @@ TEST_CASE("service: greedy completion and chat, streamed and not, reproduce llam
   const std::string text = whole["choices"][0]["text"];
   CHECK(text.starts_with(kGreedyStart));
   CHECK(whole["choices"][0]["finish_reason"] == "length");
-  CHECK(whole["usage"] == json::parse(R"({"prompt_tokens": 10, "completion_tokens": 24, "total_tokens": 34})"));
+  CHECK(whole["usage"] == json::parse(R"({"prompt_tokens": 10, "completion_tokens": 24, "total_tokens": 34,
+                                          "prompt_tokens_details": {"cached_tokens": 0}})"));
 
   const std::string streamed_body = "{" + prompt + R"(, "stream": true, "stream_options": {"include_usage": true}})";
   const Events events = parse_events(answer(service, Endpoint::completion, streamed_body));
@@ -292,6 +294,8 @@ TEST_CASE("service: greedy completion and chat, streamed and not, reproduce llam
   CHECK(streamed == text);
   CHECK(events.chunks.at(events.chunks.size() - 2)["choices"][0]["finish_reason"] == "length");
   CHECK(events.chunks.back()["usage"]["completion_tokens"] == 24);
+  // The same prompt again: the slot kept it; only its last token is decoded again.
+  CHECK(events.chunks.back()["usage"]["prompt_tokens_details"]["cached_tokens"] == 9);
 
   // Chat: the model has no template, so ChatML; the stop string cuts the answer short.
   const json chat = json::parse(answer(service, Endpoint::chat, R"({"model": "stories260K", "temperature": 0,
@@ -394,4 +398,55 @@ TEST_CASE("service: /v1/memory adds up every slot on a sim device, inside the bu
   CHECK(device["total"].get<uint64_t>() <= device["budget"].get<uint64_t>());
   CHECK(device["peak"].get<uint64_t>() <= device["budget"].get<uint64_t>());
   CHECK(device["budget"] == 64ull << 20);
+}
+
+TEST_CASE("slots: a request gets the free slot holding most of its prompt, else the least recently used") {
+  auto path = test::test_data("models/stories260K.gguf");
+  if (!path) return;
+  const Model model = Model::load(*path, cpu());
+  SlotPool pool(model, 2, ContextParams{.n_ctx = 32, .n_threads = 1}, 4);
+  const std::vector<int32_t> story{1, 10, 20, 30, 40}, other{1, 50, 60};
+  auto acquire_and_hold = [&](std::vector<int32_t> prompt) {
+    auto lease = pool.acquire(prompt);
+    lease->slot().context.decode_reusing_prefix(prompt);
+    return lease->slot().index;
+  };
+  // Slots are given back in the order used, so "least recently used" is the one not used last.
+  CHECK(acquire_and_hold(story) == 0);                    // both empty: the first
+  CHECK(acquire_and_hold(other) == 1);                    // shares 1 of slot 0's 5 tokens: the unused one
+  CHECK(acquire_and_hold({1, 50, 60, 70}) == 1);          // all of slot 1's, though 0 was used less recently
+  CHECK(acquire_and_hold({1, 10, 20, 30, 40, 99}) == 0);  // all of slot 0's
+  CHECK(acquire_and_hold({1, 10, 70}) == 1);  // 2 of slot 0's 6, 1 of slot 1's 4: the least recently used
+  CHECK(acquire_and_hold({1, 10, 70}) == 1);  // all 3 of slot 1's, though 0 was used less recently
+}
+
+TEST_CASE("service: a follow-up chat reuses the slot's prompt and answer and answers as a fresh server") {
+  auto path = test::test_data("models/stories260K.gguf");
+  if (!path) return;
+  const Model model = Model::load(*path, cpu());
+  Service service(model, config(2));
+  const json turn1 = json::array({{{"role", "user"}, {"content", "Tell me a story."}}});
+  auto chat = [](Service &s, const json &messages) {
+    return json::parse(answer(s, Endpoint::chat, json{{"messages", messages}, {"temperature", 0}, {"max_tokens", 16}}.dump()));
+  };
+  const json first = chat(service, turn1);
+  CHECK(first["usage"]["prompt_tokens_details"]["cached_tokens"] == 0);
+  // An unrelated request in between takes the other slot and leaves the conversation's alone.
+  answer(service, Endpoint::completion, R"({"prompt": "Once upon a time", "max_tokens": 4, "temperature": 0})");
+
+  json turn2 = turn1;
+  turn2.push_back({{"role", "assistant"}, {"content", first["choices"][0]["message"]["content"]}});
+  turn2.push_back({{"role", "user"}, {"content", "What happened next?"}});
+  const json second = chat(service, turn2);
+  Service fresh(model, config(2));
+  const json alone = chat(fresh, turn2);
+  CHECK(alone["usage"]["prompt_tokens_details"]["cached_tokens"] == 0);
+  CHECK(second["choices"] == alone["choices"]);
+  CHECK(second["usage"]["prompt_tokens"] == alone["usage"]["prompt_tokens"]);
+  // Turn 1's prompt and (but for its last token) its answer were kept, not decoded again.
+  const int32_t cached = second["usage"]["prompt_tokens_details"]["cached_tokens"];
+  const int32_t n_first = first["usage"]["prompt_tokens"], n_answer = first["usage"]["completion_tokens"];
+  MESSAGE("turn 2: " << cached << " of " << second["usage"]["prompt_tokens"] << " prompt tokens cached");
+  CHECK(cached > n_first);
+  CHECK(cached <= n_first + n_answer);
 }
