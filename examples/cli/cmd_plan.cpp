@@ -111,6 +111,7 @@ int run_plan(std::span<const std::string_view> args) {
                     : o.context.kv_type == GgmlType::Q8_0 ? KvType::q8_0
                                                            : KvType::f16;
   request.policy = o.model.offload;
+  request.n_contexts = static_cast<uint32_t>(o.model.n_contexts);  // -np: serve's slots
   request.machine = machine_for(plan, o);
   // As run: a simulated device's budget is its capacity unless one is given.
   if (o.model.device.starts_with("sim:") && request.policy.vram_budget_bytes == 0)

@@ -45,10 +45,6 @@ void add_serve_options(OptionParser &p, ServeOptions &o) {
   p.option({"--port"}, "N", "port (default 8080; 0: any free port, printed at start)", [&o](std::string_view v) {
     o.port = static_cast<int>(parse_integer("--port", v, 0, 65535));
   });
-  p.option({"-np", "--parallel"}, "N",
-           "requests generated at once, each in its own context (default 1); the plan\n"
-           "reserves a KV cache and scratch for each inside the VRAM budget",
-           [&o](std::string_view v) { o.service.n_slots = static_cast<int32_t>(parse_integer("-np", v, 1, 256)); });
   p.option({"--queue"}, "N", "requests that may wait for a slot (default 16); more get HTTP 503",
            [&o](std::string_view v) {
              o.service.max_queue = static_cast<int32_t>(parse_integer("--queue", v, 0, 4096));
@@ -199,7 +195,7 @@ int serve(std::span<const std::string_view> args) {
     const std::filesystem::path path(o.common.model_path);
     o.service.model_id = path.extension() == ".gguf" ? path.stem().string() : path.filename().string();
   }
-  o.common.model.n_contexts = o.service.n_slots;  // the plan reserves every slot's context
+  o.service.n_slots = o.common.model.n_contexts;  // -np (placement group): one slot per planned context
 
   httplib::Server http;
   StopOnSignal stop_on_signal(http);  // before any thread starts, so all inherit the mask

@@ -293,6 +293,11 @@ void add_model_options(OptionParser &p, CommonOptions &o) {
              o.model.offload.min_ctx = static_cast<uint32_t>(parse_integer("--min-ctx", v, 1, INT32_MAX));
              o.min_ctx_given = true;
            });
+  p.option({"-np", "--parallel"}, "N",
+           "contexts the plan reserves a KV cache and scratch for, each inside the\n"
+           "budget (default 1): serve's slots; plan shows whether N fit; run, bench\n"
+           "and chat plan for N and use one (the placement one slot of serve gets)",
+           [&o](std::string_view v) { o.model.n_contexts = static_cast<int32_t>(parse_integer("-np", v, 1, 256)); });
   p.finally([&o, strategy_given, ngl_given] {
     OffloadPolicy &pol = o.model.offload;
     if (o.model_path.empty()) refuse("no model: pass -m FILE");
@@ -465,8 +470,11 @@ void print_setup(const Model &model, const Context &ctx, const CommonOptions &o)
              o.seed_is_random ? " (random: --seed " + std::to_string(o.sampler.seed) + " repeats this run)" : "");
   const MemoryReport mem = ctx.memory_report();
   if (const Plan *plan = model.plan()) {
-    fmt::print(stderr, "offload: {}, {} of {} layers entirely on {}\n", plan->chosen_by, plan->n_device_layers,
-               plan->n_layer, mem.devices.back().device);
+    fmt::print(stderr, "offload: {}, {} of {} layers entirely on {}{}\n", plan->chosen_by, plan->n_device_layers,
+               plan->n_layer, mem.devices.back().device,
+               plan->n_contexts > 1 ? fmt::format(", planned for {} contexts (-np; this command uses one: \"planned\" "
+                                                  "below is all of them)", plan->n_contexts)
+                                    : "");
     for (const std::string &note : plan->notes) fmt::print(stderr, "offload: {}\n", note);
   }
   fmt::print(stderr, "{}", mem.to_table());

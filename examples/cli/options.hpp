@@ -5,7 +5,7 @@
 //
 //   CommonOptions o;
 //   OptionParser parser("run", "-m MODEL (-p PROMPT | -f FILE) [options]", "Generates text ...");
-//   add_model_options(parser, o);      // -m, --device, --vram-budget, -ngl, -ot, --min-ctx, ...
+//   add_model_options(parser, o);      // -m, --device, --vram-budget, -ngl, -ot, --min-ctx, -np, ...
 //   add_context_options(parser, o);    // -c, -b, -t, --kv-type
 //   add_sampling_options(parser, o);   // --temp, --top-k, ..., --seed, -n
 //   add_prompt_options(parser, o);     // -p, -f
@@ -49,7 +49,7 @@ struct UsageError {
 // Everything the shared groups set. Fields keep the library's defaults except where noted.
 struct CommonOptions {
   std::string model_path;  // -m
-  ModelParams model;       // --device, placement flags; n_ctx/n_batch/kv_type set by load_model()
+  ModelParams model;       // --device, placement flags, -np (n_contexts); n_ctx/n_batch/kv_type set by load_model()
   ContextParams context;   // -c (0 until resolved: see load_model), -b, -t, --kv-type
   SamplerParams sampler;   // seed: random unless --seed N (see seed_is_random)
   GenerateParams generate; // -n (default 128)
@@ -105,7 +105,7 @@ class OptionParser {
 };
 
 // The shared groups. Each adds its flags under its heading and its checks.
-void add_model_options(OptionParser &parser, CommonOptions &o);     // -m + device + placement
+void add_model_options(OptionParser &parser, CommonOptions &o);     // -m + device + placement + -np
 void add_context_options(OptionParser &parser, CommonOptions &o);   // -c -b -t --kv-type
 void add_sampling_options(OptionParser &parser, CommonOptions &o);  // sampler + --seed + -n
 // -p / -f; with `required`, parse() refuses a command line with neither.

@@ -106,6 +106,17 @@ vramfit_cli_test(cli_plan_default_ctx ARGS plan -m ${stories} --vram-budget 1GiB
 vramfit_cli_test(cli_run_ngl0_advice ARGS run -m ${stories} -p hi -n 2 -t 1 --device sim:1MiB -ngl 0
   ERR "offload: layers \\(-ngl 0\\), 0 of 5 layers.*generation: 2 tokens")
 vramfit_cli_test(cli_plan_device_cpu RC 2 ARGS plan -m ${stories} --device cpu ERR "--device cpu: nothing to plan")
+# -np N (shared placement group): plan reserves N contexts, says how many fit a budget too small for N,
+# and run plans for N but decodes in one (the placement one slot of serve -np N gets).
+add_test(NAME cli_plan_np4_reserves_4_contexts COMMAND ${CMAKE_COMMAND} -DCLI=$<TARGET_FILE:vramfit_cli>
+  -DMODEL=${stories} -DN=4 -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/cli_plan_contexts.cmake)
+vramfit_cli_test(cli_plan_np4_table ARGS plan -m ${stories} --vram-budget 1GiB -c 256 --parallel=4
+  OUT "n_ctx 256, n_batch 512, KV cache f16, 4 contexts \\(each its own KV cache and scratch\\)")
+vramfit_cli_test(cli_plan_np_too_many RC 1 ARGS plan -m ${stories} --device sim:4MiB -c 256 -np 4
+  ERR "for 4 contexts.*this budget holds 2 of the 4 contexts asked for \\(n_ctx=256 each\\)")
+vramfit_cli_test(cli_plan_np_zero RC 2 ARGS plan -m ${stories} -np 0 ERR "^vramfit plan: error: -np: 0 is outside 1..256")
+vramfit_cli_test(cli_run_np2_plans_two ARGS run -m ${stories} -p ${once} -n 24 --temp 0 -t 1 --device sim:8MiB -c 256 -np 2
+  OUT "^${once} ${greedy_text}" ERR "2 contexts.*generation: 24 tokens")
 
 # ---- every command: the same shared groups in --help, the same parser ----
 add_test(NAME cli_help_shared_placement COMMAND ${CMAKE_COMMAND} -DCLI=$<TARGET_FILE:vramfit_cli>

@@ -1,0 +1,31 @@
+# cmake -DCLI=vramfit -DMODEL=model.gguf -DN=4 -P cli_plan_contexts.cmake
+# `plan -np N --json` reserves N contexts: n_contexts is N and the device's KV cache and scratch are
+# N times those of `plan -np 1` (each context its own), the weights the same (shared).
+function(plan_json np out_var)
+  execute_process(COMMAND ${CLI} plan -m ${MODEL} --vram-budget 1GiB -c 256 -np ${np} --json
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "vramfit plan -np ${np}: exit code ${rc}\n${err}")
+  endif()
+  set(${out_var} "${out}" PARENT_SCOPE)
+endfunction()
+
+plan_json(1 one)
+plan_json(${N} many)
+string(JSON n_contexts GET "${many}" n_contexts)
+if(NOT n_contexts EQUAL N)
+  message(FATAL_ERROR "plan -np ${N}: n_contexts is ${n_contexts}")
+endif()
+foreach(category kv scratch weights)
+  string(JSON bytes_one GET "${one}" by_category device ${category})
+  string(JSON bytes_many GET "${many}" by_category device ${category})
+  set(factor ${N})
+  if(category STREQUAL "weights")
+    set(factor 1)
+  endif()
+  math(EXPR expected "${bytes_one} * ${factor}")
+  if(bytes_one EQUAL 0 OR NOT bytes_many EQUAL expected)
+    message(FATAL_ERROR "plan -np ${N}: device ${category} ${bytes_many} bytes, expected ${factor} x ${bytes_one}")
+  endif()
+  message(STATUS "device ${category}: -np 1 ${bytes_one} bytes, -np ${N} ${bytes_many} bytes")
+endforeach()
