@@ -8,7 +8,7 @@ vramfit=$1 model=$2 work=$3
 mkdir -p "$work" && cd "$work" || exit 1
 rm -f in.fifo out.txt err.txt && mkfifo in.fifo
 # A long context and no token limit: an answer runs for many seconds unless interrupted.
-"$vramfit" chat -m "$model" --temp 0 -c 8192 -t 1 < in.fifo > out.txt 2> err.txt &
+"$vramfit" chat -m "$model" --temp 0 -c 8192 -n -1 -t 1 < in.fifo > out.txt 2> err.txt &
 pid=$!
 exec 3> in.fifo
 
