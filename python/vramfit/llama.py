@@ -266,8 +266,8 @@ class Llama:
 
         Returns {"id", "object": "text_completion", "created", "model", "choices": [{"text",
         "index", "logprobs": None, "finish_reason": "stop"|"length"}], "usage": {"prompt_tokens",
-        "completion_tokens", "total_tokens", "prompt_tokens_details": {"cached_tokens"}}}; with stream=True an iterator of chunks of the same
-        shape whose texts concatenate to that text (the last one carries finish_reason).
+        "completion_tokens", "total_tokens", "prompt_tokens_details": {"cached_tokens"}}}; with stream=True
+        an iterator of chunks of the same shape whose texts concatenate to that text (the last one carries finish_reason).
         temperature <= 0 is greedy. Generation ends at an end-of-generation token or a stop string
         (not included; "stop"), after max_tokens (None or <= 0: until the context is full) or when
         the context is full ("length"). A prompt longer than the context raises ContextFullError.

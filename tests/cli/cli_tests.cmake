@@ -114,8 +114,10 @@ vramfit_cli_test(cli_plan_np4_table ARGS plan -m ${stories} --vram-budget 1GiB -
   OUT "n_ctx 256, n_batch 512, KV cache f16, 4 contexts \\(each its own KV cache and scratch\\)")
 vramfit_cli_test(cli_plan_np_too_many RC 1 ARGS plan -m ${stories} --device sim:4MiB -c 256 -np 4
   ERR "for 4 contexts.*this budget holds 2 of the 4 contexts asked for \\(n_ctx=256 each\\)")
-vramfit_cli_test(cli_plan_np_zero RC 2 ARGS plan -m ${stories} -np 0 ERR "^vramfit plan: error: -np: 0 is outside 1..256")
-vramfit_cli_test(cli_run_np2_plans_two ARGS run -m ${stories} -p ${once} -n 24 --temp 0 -t 1 --device sim:8MiB -c 256 -np 2
+vramfit_cli_test(cli_plan_np_zero RC 2 ARGS plan -m ${stories} -np 0
+  ERR "^vramfit plan: error: -np: 0 is outside 1..256")
+vramfit_cli_test(cli_run_np2_plans_two ARGS run -m ${stories} -p ${once} -n 24 --temp 0 -t 1 --device sim:8MiB
+  -c 256 -np 2
   OUT "^${once} ${greedy_text}" ERR "2 contexts.*generation: 24 tokens")
 
 # ---- every command: the same shared groups in --help, the same parser ----

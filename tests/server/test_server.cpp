@@ -427,7 +427,8 @@ TEST_CASE("service: a follow-up chat reuses the slot's prompt and answer and ans
   Service service(model, config(2));
   const json turn1 = json::array({{{"role", "user"}, {"content", "Tell me a story."}}});
   auto chat = [](Service &s, const json &messages) {
-    return json::parse(answer(s, Endpoint::chat, json{{"messages", messages}, {"temperature", 0}, {"max_tokens", 16}}.dump()));
+    const json body{{"messages", messages}, {"temperature", 0}, {"max_tokens", 16}};
+    return json::parse(answer(s, Endpoint::chat, body.dump()));
   };
   const json first = chat(service, turn1);
   CHECK(first["usage"]["prompt_tokens_details"]["cached_tokens"] == 0);
