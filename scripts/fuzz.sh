@@ -18,6 +18,7 @@ if [[ ! -d $VRAMFIT_TEST_DATA/vocab ]]; then
   exit 1
 fi
 
+bash scripts/install-deps.sh fuzz
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVRAMFIT_FUZZ=ON \
   -DVRAMFIT_CUDA=OFF -DVRAMFIT_BUILD_TESTS=OFF -DVRAMFIT_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build build-fuzz -j "$(nproc)" --target "${harnesses[@]}"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages vramfit needs to build and test; a no-op when they are present.
 set -euo pipefail
-# clang and libfuzzer-14-dev build the fuzzers (scripts/fuzz.sh).
-packages=(cmake ninja-build g++ gcc pkg-config libxsimd-dev libfmt-dev doctest-dev clang libfuzzer-14-dev)
+# `install-deps.sh fuzz` adds what scripts/fuzz.sh builds with: clang and its libFuzzer.
+packages=(cmake ninja-build g++ gcc pkg-config libxsimd-dev libfmt-dev doctest-dev)
+[[ ${1:-} == fuzz ]] && packages+=(clang libfuzzer-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
