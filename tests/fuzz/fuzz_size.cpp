@@ -6,7 +6,7 @@
 #include <string>
 
 #include "fuzz_util.hpp"
-#include "model/executor.hpp"
+#include "model/device_spec.hpp"
 #include "vramfit/offload.hpp"
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
