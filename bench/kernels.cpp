@@ -25,7 +25,7 @@ constexpr int64_t kRows = 11008;
 constexpr int64_t kCols = 4096;
 constexpr uint64_t kWorkingSetBytes = uint64_t{512} << 20;
 
-const GgmlType kTypes[] = {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K,
+const GgmlType kTypes[] = {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::MXFP4, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K,
                            GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::F16,  GgmlType::BF16, GgmlType::F32};
 
 struct TypeResult {
@@ -74,6 +74,8 @@ std::vector<std::byte> random_matrix(GgmlType type, std::mt19937 &rng) {
     case GgmlType::Q6_K: scale_offsets = {208}; break;
     default: break;
   }
+  if (type == GgmlType::MXFP4)  // E8M0 exponent byte: 2^(120-128), finite products
+    for (size_t b = 0; b < m.size(); b += traits.type_size) m[b] = std::byte{120};
   for (size_t b = 0; b < m.size(); b += traits.type_size)
     for (size_t off : scale_offsets) std::memcpy(m.data() + b + off, &small, 2);
   if (type == GgmlType::F32)

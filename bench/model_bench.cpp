@@ -3,9 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,78 +16,6 @@
 
 namespace vramfit::bench {
 namespace {
-
-constexpr const char *kUsage = R"(usage: vramfit bench -m MODEL [options]
-
-Prompt processing (one batch of -p tokens) and generation (-n tokens, one at a time) speed of the
-engine; generation is compared with the bound set by this machine's memory read bandwidth. The
-memory report (planned and peak bytes per device) goes to stderr.
-
-  -m, --model FILE    GGUF model
-  -p N                prompt tokens (default 512; 0: skip)
-  -n N                generated tokens (default 128; 0: skip)
-  -t, --threads N     CPU threads (default: all cores)
-  -r, --repeats N     repeats; the median is reported (default 3)
-      --device D      cuda[:N], sim[:CAPACITY] or cpu (default: cuda when a GPU exists, else cpu)
-      --vram-budget SIZE  everything vramfit allocates on the device, e.g. 6GiB
-      --cpu-moe       keep every expert group (ffn_*_exps) of a MoE model in host memory
-      --n-cpu-moe N   keep the expert groups of layers 0..N-1 in host memory
-      --json          one JSON object on stdout
-)";
-
-struct Options {
-  std::string model;
-  int32_t n_prompt = 512, n_gen = 128, n_threads = 0, repeats = 3;
-  bool json = false;
-  ModelParams model_params;
-};
-
-struct BadFlag {
-  std::string message;
-};
-
-int32_t parse_int(std::string_view flag, std::string_view text) {
-  int32_t v = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || v < 0)
-    throw BadFlag{fmt::format("{}: '{}' is not a non-negative integer", flag, text)};
-  return v;
-}
-
-Options parse(std::span<const std::string_view> args) {
-  Options o;
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string_view flag = args[i];
-    std::optional<std::string_view> inline_value;  // --flag=value
-    if (const size_t eq = flag.find('='); flag.starts_with("--") && eq != std::string_view::npos) {
-      inline_value = flag.substr(eq + 1);
-      flag = flag.substr(0, eq);
-    }
-    auto value = [&]() -> std::string_view {
-      if (inline_value) return *inline_value;
-      if (i + 1 >= args.size()) throw BadFlag{fmt::format("{} needs a value", flag)};
-      return args[++i];
-    };
-    if (flag == "-m" || flag == "--model") o.model = value();
-    else if (flag == "-p") o.n_prompt = parse_int(flag, value());
-    else if (flag == "-n") o.n_gen = parse_int(flag, value());
-    else if (flag == "-t" || flag == "--threads") o.n_threads = parse_int(flag, value());
-    else if (flag == "-r" || flag == "--repeats") o.repeats = std::max(1, parse_int(flag, value()));
-    else if (flag == "--json") o.json = true;
-    else if (flag == "--device") o.model_params.device = value();
-    else if (flag == "--cpu-moe") o.model_params.offload.cpu_moe = true;
-    else if (flag == "--n-cpu-moe") o.model_params.offload.n_cpu_moe = parse_int(flag, value());
-    else if (flag == "--vram-budget") {
-      const std::string_view v = value();
-      const auto size = vramfit::parse_size(v);
-      if (!size) throw BadFlag{fmt::format("--vram-budget: '{}' is not a size (e.g. 6GiB, 800MB)", v)};
-      o.model_params.offload.vram_budget_bytes = *size;
-    }
-    else throw BadFlag{fmt::format("unknown option '{}' (see vramfit bench --help)", flag)};
-  }
-  if (o.model.empty()) throw BadFlag{"-m MODEL is required"};
-  return o;
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -114,27 +40,13 @@ std::vector<int32_t> bench_tokens(const Model &model, int32_t n) {
 
 }  // namespace
 
-int run_model_bench(std::span<const std::string_view> args) {
-  for (auto a : args)
-    if (a == "--help" || a == "-h") {
-      fmt::print("{}", kUsage);
-      return 0;
-    }
-  Options o;
-  try {
-    o = parse(args);
-  } catch (const BadFlag &bad) {
-    fmt::print(stderr, "vramfit bench: {}\n", bad.message);
-    return 2;
-  }
-  ContextParams params;
-  params.n_ctx = std::max(o.n_prompt + o.n_gen, 16);
-  params.n_batch = std::max(o.n_prompt, 1);
-  params.n_threads = o.n_threads;
-  o.model_params.n_ctx = params.n_ctx;  // the device's plan reserves this context
-  o.model_params.n_batch = params.n_batch;
-  const Model model = Model::load(o.model, o.model_params);
-  Context ctx(model, params);
+int run_model_bench(const ModelBenchOptions &o) {
+  ModelParams model_params = o.model;
+  model_params.n_ctx = o.context.n_ctx;  // the device's plan reserves this context
+  model_params.n_batch = o.context.n_batch;
+  model_params.kv_type = o.context.kv_type;
+  const Model model = Model::load(o.model_path, model_params);
+  Context ctx(model, o.context);
   const std::vector<int32_t> prompt = bench_tokens(model, o.n_prompt);
   const std::vector<int32_t> gen = bench_tokens(model, std::max(o.n_gen, 1));
 

@@ -1,14 +1,26 @@
 // The model benchmark behind `vramfit bench -m MODEL`: prompt processing and generation speed of
-// the CPU engine, and how close generation comes to the memory-bandwidth bound.
+// the engine, and how close generation comes to the memory-bandwidth bound. The CLI parses the
+// flags (the shared model/placement and context groups); this runs the measurement.
 #pragma once
 
-#include <span>
-#include <string_view>
+#include <cstdint>
+#include <string>
+
+#include "vramfit/context.hpp"
+#include "vramfit/model.hpp"
 
 namespace vramfit::bench {
 
-// args: the options after `vramfit bench` (-m MODEL [-p 512] [-n 128] [-t T] [-r 3] [--json]).
-// Returns the process exit code; prints results to stdout, errors to stderr.
-int run_model_bench(std::span<const std::string_view> args);
+struct ModelBenchOptions {
+  std::string model_path;
+  ModelParams model;      // device and placement; n_ctx/n_batch/kv_type as `context`
+  ContextParams context;  // n_ctx must hold n_prompt + n_gen; n_batch: tokens per prompt pass
+  int32_t n_prompt = 512, n_gen = 128, repeats = 3;
+  bool json = false;
+};
+
+// Loads the model, runs the repeats and prints the medians (stdout) and the memory report
+// (stderr). Returns the process exit code; library errors propagate as vramfit::Error.
+int run_model_bench(const ModelBenchOptions &options);
 
 }  // namespace vramfit::bench

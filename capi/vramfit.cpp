@@ -11,7 +11,9 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "vramfit/chat.hpp"
 #include "vramfit/context.hpp"
@@ -59,7 +61,7 @@ template <class T, class Last>
 constexpr bool ends_without_padding(size_t last_offset) {
   return sizeof(T) == last_offset + sizeof(Last);
 }
-static_assert(ends_without_padding<vramfit_model_params, uint32_t>(offsetof(vramfit_model_params, reserved2)));
+static_assert(ends_without_padding<vramfit_model_params, uint32_t>(offsetof(vramfit_model_params, reserved3)));
 static_assert(ends_without_padding<vramfit_context_params, int32_t>(offsetof(vramfit_context_params, kv_type)));
 static_assert(ends_without_padding<vramfit_offload_policy, int32_t>(offsetof(vramfit_offload_policy, n_cpu_moe)));
 static_assert(offsetof(vramfit_offload_policy, cpu_moe) == offsetof(vramfit_offload_policy, reserved) + sizeof(uint32_t),
@@ -143,7 +145,7 @@ vramfit_offload_policy default_policy() {
 vramfit_model_params default_model_params() {
   const vramfit::ModelParams d;
   return {sizeof(vramfit_model_params), 0, nullptr, nullptr, nullptr, nullptr, static_cast<uint32_t>(d.n_ctx),
-          static_cast<uint32_t>(d.n_batch), VRAMFIT_KV_F16, 0};
+          static_cast<uint32_t>(d.n_batch), VRAMFIT_KV_F16, 0, static_cast<uint32_t>(d.n_contexts), 0};
 }
 
 vramfit_context_params default_context_params() {
@@ -215,6 +217,7 @@ vramfit::ModelParams to_cpp(const vramfit_model_params *user) {
   p.n_ctx = to_int32(c.n_ctx, "vramfit_model_params.n_ctx");
   p.n_batch = to_int32(c.n_batch, "vramfit_model_params.n_batch");
   p.kv_type = to_kv_type(c.kv_type, "vramfit_model_params.kv_type");
+  p.n_contexts = to_int32(c.n_contexts, "vramfit_model_params.n_contexts");
   return p;
 }
 
@@ -271,10 +274,65 @@ vramfit_status copy_text(const std::string &text, char *buf, size_t capacity, si
   return VRAMFIT_OK;
 }
 
+// vramfit_tokenize and vramfit_tokenize_special: the tokens, or the capacity they need.
+vramfit_status tokenize_into(const vramfit_model *model, const char *text, size_t len, bool add_special,
+                             bool parse_special, vramfit_token *out, size_t capacity, size_t *n_out,
+                             const char *function) {
+  return guarded([&]() -> vramfit_status {
+    require(model, function, "model");
+    require(n_out, function, "n_out");
+    if (!text && len > 0) fail(ErrorCode::invalid_argument, std::string(function) + ": text is NULL but len > 0");
+    const auto tokens = model->model.tokenize(std::string_view(text ? text : "", len), add_special, parse_special);
+    *n_out = tokens.size();
+    if (tokens.size() > capacity)
+      return failed(VRAMFIT_ERR_BUFFER_TOO_SMALL, (std::string(function) + ": " + std::to_string(tokens.size()) +
+                                                   " tokens do not fit a capacity of " + std::to_string(capacity)).c_str());
+    if (!tokens.empty()) {
+      require(out, function, "out");
+      std::copy(tokens.begin(), tokens.end(), out);
+    }
+    return VRAMFIT_OK;
+  });
+}
+
 void require_token(const vramfit_model *model, vramfit_token token, const char *function) {
   if (token < 0 || token >= model->model.n_vocab())
     fail(ErrorCode::invalid_argument, std::string(function) + ": token " + std::to_string(token) +
                                           " is outside the vocabulary (" + std::to_string(model->model.n_vocab()) + ")");
+}
+
+// A JSON string literal of `text` (device names are ours, but quote them properly anyway).
+std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      constexpr char hex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += hex[(c >> 4) & 0xf];
+      out += hex[c & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string memory_json(const vramfit::MemoryReport &report) {
+  std::string out = "{\"devices\": [";
+  for (size_t i = 0; i < report.devices.size(); ++i) {
+    const vramfit::DeviceMemory &d = report.devices[i];
+    const std::pair<const char *, uint64_t> fields[] = {
+        {"weights", d.weights}, {"kv", d.kv},     {"scratch", d.scratch}, {"staging", d.staging},
+        {"overhead", d.overhead}, {"peak", d.peak}, {"budget", d.budget},  {"total", d.total()}};
+    out += i ? ", {\"device\": " : "{\"device\": ";
+    out += json_string(d.device);
+    for (const auto &[name, bytes] : fields) out += std::string(", \"") + name + "\": " + std::to_string(bytes);
+    out += "}";
+  }
+  return out + "], \"total\": " + std::to_string(report.total()) + "}";
 }
 
 }  // namespace
@@ -349,21 +407,12 @@ bool vramfit_model_is_eog(const vramfit_model *model, vramfit_token token) {
 
 vramfit_status vramfit_tokenize(const vramfit_model *model, const char *text, size_t len, bool add_special,
                                 vramfit_token *out, size_t capacity, size_t *n_out) {
-  return guarded([&]() -> vramfit_status {
-    require(model, "vramfit_tokenize", "model");
-    require(n_out, "vramfit_tokenize", "n_out");
-    if (!text && len > 0) fail(ErrorCode::invalid_argument, "vramfit_tokenize: text is NULL but len > 0");
-    const auto tokens = model->model.tokenize(std::string_view(text ? text : "", len), add_special);
-    *n_out = tokens.size();
-    if (tokens.size() > capacity)
-      return failed(VRAMFIT_ERR_BUFFER_TOO_SMALL, ("vramfit_tokenize: " + std::to_string(tokens.size()) +
-                                                   " tokens do not fit a capacity of " + std::to_string(capacity)).c_str());
-    if (!tokens.empty()) {
-      require(out, "vramfit_tokenize", "out");
-      std::copy(tokens.begin(), tokens.end(), out);
-    }
-    return VRAMFIT_OK;
-  });
+  return tokenize_into(model, text, len, add_special, false, out, capacity, n_out, "vramfit_tokenize");
+}
+
+vramfit_status vramfit_tokenize_special(const vramfit_model *model, const char *text, size_t len, bool add_special,
+                                        bool parse_special, vramfit_token *out, size_t capacity, size_t *n_out) {
+  return tokenize_into(model, text, len, add_special, parse_special, out, capacity, n_out, "vramfit_tokenize_special");
 }
 
 vramfit_status vramfit_detokenize(const vramfit_model *model, const vramfit_token *tokens, size_t n, char *buf,
@@ -420,6 +469,40 @@ int32_t vramfit_context_n_past(const vramfit_context *ctx) { return ctx ? ctx->c
 int32_t vramfit_context_n_ctx(const vramfit_context *ctx) { return ctx ? ctx->context.n_ctx() : 0; }
 void vramfit_context_clear(vramfit_context *ctx) {
   if (ctx) ctx->context.clear();
+}
+
+const vramfit_token *vramfit_context_tokens(const vramfit_context *ctx, size_t *n_out) {
+  const vramfit_token *tokens = nullptr;
+  if (n_out) *n_out = 0;
+  guarded([&] {
+    require(ctx, "vramfit_context_tokens", "ctx");
+    require(n_out, "vramfit_context_tokens", "n_out");
+    const std::span<const int32_t> held = ctx->context.tokens();
+    tokens = held.data();
+    *n_out = held.size();
+  });
+  return tokens;
+}
+
+vramfit_status vramfit_context_truncate(vramfit_context *ctx, int32_t n) {
+  return guarded([&] {
+    require(ctx, "vramfit_context_truncate", "ctx");
+    ctx->context.truncate(n);
+  });
+}
+
+int32_t vramfit_context_truncate_floor(const vramfit_context *ctx) {
+  return ctx ? ctx->context.truncate_floor() : 0;
+}
+
+vramfit_status vramfit_decode_reusing_prefix(vramfit_context *ctx, const vramfit_token *tokens, size_t n,
+                                             int32_t *n_reused) {
+  return guarded([&] {
+    require(ctx, "vramfit_decode_reusing_prefix", "ctx");
+    require(tokens, "vramfit_decode_reusing_prefix", "tokens");
+    const vramfit::PrefixReuse r = ctx->context.decode_reusing_prefix(std::span<const vramfit_token>(tokens, n));
+    if (n_reused) *n_reused = r.n_reused;
+  });
 }
 
 vramfit_status vramfit_context_memory(const vramfit_context *ctx, vramfit_memory_report *out) {
@@ -508,6 +591,7 @@ vramfit_status vramfit_plan_create(const char *path, const vramfit_model_params 
     }
     static_assert(int(vramfit::KvType::f16) == VRAMFIT_KV_F16 && int(vramfit::KvType::q8_0) == VRAMFIT_KV_Q8_0);
     request.policy = to_cpp(mp.offload);
+    request.n_contexts = mp.n_contexts;
     vramfit::probe_host_memory(request.machine);
 
     auto plan = std::make_unique<vramfit_plan>();
@@ -568,5 +652,27 @@ const char *vramfit_plan_table(const vramfit_plan *plan) { return plan ? plan->t
 uint64_t vramfit_plan_device_bytes(const vramfit_plan *plan) { return plan ? plan->plan.device_total_bytes() : 0; }
 uint64_t vramfit_plan_budget_bytes(const vramfit_plan *plan) { return plan ? plan->plan.budget_bytes : 0; }
 void vramfit_plan_free(vramfit_plan *plan) { delete plan; }
+
+// ---- for bindings ----
+
+vramfit_status vramfit_parse_size(const char *text, uint64_t *out) {
+  return guarded([&] {
+    require(text, "vramfit_parse_size", "text");
+    require(out, "vramfit_parse_size", "out");
+    const std::optional<uint64_t> bytes = vramfit::parse_size(text);
+    if (!bytes)
+      fail(ErrorCode::invalid_argument, std::string("vramfit_parse_size: '") + text +
+                                            "' is not a size (a number with an optional unit: 11.5GiB, 12GB, 800MiB, 4096)");
+    *out = *bytes;
+  });
+}
+
+vramfit_status vramfit_context_memory_json(const vramfit_context *ctx, char *buf, size_t capacity, size_t *n_out) {
+  return guarded([&]() -> vramfit_status {
+    require(ctx, "vramfit_context_memory_json", "ctx");
+    require(n_out, "vramfit_context_memory_json", "n_out");
+    return copy_text(memory_json(ctx->context.memory_report()), buf, capacity, n_out, "vramfit_context_memory_json");
+  });
+}
 
 }  // extern "C"

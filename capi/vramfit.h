@@ -187,6 +187,12 @@ typedef struct vramfit_model_params {
   uint32_t n_batch; /* tokens per forward pass; default 512 */
   int32_t kv_type;  /* vramfit_kv_type; default F16 */
   uint32_t reserved2; /* 0; keeps the struct free of tail padding */
+  /* Contexts of n_ctx that will exist at the same time (a server's parallel slots): the plan
+  ** reserves a KV cache and scratch for each inside the budget; vramfit_model_load fails with
+  ** VRAMFIT_ERR_BUDGET_EXCEEDED, its message saying how many fit, when it cannot hold them all.
+  ** 0 is VRAMFIT_ERR_INVALID_ARGUMENT. */
+  uint32_t n_contexts; /* default 1 */
+  uint32_t reserved3;  /* 0 */
 } vramfit_model_params;
 
 /* How to size an inference context. */
@@ -317,6 +323,32 @@ VRAMFIT_CAPI int32_t vramfit_context_n_ctx(const vramfit_context *ctx);
 /* Forgets every token (the KV cache stays allocated). NULL is a no-op. */
 VRAMFIT_CAPI void vramfit_context_clear(vramfit_context *ctx);
 
+/* ---- reusing the KV cache (multi-turn chat, a server's sessions) ---- */
+
+/* The token ids in the context's KV cache, in order: *n_out of them (= vramfit_context_n_past).
+** Owned by the context and valid until its next decode/truncate/clear/free. NULL (with
+** *n_out = 0 and a message in vramfit_last_error()) for a NULL ctx or n_out. Not thread-safe with
+** respect to the context. */
+VRAMFIT_CAPI const vramfit_token *vramfit_context_tokens(const vramfit_context *ctx, size_t *n_out);
+/* Forgets every token after the first n: the next vramfit_decode() continues at position n. Cheap
+** (nothing is recomputed or allocated); the last decode's logits are dropped. On a model with
+** sliding-window layers (gpt-oss) whose window caches have moved on, a cut must keep at least
+** vramfit_context_truncate_floor() tokens (or 0). Errors: INVALID_ARGUMENT (NULL, n outside
+** [0, n_past], 0 < n < the floor), with nothing changed. */
+VRAMFIT_CAPI vramfit_status vramfit_context_truncate(vramfit_context *ctx, int32_t n);
+/* The smallest n > 0 vramfit_context_truncate() accepts now: 0 when every cut works (no sliding
+** window, or none has moved yet). 0 for NULL. */
+VRAMFIT_CAPI int32_t vramfit_context_truncate_floor(const vramfit_context *ctx);
+/* Makes the KV cache hold exactly tokens[0..n) (e.g. the whole conversation, rendered and
+** tokenized again each turn) and leaves the logits of its last token for vramfit_get_logits(ctx,
+** -1): keeps the longest prefix the cache already holds that a cut may keep (else starts over)
+** and decodes only the rest, always at least the last token. *n_reused (may be NULL) receives the
+** number of tokens kept. The logits are bit-identical to a fresh context decoding the same chunks
+** (on the CPU: the whole sequence at once). Errors: INVALID_ARGUMENT (NULL tokens, n == 0, a token
+** outside the vocabulary), CONTEXT_FULL (n > n_ctx; nothing changed), OUT_OF_MEMORY, DEVICE. */
+VRAMFIT_CAPI vramfit_status vramfit_decode_reusing_prefix(vramfit_context *ctx, const vramfit_token *tokens, size_t n,
+                                                          int32_t *n_reused);
+
 /* Bytes a context uses, summed over its devices. An output struct: set struct_size = sizeof
 ** before the call; the library writes only the bytes struct_size covers. */
 typedef struct vramfit_memory_report {
@@ -431,6 +463,35 @@ VRAMFIT_CAPI vramfit_status vramfit_chat_apply(const vramfit_model *model, const
 ** NULL model or a model without one, which vramfit_chat_apply formats as ChatML:
 ** "<|im_start|>ROLE\nCONTENT<|im_end|>\n" per message, then "<|im_start|>assistant\n". */
 VRAMFIT_CAPI bool vramfit_model_has_chat_template(const vramfit_model *model);
+
+/* ---- for bindings: chat prompts, sizes, memory by device --------------------------------------- */
+
+/* As vramfit_tokenize, and parse_special recognizes the control tokens written in the text
+** ("<s>", "<|im_start|>", "<|eot_id|>"...) as those tokens instead of spelling them out. A prompt
+** made by vramfit_chat_apply needs it (with add_special = false); leave it off for text a user
+** typed, so that it cannot forge a turn. User-defined tokens ("<think>") are matched either way,
+** as llama.cpp does. *n_out, capacity and errors as vramfit_tokenize. Thread-safe. */
+VRAMFIT_CAPI vramfit_status vramfit_tokenize_special(const vramfit_model *model, const char *text, size_t len,
+                                                     bool add_special, bool parse_special, vramfit_token *out,
+                                                     size_t capacity, size_t *n_out);
+
+/* Parses a byte size as the CLI's --vram-budget takes it: a number with an optional unit, "11.5GiB",
+** "12GB", "800MiB", "4096" (bytes); units b, k/kb, m/mb, g/gb, t/tb (powers of 1000) and kib, mib,
+** gib, tib (powers of 1024), any letter case, no spaces. Stores the bytes (rounded to the nearest)
+** in *out. Errors: INVALID_ARGUMENT (NULL text/out, not a size; the message quotes the text).
+** Thread-safe. */
+VRAMFIT_CAPI vramfit_status vramfit_parse_size(const char *text, uint64_t *out);
+
+/* The context's memory per device and category as JSON, NUL-terminated in buf (*n_out, capacity
+** and BUFFER_TOO_SMALL as vramfit_detokenize):
+**   {"devices": [{"device": "cpu", "weights": N, "kv": N, "scratch": N, "staging": N,
+**                 "overhead": N, "peak": N, "budget": N, "total": N}, ...], "total": N}
+** in bytes; the host comes first, then the device of the model's plan (when it has one; "budget"
+** is 0 on the host). On a device every figure is arena bytes, so they add up to what the device
+** handed out. "staging" is the host copy of activations crossing devices; "overhead" the device
+** runtime's fixed reservations. Errors: INVALID_ARGUMENT (NULL ctx/n_out), BUFFER_TOO_SMALL. */
+VRAMFIT_CAPI vramfit_status vramfit_context_memory_json(const vramfit_context *ctx, char *buf, size_t capacity,
+                                                        size_t *n_out);
 
 #ifdef __cplusplus
 }

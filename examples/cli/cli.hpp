@@ -36,8 +36,12 @@ bool asks_for_help(std::span<const std::string_view> args);
 // starts no well-formed UTF-8 sequence written as \ufffd (GGUF strings are not checked for UTF-8,
 // and `info --json` must stay JSON whatever the file holds).
 std::string json_string(std::string_view text);
-// A file's bytes exactly as stored; nullopt when it cannot be read.
-std::optional<std::string> read_text_file(const std::string &path);
+// Flushes stdout; false when the write failed (a full disk, a closed pipe). main() then ends the
+// command with exit code 1 and the OS reason, so a command that streams just stops writing.
+bool flush_stdout() noexcept;
+// A file's bytes exactly as stored; nullopt when it cannot be read, with the OS reason ("No such
+// file or directory", "Is a directory") in *error when given.
+std::optional<std::string> read_text_file(const std::string &path, std::string *error = nullptr);
 
 }  // namespace vramfit::cli
 

@@ -1,26 +1,24 @@
-// `vramfit info MODEL [--json] [--tensors]`: what a GGUF file holds, from its header alone.
+// `vramfit info (MODEL | -m MODEL) [--json] [--tensors]`: what a GGUF file holds, from its header alone.
 #include <cmath>
 #include <map>
 #include <string>
 
 #include "cli.hpp"
+#include "options.hpp"
 #include "vramfit/gguf.hpp"
 #include "vramfit/offload.hpp"
 
 namespace vramfit::cli {
 namespace {
 
-constexpr std::string_view kUsage =
-    "usage: vramfit info MODEL [--json] [--tensors]\n"
-    "  Prints the architecture, hyper-parameters, tokenizer and tensor bytes per type of a GGUF\n"
-    "  file (header-only files too), and the parameters and weight bytes one generated token\n"
-    "  reads: a mixture-of-experts model reads k of its N experts per layer (expert_used_count of\n"
-    "  expert_count); token_embd counts one row per token (unless it is also the output head).\n"
-    "  --json     one JSON document instead of text\n"
-    "  --tensors  also list every tensor: name, shape, type, bytes\n";
+constexpr const char *kDescription =
+    "Prints the architecture, hyper-parameters, tokenizer and tensor bytes per type of a GGUF\n"
+    "file (header-only files too), and the parameters and weight bytes one generated token\n"
+    "reads: a mixture-of-experts model reads k of its N experts per layer (expert_used_count of\n"
+    "expert_count); token_embd counts one row per token (unless it is also the output head).";
 
 struct Options {
-  std::string_view model;
+  std::string model;
   bool json = false;
   bool tensors = false;
 };
@@ -230,38 +228,26 @@ void print_json(const gguf::File &file, const Summary &s, bool list_tensors) {
 
 // ---- the command ----
 
-std::optional<Options> parse_options(std::span<const std::string_view> args) {
-  Options options;
-  for (std::string_view arg : args) {
-    if (arg == "--json") {
-      options.json = true;
-    } else if (arg == "--tensors") {
-      options.tensors = true;
-    } else if (arg.starts_with("-") || !options.model.empty()) {
-      fmt::print(stderr, "vramfit info: error: unexpected argument '{}'\n{}", arg, kUsage);
-      return std::nullopt;
-    } else {
-      options.model = arg;
-    }
-  }
-  if (options.model.empty()) {
-    fmt::print(stderr, "vramfit info: error: no MODEL given\n{}", kUsage);
-    return std::nullopt;
-  }
-  return options;
-}
-
 int run_info(std::span<const std::string_view> args) {
-  if (asks_for_help(args)) {
-    fmt::print("{}", kUsage);
-    return 0;
-  }
-  auto options = parse_options(args);
-  if (!options) return 2;
-  auto file = gguf::File::open(std::string(options->model));
+  Options options;
+  OptionParser parser("info", "(MODEL | -m MODEL) [--json] [--tensors]", kDescription);
+  auto set_model = [&options](std::string_view v) {
+    if (!options.model.empty())
+      throw UsageError{fmt::format("unexpected argument '{}': the model is '{}'", v, options.model)};
+    options.model = std::string(v);
+  };
+  parser.option({"-m", "--model"}, "FILE", "the GGUF file (or give it as the first argument)", set_model);
+  parser.positional("MODEL", set_model);
+  parser.flag({"--json"}, "one JSON document instead of text", [&options] { options.json = true; });
+  parser.flag({"--tensors"}, "also list every tensor: name, shape, type, bytes", [&options] { options.tensors = true; });
+  parser.finally([&options] {
+    if (options.model.empty()) throw UsageError{"no model: pass MODEL or -m MODEL"};
+  });
+  if (auto exit_code = parser.parse(args)) return *exit_code;
+  auto file = gguf::File::open(options.model);
   Summary summary = summarize(file);
-  if (options->json) print_json(file, summary, options->tensors);
-  else print_text(file, summary, options->tensors);
+  if (options.json) print_json(file, summary, options.tensors);
+  else print_text(file, summary, options.tensors);
   return 0;
 }
 

@@ -1,242 +1,128 @@
 // `vramfit plan -m MODEL --vram-budget 11.5GiB ...`: a GPU/CPU split under a byte budget, from
-// the model's header alone (no GPU needed).
-#include <cctype>
+// the model's header alone (no GPU needed). It takes run's placement and context flags, so a run
+// command line can be planned first.
 #include <chrono>
 #include <string>
 
 #include "cli.hpp"
+#include "options.hpp"
 #include "vramfit/gguf.hpp"
 #include "vramfit/offload.hpp"
 
 namespace vramfit::cli {
 namespace {
 
-constexpr std::string_view kUsage =
-    "usage: vramfit plan -m MODEL [--vram-budget SIZE] [-c N] [-b N] [--kv-type f16|f32|q8_0]\n"
-    "                    [--strategy fastest|layers|manual] [-ngl N] [-ot REGEX=gpu|cpu ...]\n"
-    "                    [--cpu-moe | --n-cpu-moe N] [--json]\n"
-    "  Plans which tensors and KV-cache layers go to the GPU so that everything vramfit allocates\n"
-    "  there stays within the budget, and predicts prompt and generation speed. Reads only the\n"
-    "  header, so header-only files work.\n"
-    "  -m, --model PATH         GGUF file\n"
-    "  --vram-budget SIZE       hard cap on GPU bytes: 11.5GiB, 12GB, 800MiB, bytes\n"
-    "                           (default: device memory minus --reserve)\n"
-    "  --reserve SIZE           kept free when no budget is given (default 512MiB)\n"
-    "  -c, --ctx-size N         context the KV cache holds (default 4096)\n"
-    "  --min-ctx N              allow shrinking the context down to N to fit the budget\n"
-    "  -b, --batch-size N       tokens per batch (default 512)\n"
-    "  --kv-type T              KV cache type: f16 (default), f32, q8_0\n"
-    "  --kv-placement P         follow (default: with its layer), host, device\n"
-    "  --strategy S             fastest (default), layers (whole layers, like -ngl), manual\n"
-    "  -ngl, --n-gpu-layers N   whole layers on the GPU, front to back (implies --strategy layers;\n"
-    "                           N > layer count also moves the output head)\n"
-    "  -ot, --override-tensor REGEX=gpu|cpu\n"
-    "                           tensors whose name matches go there; first match wins; repeatable\n"
-    "                           (implies --strategy manual; combine with -ngl for the rest); a rule\n"
-    "                           places the whole block of a tensor it names (a layer's attention,\n"
-    "                           its ffn or router, its experts, the output head)\n"
-    "  --cpu-moe                keep every expert group (ffn_*_exps) in host memory, any strategy\n"
-    "  --n-cpu-moe N            keep the expert groups of layers 0..N-1 in host memory\n"
-    "  --json                   one JSON document instead of the table\n"
-    "  machine (defaults: a 12 GiB RTX 3060-class card on PCIe 4.0 x16):\n"
-    "  --device-memory SIZE     GPU memory (default 12GiB)\n"
-    "  --device-overhead SIZE   CUDA context + cuBLAS workspace (default 384MiB)\n"
-    "  --device-bandwidth SIZE  GPU memory bandwidth per second (default 360GB)\n"
-    "  --host-bandwidth SIZE    host memory bandwidth per second (default 40GB)\n"
-    "  --pcie-bandwidth SIZE    host<->device bandwidth per second (default 25GB)\n"
-    "  --host-flops X, --device-flops X   compute rates in flop/s (defaults 0.5e12, 25e12)\n"
-    "  --measure                measure host bandwidth (~0.5 s) instead of the default\n";
+constexpr const char *kDescription =
+    "Plans which tensors and KV-cache layers go to the GPU so that everything vramfit allocates\n"
+    "there stays within the budget, and predicts prompt and generation speed. Reads only the\n"
+    "header, so header-only files work. The machine is measured where it can be (host memory;\n"
+    "host bandwidth with --measure), given by the flags below, or assumed (a 12 GiB RTX\n"
+    "3060-class card on PCIe 4.0 x16); the table says which. -t is accepted as in run,\n"
+    "but no plan depends on it.";
 
-struct Options {
-  std::string model;
-  PlanRequest request;
+struct PlanOptions {
   bool json = false;
   bool measure = false;
+  MachineProfile machine;
 };
 
-int bad(std::string_view message) {
-  fmt::print(stderr, "vramfit plan: {}\n", message);
-  return 2;
+// The machine facts a user may know better than the defaults; each one given is marked so.
+void add_machine_options(OptionParser &p, PlanOptions &plan) {
+  MachineProfile &m = plan.machine;
+  auto size = [&p](const char *name, const char *help, uint64_t &out, bool &given) {
+    p.option({name}, "SIZE", help, [name, &out, &given](std::string_view v) {
+      out = parse_size_flag(name, v);
+      given = true;
+    });
+  };
+  auto rate = [&p](const char *name, const char *help, double &out, bool &given) {
+    p.option({name}, "SIZE", help, [name, &out, &given](std::string_view v) {
+      out = static_cast<double>(parse_size_flag(name, v));
+      given = true;
+    });
+  };
+  auto flops = [&p](const char *name, const char *help, double &out, bool &given) {
+    p.option({name}, "X", help, [name, &out, &given](std::string_view v) {
+      out = parse_real(name, v);
+      if (!(out > 0)) throw UsageError{fmt::format("{}: {} must be above 0 (flop/s, e.g. 25e12)", name, v)};
+      given = true;
+    });
+  };
+  p.group("machine (defaults: a 12 GiB RTX 3060-class card on PCIe 4.0 x16, a desktop's RAM)");
+  size("--device-memory", "GPU memory (default 12GiB)", m.device_memory_bytes, m.given.device_memory);
+  size("--device-overhead", "CUDA context + cuBLAS workspace (default 384MiB)", m.device_fixed_overhead_bytes,
+       m.given.device_fixed_overhead);
+  rate("--device-bandwidth", "GPU memory bandwidth per second (default 360GB)", m.device_read_bandwidth,
+       m.given.device_read_bandwidth);
+  rate("--host-bandwidth", "host memory bandwidth per second (default 40GB; --measure measures it)",
+       m.host_read_bandwidth, m.given.host_read_bandwidth);
+  rate("--pcie-bandwidth", "host<->device bandwidth per second (default 25GB)", m.host_to_device_bandwidth,
+       m.given.host_to_device_bandwidth);
+  flops("--host-flops", "host compute in flop/s (default 0.5e12)", m.host_flops, m.given.host_flops);
+  flops("--device-flops", "GPU compute in flop/s (default 25e12)", m.device_flops, m.given.device_flops);
+  p.option({"--host-memory"}, "SIZE", "host memory available to the model (default: MemAvailable of this machine)",
+           [&m](std::string_view v) {
+             m.host_available_bytes = m.host_memory_bytes = parse_size_flag("--host-memory", v);
+             m.given.host_memory = true;
+           });
+  p.flag({"--measure"}, "measure host read bandwidth (~0.5 s) instead of assuming it", [&plan] { plan.measure = true; });
 }
 
-std::optional<uint64_t> parse_count(std::string_view text) {
-  if (text.empty() || text.size() > 18) return std::nullopt;
-  uint64_t v = 0;
-  for (char c : text) {
-    if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
+// The plan's machine: what this one measures, then what the flags give (they win), then --device sim.
+MachineProfile machine_for(const PlanOptions &plan, const CommonOptions &o) {
+  MachineProfile m = plan.machine;
+  if (!m.given.host_memory) probe_host_memory(m);
+  if (plan.measure && !m.given.host_read_bandwidth) measure_host_read_bandwidth(m);
+  // A simulated device is exactly its capacity, with no CUDA context: plan what run would do.
+  const std::string &device = o.model.device;
+  if (device.starts_with("sim:")) {
+    if (!m.given.device_memory) m.device_memory_bytes = *parse_size(device.substr(4)), m.given.device_memory = true;
+    if (!m.given.device_fixed_overhead) m.device_fixed_overhead_bytes = 0, m.given.device_fixed_overhead = true;
   }
-  return v;
-}
-
-std::optional<double> parse_rate(std::string_view text) {
-  try {
-    size_t used = 0;
-    double v = std::stod(std::string(text), &used);
-    if (used == text.size() && v > 0) return v;
-  } catch (...) {
-  }
-  return std::nullopt;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char &c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-// "REGEX=gpu|cpu" (also llama.cpp's CPU / CUDA0 spellings); the last '=' separates.
-std::optional<OffloadRule> parse_rule(std::string_view text) {
-  const size_t eq = text.rfind('=');
-  if (eq == std::string_view::npos || eq == 0) return std::nullopt;
-  const std::string where = lower(text.substr(eq + 1));
-  OffloadRule rule{std::string(text.substr(0, eq)), true};
-  if (where == "gpu" || where == "device" || where.starts_with("cuda"))
-    rule.to_device = true;
-  else if (where == "cpu" || where == "host")
-    rule.to_device = false;
-  else
-    return std::nullopt;
-  return rule;
-}
-
-// Returns an exit code when parsing ends the command (error or --help), nullopt to go on.
-std::optional<int> parse(std::span<const std::string_view> args, Options &o) {
-  PlanRequest &r = o.request;
-  bool strategy_given = false, ngl_given = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string_view a = args[i];
-    if (a == "--help" || a == "-h") {
-      fmt::print("{}", kUsage);
-      return 0;
-    }
-    if (a == "--json") {
-      o.json = true;
-      continue;
-    }
-    if (a == "--measure") {
-      o.measure = true;
-      continue;
-    }
-    if (a == "--cpu-moe") {
-      r.policy.cpu_moe = true;
-      continue;
-    }
-    if (!a.starts_with("-")) {  // the model, as a positional argument
-      if (!o.model.empty()) return bad(fmt::format("unexpected argument '{}' (see --help)", a));
-      o.model = std::string(a);
-      continue;
-    }
-    if (i + 1 >= args.size()) return bad(fmt::format("'{}' needs a value (see --help)", a));
-    const std::string_view v = args[++i];
-    auto size = [&](uint64_t &out) {
-      auto s = parse_size(v);
-      if (s) out = *s;
-      return s.has_value();
-    };
-    auto rate = [&](double &out) {
-      auto s = parse_size(v);
-      if (s && *s > 0) out = double(*s);
-      return s && *s > 0;
-    };
-    auto flops = [&](double &out) {
-      auto s = parse_rate(v);
-      if (s) out = *s;
-      return s.has_value();
-    };
-    auto count32 = [&](uint32_t &out) {
-      auto c = parse_count(v);
-      if (c && *c > 0 && *c <= UINT32_MAX) out = static_cast<uint32_t>(*c);
-      return c && *c > 0 && *c <= UINT32_MAX;
-    };
-    bool ok = true;
-    if (a == "-m" || a == "--model")
-      o.model = std::string(v);
-    else if (a == "--vram-budget")
-      ok = size(r.policy.vram_budget_bytes) && r.policy.vram_budget_bytes > 0;
-    else if (a == "--reserve")
-      ok = size(r.policy.reserve_bytes);
-    else if (a == "-c" || a == "--ctx-size")
-      ok = count32(r.n_ctx);
-    else if (a == "--min-ctx")
-      ok = count32(r.policy.min_ctx);
-    else if (a == "-b" || a == "--batch-size")
-      ok = count32(r.n_batch);
-    else if (a == "--kv-type") {
-      const std::string t = lower(v);
-      ok = t == "f16" || t == "f32" || t == "q8_0";
-      r.kv_type = t == "f32" ? KvType::f32 : t == "q8_0" ? KvType::q8_0 : KvType::f16;
-    } else if (a == "--kv-placement") {
-      ok = v == "follow" || v == "host" || v == "device";
-      r.policy.kv_placement = v == "host"     ? KvPlacement::host
-                              : v == "device" ? KvPlacement::device
-                                              : KvPlacement::follow_layer;
-    } else if (a == "--strategy") {
-      ok = v == "fastest" || v == "layers" || v == "manual";
-      r.policy.strategy = v == "layers"   ? OffloadStrategy::layers
-                          : v == "manual" ? OffloadStrategy::manual
-                                          : OffloadStrategy::fastest;
-      strategy_given = true;
-    } else if (a == "-ngl" || a == "--n-gpu-layers") {
-      auto c = parse_count(v);
-      ok = c && *c <= INT32_MAX;
-      if (ok) r.policy.n_gpu_layers = static_cast<int32_t>(*c), ngl_given = true;
-    } else if (a == "--n-cpu-moe") {
-      auto c = parse_count(v);
-      ok = c && *c <= INT32_MAX;
-      if (ok) r.policy.n_cpu_moe = static_cast<int32_t>(*c);
-    } else if (a == "-ot" || a == "--override-tensor") {
-      auto rule = parse_rule(v);
-      ok = rule.has_value();
-      if (ok) r.policy.rules.push_back(*rule);
-    } else if (a == "--device-memory")
-      ok = size(r.machine.device_memory_bytes);
-    else if (a == "--device-overhead")
-      ok = size(r.machine.device_fixed_overhead_bytes);
-    else if (a == "--device-bandwidth")
-      ok = rate(r.machine.device_read_bandwidth);
-    else if (a == "--host-bandwidth")
-      ok = rate(r.machine.host_read_bandwidth);
-    else if (a == "--pcie-bandwidth")
-      ok = rate(r.machine.host_to_device_bandwidth);
-    else if (a == "--host-flops")
-      ok = flops(r.machine.host_flops);
-    else if (a == "--device-flops")
-      ok = flops(r.machine.device_flops);
-    else
-      return bad(fmt::format("unknown option '{}' (see --help)", a));
-    if (!ok) return bad(fmt::format("bad value '{}' for {} (see --help)", v, a));
-  }
-  if (o.model.empty()) return bad("no model: pass -m MODEL (see --help)");
-  if (!strategy_given && !r.policy.rules.empty())
-    r.policy.strategy = OffloadStrategy::manual;
-  else if (!strategy_given && ngl_given)
-    r.policy.strategy = OffloadStrategy::layers;
-  if (r.policy.strategy == OffloadStrategy::fastest && (ngl_given || !r.policy.rules.empty()))
-    return bad("-ngl and -ot take effect with --strategy layers or manual, not fastest");
-  if (r.policy.strategy == OffloadStrategy::layers && !r.policy.rules.empty())
-    return bad("-ot needs --strategy manual");
-  if (r.policy.min_ctx > r.n_ctx)
-    return bad(fmt::format("--min-ctx {} is larger than -c {}", r.policy.min_ctx, r.n_ctx));
-  return std::nullopt;
+  return m;
 }
 
 int run_plan(std::span<const std::string_view> args) {
-  Options o;
-  if (auto exit_code = parse(args, o)) return *exit_code;
-  probe_host_memory(o.request.machine);
-  if (o.measure) measure_host_read_bandwidth(o.request.machine);
+  CommonOptions o;
+  PlanOptions plan;
+  OptionParser parser("plan", "-m MODEL [--vram-budget SIZE] [options]", kDescription);
+  add_model_options(parser, o);
+  add_context_options(parser, o);
+  add_machine_options(parser, plan);
+  parser.group("output");
+  parser.flag({"--json"}, "one JSON document instead of the table", [&plan] { plan.json = true; });
+  // As before the shared parser: `vramfit plan MODEL` works too.
+  parser.positional("MODEL", [&o](std::string_view v) {
+    if (!o.model_path.empty()) throw UsageError{fmt::format("unexpected argument '{}': the model is '{}'", v, o.model_path)};
+    o.model_path = std::string(v);
+  });
+  if (auto exit_code = parser.parse(args)) return *exit_code;
+  if (o.model.device == "cpu") throw UsageError{"--device cpu: nothing to plan (plan splits a model with a GPU)"};
+
   const auto start = std::chrono::steady_clock::now();
-  const gguf::File file = gguf::File::open(o.model);
+  const gguf::File file = gguf::File::open(o.model_path);
   const auto opened = std::chrono::steady_clock::now();
-  const Plan plan = make_plan(file, o.request);
+  PlanRequest request;
+  const int32_t n_ctx_train = static_cast<int32_t>(ModelShape::from_gguf(file).n_ctx_train);
+  resolve_context(o, n_ctx_train);
+  request.n_ctx = static_cast<uint32_t>(o.context.n_ctx);
+  request.n_batch = static_cast<uint32_t>(o.context.n_batch);
+  request.kv_type = o.context.kv_type == GgmlType::F32 ? KvType::f32
+                    : o.context.kv_type == GgmlType::Q8_0 ? KvType::q8_0
+                                                           : KvType::f16;
+  request.policy = o.model.offload;
+  request.machine = machine_for(plan, o);
+  // As run: a simulated device's budget is its capacity unless one is given.
+  if (o.model.device.starts_with("sim:") && request.policy.vram_budget_bytes == 0)
+    request.policy.vram_budget_bytes = request.machine.device_memory_bytes;
+  const Plan result = make_plan(file, request);
   const auto planned = std::chrono::steady_clock::now();
-  if (o.json) {
-    fmt::print("{}", plan.to_json());
+  if (plan.json) {
+    fmt::print("{}", result.to_json());
     return 0;
   }
   auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
-  fmt::print("{}\n{}", file.name(), plan.to_table());
+  fmt::print("{}\n{}", file.name(), result.to_table());
   fmt::print("\nheader read in {:.1f} ms, planned in {:.1f} ms\n", ms(start, opened), ms(opened, planned));
   return 0;
 }

@@ -69,8 +69,9 @@ ChatTemplate load_template(const Options &o) {
     if (!o.bos && !o.eos) return t;
     return ChatTemplate(t.source(), o.bos.value_or(t.bos_token()), o.eos.value_or(t.eos_token()));
   }
-  const std::optional<std::string> source = read_text_file(o.template_file);
-  if (!source) throw Error(ErrorCode::io, fmt::format("cannot read '{}'", o.template_file));
+  std::string why;
+  const std::optional<std::string> source = read_text_file(o.template_file, &why);
+  if (!source) throw Error(ErrorCode::io, fmt::format("--template: cannot read '{}': {}", o.template_file, why));
   return ChatTemplate(*source, o.bos.value_or(""), o.eos.value_or(""));
 }
 

@@ -2,11 +2,15 @@
 #include <cctype>
 #include <cstdio>
 #include <exception>
-#include <fstream>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
 #include <map>
 #include <string>
 
 #include "cli.hpp"
+#include "options.hpp"
 #include "vramfit/log.hpp"
 #include "vramfit/error.hpp"
 
@@ -18,13 +22,24 @@ std::map<std::string, Command, std::less<>> &registry() {
   return commands;
 }
 
-void print_usage() {
-  fmt::print(stderr, "usage: vramfit <command> [options]\n\ncommands:\n");
-  for (const auto &[name, command] : registry()) fmt::print(stderr, "  {:<10} {}\n", name, command.summary);
-  fmt::print(stderr, "\n`vramfit <command> --help` describes a command.\n");
+// To stdout when asked for (--help), to stderr after a mistake.
+void print_usage(std::FILE *out) {
+  fmt::print(out, "usage: vramfit <command> [options]\n\ncommands:\n");
+  for (const auto &[name, command] : registry()) fmt::print(out, "  {:<10} {}\n", name, command.summary);
+  fmt::print(out, "\n`vramfit help <command>` (or `vramfit <command> --help`) describes a command;\n"
+                     "`vramfit --version` prints the version.\n");
 }
 
+int g_stdout_errno = 0;  // the first failed write to stdout (0: none)
+
 }  // namespace
+
+bool flush_stdout() noexcept {
+  errno = 0;
+  if (std::fflush(stdout) == 0 && !std::ferror(stdout)) return true;
+  if (g_stdout_errno == 0) g_stdout_errno = errno ? errno : EIO;
+  return false;
+}
 
 bool register_command(Command command) {
   registry().emplace(command.name, command);
@@ -77,27 +92,67 @@ std::string json_string(std::string_view text) {
   return out + '"';
 }
 
-std::optional<std::string> read_text_file(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+std::optional<std::string> read_text_file(const std::string &path, std::string *error) {
+  // POSIX calls rather than a stream: errno says why ("Is a directory" shows only at read()).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  std::string text;
+  bool ok = fd >= 0;
+  char buffer[1 << 16];
+  while (ok) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = n == 0;
+      break;
+    }
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  if (!ok && error) *error = std::strerror(errno);
+  if (fd >= 0) ::close(fd);
+  if (!ok) return std::nullopt;
+  return text;
 }
 
 }  // namespace vramfit::cli
 
+namespace {
+
+// What a command wrote to stdout must have arrived: a full disk or a closed stdout is an error.
+int check_stdout(std::string_view command, int exit_code) {
+  if (vramfit::cli::flush_stdout()) return exit_code;
+  fmt::print(stderr, "vramfit {}: error: writing to stdout failed: {}\n", command, std::strerror(vramfit::cli::g_stdout_errno));
+  return 1;
+}
+
+}  // namespace
+
 int main(int argc, char **argv) {
   using namespace vramfit::cli;
-  if (argc < 2 || std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h") {
-    print_usage();
-    return argc < 2 ? 2 : 0;
+  const std::string_view first = argc < 2 ? std::string_view() : std::string_view(argv[1]);
+  if (argc < 2 || first == "--help" || first == "-h") {
+    print_usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : check_stdout("--help", 0);
   }
-  auto it = registry().find(std::string_view(argv[1]));
-  if (it == registry().end()) {
-    fmt::print(stderr, "vramfit: unknown command '{}'\n", argv[1]);
-    print_usage();
-    return 2;
+  if (first == "--version" || first == "version") {
+    fmt::print("vramfit {} (CUDA {})\n", VRAMFIT_CLI_VERSION, VRAMFIT_CLI_CUDA ? "built in" : "not built");
+    return check_stdout("--version", 0);
   }
   std::vector<std::string_view> args(argv + 2, argv + argc);
+  std::string_view command = first;
+  if (first == "help") {  // `vramfit help COMMAND` is `vramfit COMMAND --help`
+    if (args.empty()) {
+      print_usage(stdout);
+      return check_stdout("help", 0);
+    }
+    command = args[0];
+    args = {"--help"};
+  }
+  auto it = registry().find(command);
+  if (it == registry().end()) {
+    fmt::print(stderr, "vramfit: unknown command '{}'\n", command);
+    print_usage(stderr);
+    return 2;
+  }
   // The library says what a user must know (no GPU for the offload asked, a shrunk context...)
   // through its log: warnings and errors go to stderr.
   vramfit::set_log_callback(
@@ -106,12 +161,15 @@ int main(int argc, char **argv) {
       },
       nullptr);
   try {
-    return it->second.run(args);
+    return check_stdout(command, it->second.run(args));
+  } catch (const UsageError &e) {  // a flag refused after parsing (a file -f names, ...)
+    fmt::print(stderr, "vramfit {}: error: {} (see `vramfit {} --help`)\n", command, e.message, command);
+    return 2;
   } catch (const vramfit::Error &e) {
-    fmt::print(stderr, "vramfit {}: error: {}\n", argv[1], e.what());
+    fmt::print(stderr, "vramfit {}: error: {}\n", command, e.what());
     return 1;
   } catch (const std::exception &e) {
-    fmt::print(stderr, "vramfit {}: error: {}\n", argv[1], e.what());
+    fmt::print(stderr, "vramfit {}: error: {}\n", command, e.what());
     return 1;
   }
 }

@@ -20,6 +20,11 @@ struct GenerateParams {
   std::vector<std::string> stop;   // stop strings; the text streamed never contains them
   // Receives the text as it is produced, in whole UTF-8 characters; return false to stop.
   std::function<bool(std::string_view piece)> on_piece;
+  // When set, runs each Context::decode generate() makes (the prompt, then one per token): it must
+  // call `decode` once, e.g. while holding a turn, so that contexts sharing the machine's cores
+  // decode one at a time instead of their thread pools fighting (vramfit serve's slots). It may
+  // throw instead, to abandon the generation: the exception leaves generate().
+  std::function<void(const std::function<void()> &decode)> run_decode;
 };
 
 enum class StopReason { eog, stop_string, max_tokens, callback, context_full };

@@ -40,6 +40,10 @@ struct ModelParams {
   // the file is validated, after each weight uploaded to the device (by bytes), 1 when loaded.
   // Return false to cancel: load() then frees what it made and throws Error(cancelled).
   std::function<bool(float fraction)> progress;
+  // Contexts of n_ctx that will exist at the same time (a server's parallel slots): the plan
+  // reserves a KV cache and scratch for each inside the budget, and load() fails with
+  // Error(budget_exceeded) saying how many fit when the budget cannot hold them all.
+  int32_t n_contexts = 1;
 };
 
 // The hyper-parameters read from the GGUF metadata (general.architecture: llama, qwen2, qwen3,

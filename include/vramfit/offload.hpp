@@ -25,9 +25,10 @@
 
 namespace vramfit {
 
-// Parses a byte size as users write budgets: "11.5GiB", "12GB", "800MiB", "4096". Units:
-// b, k/kb, m/mb, g/gb, t/tb (powers of 1000) and kib, mib, gib, tib (powers of 1024), any case.
-// std::nullopt when malformed or out of range. Thread-safe.
+// Parses a byte size as users write budgets: "11.5GiB", "12GB", "800 MiB", "4096". Units:
+// b, k/kb, m/mb, g/gb, t/tb (powers of 1000) and kib, mib, gib, tib (powers of 1024), any case,
+// after optional spaces; a fraction is rounded to the nearest byte. std::nullopt when malformed,
+// out of range, or a fraction of a byte count ("11.5" or "11.5b": no such size). Thread-safe.
 VRAMFIT_API std::optional<uint64_t> parse_size(std::string_view text);
 
 namespace gguf {
@@ -116,6 +117,9 @@ struct MachineProfile {
     bool device_fixed_overhead = false;
     bool host_memory = false;
   } measured;
+  // Which inputs the caller set on purpose (the CLI's --device-memory, --host-bandwidth...). An
+  // input neither measured nor given is an assumption (the defaults above), and plans say so.
+  Measured given;
 };
 
 // Fills host_memory_bytes / host_available_bytes from /proc/meminfo (unchanged where absent).
@@ -186,6 +190,9 @@ struct PlanRequest {
   KvType kv_type = KvType::f16;
   OffloadPolicy policy;
   MachineProfile machine;
+  // Contexts that run at the same time (a server's parallel slots): each needs its own KV cache
+  // and scratch of n_ctx / n_batch, so the plan reserves n_contexts of each on both sides.
+  uint32_t n_contexts = 1;
 };
 
 enum class Location : uint8_t { host, device };
@@ -224,9 +231,10 @@ struct PlannedTensor {
 struct PlannedKvLayer {
   int32_t layer = 0;
   Location location = Location::host;
-  uint64_t k_bytes = 0;  // n_ctx rows of n_embd_kv elements of kv_type (K; V is the same size)
+  uint64_t k_bytes = 0;  // one context's: n_ctx rows of n_embd_kv elements of kv_type (K; V is the same size)
   uint64_t v_bytes = 0;
-  uint64_t device_bytes = 0;  // round_up(k) + round_up(v) on the device, 0 on the host
+  // n_contexts * (round_up(k) + round_up(v)) on the device, 0 on the host
+  uint64_t device_bytes = 0;
 };
 
 struct Plan {
@@ -238,6 +246,9 @@ struct Plan {
   uint32_t n_ctx = 0;                                   // possibly shrunk (see notes)
   uint32_t n_batch = 0;
   KvType kv_type = KvType::f16;
+  // Contexts whose KV caches and scratch the plan reserves (device.kv and device.scratch hold
+  // all of them: one context's scratch is device.scratch / n_contexts).
+  uint32_t n_contexts = 1;
 
   std::vector<PlannedTensor> tensors;  // file order
   std::vector<PlannedKvLayer> kv;      // one per layer
@@ -286,10 +297,10 @@ struct Plan {
   // Location of a tensor by name; Error(invalid_argument) when the plan has no such tensor.
   VRAMFIT_API Location location_of(std::string_view tensor_name) const;
 
-  // JSON: budget_bytes, device_total_bytes, host_total_bytes, n_ctx, n_batch, kv_type,
+  // JSON: budget_bytes, device_total_bytes, host_total_bytes, n_ctx, n_batch, kv_type, n_contexts,
   // predicted_pp_tok_s, predicted_tg_tok_s, host_memory_fits, by_category {device, host} (weights,
   // kv, scratch, staging, overhead, total), bytes_read_per_token {device, host}, expert_groups
-  // {device, total}, machine, notes, layers [{layer, attention, ffn, experts, kv}] (each "gpu",
+  // {device, total}, machine, machine_sources (each input "measured", "given" or "assumed"), notes, layers [{layer, attention, ffn, experts, kv}] (each "gpu",
   // "cpu", "mixed" or null when the layer has none), kv [{layer, device, bytes}] and tensors
   // [{name, device, bytes, type, layer}], where device is "gpu" or "cpu".
   VRAMFIT_API std::string to_json() const;
@@ -301,7 +312,8 @@ struct Plan {
 // placements, -ngl counts, a KV cache forced there, or (fastest, layers) not even the device's
 // fixed costs plus the smallest group; the message names the smallest budget that works. With
 // policy.min_ctx it first shrinks n_ctx (to a multiple of 256 when possible) and notes it.
-// Error(invalid_argument) for a meaningless request (n_ctx or n_batch 0, a bad regex, q8_0 KV
+// With n_contexts > 1 the error also says how many contexts the budget holds.
+// Error(invalid_argument) for a meaningless request (n_ctx, n_batch or n_contexts 0, a bad regex, q8_0 KV
 // with n_embd_kv not a multiple of 32, no budget and no known device memory).
 VRAMFIT_API Plan make_plan(const ModelShape &model, const PlanRequest &request);
 VRAMFIT_API Plan make_plan(const gguf::File &header, const PlanRequest &request);

@@ -2,8 +2,8 @@
 //
 // The mixes mean what they mean in llama.cpp (output.weight in Q6_K, more bits for some attn_v and
 // ffn_down layers, ...); 1-D tensors (norms) stay as they are. An already-quantized input is
-// dequantized and quantized again ("requantized"), which loses quality: each such tensor is
-// logged as a warning and counted. The output is written atomically (temporary file + rename),
+// dequantized and quantized again ("requantized"), which loses quality: such tensors are counted
+// and one warning (their number, the first one's name) is logged. The output is written atomically (temporary file + rename),
 // with general.file_type set to the mix.
 #pragma once
 

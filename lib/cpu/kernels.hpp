@@ -34,6 +34,14 @@ constexpr int kTileTokens = 8;
 // as every lane combines its block sums in the same order with the same float operations.
 using TileDot = void (*)(int64_t n, const void *w_row, const std::byte *act, size_t act_stride, float *out);
 
+// Weight rows per call of a RowsDot.
+constexpr int kRowTile = 8;
+// Dots of kRowTile weight rows (row r at w + r * w_stride) with one activation row (generation):
+// out[r] is bit for bit vec_dot(row r, act), as lane r adds row r's block terms in block order
+// with vec_dot's float operations. Reading 8 rows side by side shares the activation loads and
+// replaces the scalar per-block sum with one vector add.
+using RowsDot = void (*)(int64_t n, const std::byte *w, size_t w_stride, const void *act, float *out);
+
 std::string_view isa_name(Isa isa) noexcept;
 
 struct Kernels {
@@ -47,6 +55,8 @@ struct Kernels {
   // The tiled kernel for wtype, or null where this table has none (matmul then calls vec_dot
   // once per token).
   TileDot (*tile_dot)(GgmlType wtype);
+  // The row-tiled kernel for wtype, or null (matmul then calls vec_dot once per row).
+  RowsDot (*rows_dot)(GgmlType wtype);
 };
 
 // The table in use: the override when set, else the best this CPU supports.

@@ -225,7 +225,11 @@ inline void quantize_rows_q8_K(const float *x, block_q8_K *y, int64_t n) {
   for (int64_t i = 0; i < n / QK_K; ++i) quantize_q8_K_block(x + i * QK_K, y[i]);
 }
 inline void quantize_rows_q8_0(const float *x, block_q8_0 *y, int64_t n) {
+#if defined(__AVX2__)
+  for (int64_t i = 0; i < n / 32; ++i) quantize_q8_0_block_avx2(x + i * 32, y[i]);
+#else
   for (int64_t i = 0; i < n / 32; ++i) quantize_q8_0_block(x + i * 32, y[i]);
+#endif
 }
 
 inline TileDot tile_dot_simd(GgmlType type) {
@@ -237,10 +241,19 @@ inline TileDot tile_dot_simd(GgmlType type) {
 #endif
 }
 
+inline RowsDot rows_dot_simd(GgmlType type) {
+#if defined(__AVX2__)
+  return rows_dot_x86(type);
+#else
+  (void)type;
+  return nullptr;
+#endif
+}
+
 template <class Arch>
 const Kernels &simd_kernels(Isa isa) {
   static const Kernels table{isa, &dequantize_row_simd<Arch>, &quantize_rows_q8_K, &quantize_rows_q8_0,
-                             &vec_dot_simd<Arch>, &tile_dot_simd};
+                             &vec_dot_simd<Arch>, &tile_dot_simd, &rows_dot_simd};
   return table;
 }
 

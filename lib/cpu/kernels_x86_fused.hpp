@@ -130,6 +130,118 @@ float vec_dot_q8_0_avx2(int64_t n, const void *w_row, const void *act) {
   return sum;
 }
 
+// quantize_q8_0_block in 256-bit registers, with the same values: the max of |x| does not depend
+// on the order it is taken in, d and 127/amax are the same scalar divisions, x * id the same
+// products, and round-to-nearest-even equals nearest_int for |x * id| <= 127.
+inline void quantize_q8_0_block_avx2(const float *x, block_q8_0 &y) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256 v[4];
+  __m256 amax8 = _mm256_setzero_ps();
+  for (int k = 0; k < 4; ++k) {
+    v[k] = _mm256_loadu_ps(x + 8 * k);
+    amax8 = _mm256_max_ps(amax8, _mm256_and_ps(v[k], abs_mask));
+  }
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax8), _mm256_extractf128_ps(amax8, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  const float amax = _mm_cvtss_f32(m);
+  y.d = quant::f32_to_f16(amax / 127.f);
+  const __m256 id = _mm256_set1_ps(amax != 0 ? 127.f / amax : 0.f);
+  __m256i q[4];
+  for (int k = 0; k < 4; ++k)
+    q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  // packs work within 128-bit lanes: the permute puts the 32 bytes back in order.
+  const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+  _mm256_storeu_si256(reinterpret_cast<__m256i *>(y.qs),
+                      _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
+// Q4_0 and MXFP4 quants as unsigned bytes u = q + offset (Q4_0: the raw nibbles, offset 8; MXFP4:
+// the doubled E2M1 value + 12, in 0..24), so maddubs takes them as they are: sum(q * y) =
+// sum(u * y) - offset * sum(y), exact in integers, with sum(y) computed once per block for every row.
+template <class Block>
+constexpr int kQuantOffset = std::is_same_v<Block, block_q4_0> ? 8 : 12;
+inline __m256i unsigned_quants(const block_q4_0 &b) {
+  const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.qs));
+  const __m128i low4 = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(bits, 4), low4), _mm_and_si128(bits, low4));
+}
+inline __m256i unsigned_quants(const block_mxfp4 &b) {
+  const __m128i values = _mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
+  const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.qs));
+  const __m128i low4 = _mm_set1_epi8(0x0F);
+  const __m128i lo = _mm_shuffle_epi8(values, _mm_and_si128(bits, low4));
+  const __m128i hi = _mm_shuffle_epi8(values, _mm_and_si128(_mm_srli_epi16(bits, 4), low4));
+  return _mm256_set_m128i(hi, lo);
+}
+
+// The 8 integer lane sums of one weight block with one activation block: the sign trick for
+// Q8_0 (its quants span all of int8), unsigned quants for Q4_0 / MXFP4 (corrected per block by
+// block_sums8). |pair sums| <= 2 * 24 * 128: maddubs cannot saturate.
+template <class Block>
+__m256i row_lane_sums(const Block &w, const block_q8_0 &a, __m256i y) {
+  if constexpr (std::is_same_v<Block, block_q8_0>)
+    return q8_0_lane_sums(w, a);
+  else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(unsigned_quants(w), y), _mm256_set1_epi16(1));
+}
+
+// The exact integer sums of 8 rows' blocks from their lane sums (lane r = row r).
+template <class Block>
+__m256i block_sums8(const __m256i *lane_sums, __m256i y) {
+  const __m256i sums = hsum8x8(lane_sums);
+  if constexpr (std::is_same_v<Block, block_q8_0>) {
+    return sums;
+  } else {
+    const __m256i pairs = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), y), _mm256_set1_epi16(1));
+    return _mm256_sub_epi32(sums, _mm256_set1_epi32(kQuantOffset<Block> * hsum(pairs)));
+  }
+}
+
+// Eight weight rows against one activation row (RowsDot): block i's integer sums of the 8 rows
+// reduced together, lane r = row r, and each lane adds d * isum in block order with the
+// operations of vec_dot_q8_0_avx2 (d = weight scale * activation scale, then the product, then
+// the add; sum starting at 0), so lane r equals vec_dot of row r bit for bit.
+static_assert(kRowTile == 8, "hsum8x8 reduces 8 rows");
+
+// Block i's scale of 8 rows as 8 floats, built in registers (8 scalar stores and a vector load
+// would stall on store forwarding). The same values as block_scale: F16C converts exactly.
+inline __m256 block_scales8(const block_q4_0 *const *rows, int64_t i) {
+  const __m128i h = _mm_setr_epi16(rows[0][i].d, rows[1][i].d, rows[2][i].d, rows[3][i].d, rows[4][i].d,
+                                   rows[5][i].d, rows[6][i].d, rows[7][i].d);
+  return _mm256_cvtph_ps(h);
+}
+inline __m256 block_scales8(const block_q8_0 *const *rows, int64_t i) {
+  const __m128i h = _mm_setr_epi16(rows[0][i].d, rows[1][i].d, rows[2][i].d, rows[3][i].d, rows[4][i].d,
+                                   rows[5][i].d, rows[6][i].d, rows[7][i].d);
+  return _mm256_cvtph_ps(h);
+}
+// E8M0: 2^(e-128) as float bits (e - 1) << 23, or the subnormal 0x00200000 << e for e < 2,
+// exactly as quant::e8m0_to_f32_half.
+inline __m256 block_scales8(const block_mxfp4 *const *rows, int64_t i) {
+  const __m256i e = _mm256_setr_epi32(rows[0][i].e, rows[1][i].e, rows[2][i].e, rows[3][i].e, rows[4][i].e,
+                                      rows[5][i].e, rows[6][i].e, rows[7][i].e);
+  const __m256i normal = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
+  const __m256i subnormal = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
+  const __m256i is_subnormal = _mm256_cmpgt_epi32(_mm256_set1_epi32(2), e);
+  return _mm256_castsi256_ps(_mm256_blendv_epi8(normal, subnormal, is_subnormal));
+}
+template <class Block>
+void rows_dot_q8_0_avx2(int64_t n, const std::byte *w, size_t w_stride, const void *act, float *out) {
+  const auto *a = static_cast<const block_q8_0 *>(act);
+  const Block *rows[kRowTile];
+  for (int r = 0; r < kRowTile; ++r) rows[r] = reinterpret_cast<const Block *>(w + r * w_stride);
+  __m256 sum = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / 32; ++i) {
+    const __m256i y = load256(a[i].qs);
+    __m256i lane_sums[kRowTile];
+    for (int r = 0; r < kRowTile; ++r) lane_sums[r] = row_lane_sums(rows[r][i], a[i], y);
+    const __m256 d = _mm256_mul_ps(block_scales8(rows, i), _mm256_set1_ps(half_to_float(a[i].d)));
+    sum = _mm256_add_ps(sum, _mm256_mul_ps(d, _mm256_cvtepi32_ps(block_sums8<Block>(lane_sums, y))));
+  }
+  _mm256_storeu_ps(out, sum);
+}
+
 #if defined(__AVX512BW__)
 // 512-bit helpers of the AVX-512 K-quant kernels (kernels_x86_tile.hpp).
 

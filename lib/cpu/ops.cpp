@@ -133,11 +133,12 @@ void matmul(ThreadPool &pool, GgmlType type, const void *w, int64_t n_out, int64
   // Each thread takes a contiguous band of weight rows, so every weight byte is read once per
   // call; tiles of 16 rows x kTileTokens tokens keep both in cache. The tiled kernel (where the
   // table has one) unpacks each weight block once for kTileTokens tokens; leftover tokens go
-  // through vec_dot, which gives the same bits.
+  // through vec_dot, 8 rows at a time where the table has a row-tiled kernel: the same bits.
   constexpr int64_t kTileRows = 16;
   const auto *weights = static_cast<const std::byte *>(w);
   const TileDot tile_dot = n_tokens >= kTileTokens ? k.tile_dot(type) : nullptr;
   const int64_t n_tiled = tile_dot ? n_tokens / kTileTokens * kTileTokens : 0;
+  const RowsDot rows_dot = k.rows_dot(type);
   pool.parallel_for(n_out, [&](int64_t r_begin, int64_t r_end) {
     for (int64_t r0 = r_begin; r0 < r_end; r0 += kTileRows) {
       const int64_t r1 = std::min(r_end, r0 + kTileRows);
@@ -147,9 +148,13 @@ void matmul(ThreadPool &pool, GgmlType type, const void *w, int64_t n_out, int64
           tile_dot(n_in, weights + r * w_bytes, act + t * act_bytes, act_bytes, out);
           for (int64_t j = 0; j < kTileTokens; ++j) y[(t + j) * n_out + r] = out[j];
         }
-      for (int64_t t = n_tiled; t < n_tokens; ++t)
-        for (int64_t r = r0; r < r1; ++r)
-          y[t * n_out + r] = dot_row(k, type, n_in, weights + r * w_bytes, act + t * act_bytes);
+      for (int64_t t = n_tiled; t < n_tokens; ++t) {
+        int64_t r = r0;
+        if (rows_dot)
+          for (; r + kRowTile <= r1; r += kRowTile)
+            rows_dot(n_in, weights + r * w_bytes, w_bytes, act + t * act_bytes, y + t * n_out + r);
+        for (; r < r1; ++r) y[t * n_out + r] = dot_row(k, type, n_in, weights + r * w_bytes, act + t * act_bytes);
+      }
     }
   });
 }

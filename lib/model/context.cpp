@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <memory>
 #include <mutex>
+#include <string_view>
+#include <vector>
 
 #include "common/error.hpp"
 #include "model/device_cpu.hpp"
@@ -26,6 +28,7 @@ struct Context::Impl {
   std::vector<float> logits;             // [n_logits][n_vocab] of the last decode
   int32_t n_logits = 0;
   int32_t n_past = 0;
+  std::vector<int32_t> tokens;  // the ids at positions 0..n_past-1 (capacity n_ctx: never reallocated)
 
   Impl(Model m, const ContextParams &p) : model(std::move(m)), params(p) {}
   model::Executor *executor() const noexcept { return model.impl().executor.get(); }
@@ -36,17 +39,27 @@ struct Context::Impl {
 namespace {
 
 void check_params(const ContextParams &p, const ModelInfo &info) {
-  if (p.n_ctx < 0) fail(ErrorCode::invalid_argument, "ContextParams.n_ctx = {} is negative", p.n_ctx);
-  if (p.n_batch <= 0) fail(ErrorCode::invalid_argument, "ContextParams.n_batch = {} must be positive", p.n_batch);
+  // Said in the words of the setting (the CLI's -c, -b, -t and --kv-type), not the struct's.
+  if (p.n_ctx < 0)
+    fail(ErrorCode::invalid_argument, "context size (n_ctx) {} is negative: give 0 (the default) or more tokens",
+         p.n_ctx);
+  if (p.n_batch <= 0)
+    fail(ErrorCode::invalid_argument, "batch size (n_batch) {} is not at least 1 token", p.n_batch);
   if (p.n_threads < 0)
-    fail(ErrorCode::invalid_argument, "ContextParams.n_threads = {} is negative", p.n_threads);
+    fail(ErrorCode::invalid_argument, "thread count (n_threads) {} is negative: give 0 (all cores) or more",
+         p.n_threads);
   if (p.kv_type != GgmlType::F16 && p.kv_type != GgmlType::F32 && p.kv_type != GgmlType::Q8_0)
-    fail(ErrorCode::invalid_argument, "ContextParams.kv_type {} is not one of F16, F32, Q8_0",
-         type_name(p.kv_type));
+    fail(ErrorCode::invalid_argument, "KV cache type {} is not one of F16, F32, Q8_0", type_name(p.kv_type));
   const int64_t n_kv_embd = int64_t{info.n_head_kv} * info.head_dim;
   if (p.kv_type == GgmlType::Q8_0 && n_kv_embd % 32 != 0)
     fail(ErrorCode::invalid_argument,
-         "ContextParams.kv_type Q8_0 needs K/V rows that are a multiple of 32; this model's are {}", n_kv_embd);
+         "KV cache type Q8_0 needs K/V rows that are a multiple of 32; this model's are {} (use F16)", n_kv_embd);
+}
+
+void check_token_ids(std::span<const int32_t> tokens, int32_t n_vocab, std::string_view caller) {
+  for (int32_t t : tokens)
+    if (t < 0 || t >= n_vocab)
+      fail(ErrorCode::invalid_argument, "{}: token id {} is outside the vocabulary [0, {})", caller, t, n_vocab);
 }
 
 }  // namespace
@@ -93,6 +106,7 @@ Context::Context(Model model, const ContextParams &params) {
   c.place_weights();
   c.allocate_buffers();
   c.logits.resize(static_cast<size_t>(info.n_vocab));
+  c.tokens.reserve(static_cast<size_t>(c.params.n_ctx));
 }
 
 Context::Context(Context &&) noexcept = default;
@@ -107,9 +121,7 @@ std::span<const float> Context::decode(std::span<const int32_t> tokens, bool all
   if (c.n_past + n > c.params.n_ctx)
     fail(ErrorCode::context_full, "decode: {} tokens do not fit: {} of n_ctx = {} positions are in use",
          n, c.n_past, c.params.n_ctx);
-  for (int32_t t : tokens)
-    if (t < 0 || t >= info.n_vocab)
-      fail(ErrorCode::invalid_argument, "decode: token id {} is outside the vocabulary [0, {})", t, info.n_vocab);
+  check_token_ids(tokens, info.n_vocab, "decode");
 
   const int64_t n_rows = all_logits ? n : 1;
   c.logits.resize(static_cast<size_t>(n_rows * info.n_vocab));
@@ -126,6 +138,7 @@ std::span<const float> Context::decode(std::span<const int32_t> tokens, bool all
     model::forward(info, c.weights, *c.ws, tokens.subspan(static_cast<size_t>(first), static_cast<size_t>(len)),
                    c.n_past, n_out, out, streamer);
     c.n_past += static_cast<int32_t>(len);
+    c.tokens.insert(c.tokens.end(), tokens.begin() + first, tokens.begin() + first + len);
   }
   c.n_logits = static_cast<int32_t>(n_rows);
   return logits(-1);
@@ -149,9 +162,52 @@ int32_t Context::n_threads() const noexcept { return impl_->params.n_threads; }
 const ContextParams &Context::params() const noexcept { return impl_->params; }
 const Model &Context::model() const noexcept { return impl_->model; }
 
+std::span<const int32_t> Context::tokens() const noexcept { return impl_->tokens; }
+
 void Context::clear() noexcept {
   impl_->n_past = 0;
   impl_->n_logits = 0;
+  impl_->tokens.clear();
+}
+
+int32_t Context::truncate_floor() const noexcept {
+  // An empty cache resumes at 0, where every windowed cache starts over (slide_kv).
+  if (impl_->n_past == 0) return 0;
+  return static_cast<int32_t>(impl_->ws->resume_floor(impl_->model.info()));
+}
+
+void Context::truncate(int32_t n) {
+  Impl &c = *impl_;
+  if (n < 0 || n > c.n_past)
+    fail(ErrorCode::invalid_argument, "truncate({}): the context holds {} tokens; keep between 0 and {}", n, c.n_past,
+         c.n_past);
+  if (n > 0 && n < truncate_floor())
+    fail(ErrorCode::invalid_argument,
+         "truncate({}): the sliding-window KV cache no longer holds the keys position {} attends to; keep at least "
+         "{} tokens, or 0",
+         n, n, truncate_floor());
+  c.n_past = n;
+  c.n_logits = 0;
+  c.tokens.resize(static_cast<size_t>(n));
+}
+
+PrefixReuse Context::decode_reusing_prefix(std::span<const int32_t> sequence) {
+  Impl &c = *impl_;
+  const auto n = static_cast<int64_t>(sequence.size());
+  if (n == 0) fail(ErrorCode::invalid_argument, "decode_reusing_prefix: the sequence is empty");
+  if (n > c.params.n_ctx)
+    fail(ErrorCode::context_full, "decode_reusing_prefix: {} tokens do not fit in n_ctx = {}", n, c.params.n_ctx);
+  check_token_ids(sequence, c.model.n_vocab(), "decode_reusing_prefix");
+  // The last token is always decoded: its logits are what the caller wants.
+  const auto common = std::mismatch(c.tokens.begin(), c.tokens.end(), sequence.begin(), sequence.end() - 1);
+  auto keep = static_cast<int32_t>(common.first - c.tokens.begin());
+  if (keep < truncate_floor()) keep = 0;
+  truncate(keep);
+  PrefixReuse r;
+  r.n_reused = keep;
+  r.n_decoded = static_cast<int32_t>(n - keep);
+  r.logits = decode(sequence.subspan(static_cast<size_t>(keep)));
+  return r;
 }
 
 MemoryReport Context::memory_report() const {

@@ -43,7 +43,8 @@ void check_plan_runs(const Plan &plan, const ModelWeights &w) {
     if (block.kind == "attention" && plan.kv[static_cast<size_t>(block.layer)].location != where)
       fail(ErrorCode::unsupported,
            "the offload plan puts layer {}'s KV cache on the {} and its attention on the {}; the executor runs "
-           "attention where its KV cache is (use kv_placement follow_layer)",
+           "attention where its KV cache is, so only the KV placement 'follow' (each layer's KV cache with its attention; "
+           "--kv-placement follow) can run",
            block.layer, to_string(plan.kv[static_cast<size_t>(block.layer)].location), to_string(where));
   }
 }
@@ -80,9 +81,14 @@ void warn_if_offload_ignored(const ModelParams &params, const gguf::File &file) 
 
 PlanRequest plan_request(const ModelParams &params, const ModelInfo &info) {
   if (params.n_batch <= 0)
-    fail(ErrorCode::invalid_argument, "ModelParams.n_batch = {} must be positive", params.n_batch);
-  if (params.n_ctx < 0) fail(ErrorCode::invalid_argument, "ModelParams.n_ctx = {} is negative", params.n_ctx);
+    fail(ErrorCode::invalid_argument, "batch size (n_batch) {} is not at least 1 token", params.n_batch);
+  if (params.n_ctx < 0)
+    fail(ErrorCode::invalid_argument, "context size (n_ctx) {} is negative: give 0 (the default) or more tokens",
+         params.n_ctx);
+  if (params.n_contexts <= 0)
+    fail(ErrorCode::invalid_argument, "number of contexts (n_contexts) {} is not at least 1", params.n_contexts);
   PlanRequest request;
+  request.n_contexts = static_cast<uint32_t>(params.n_contexts);
   request.n_ctx = planned_n_ctx(params, info);
   request.n_batch = std::min(static_cast<uint32_t>(params.n_batch), request.n_ctx);
   request.kv_type = to_kv_type(params.kv_type);
@@ -118,7 +124,7 @@ KvType to_kv_type(GgmlType type) {
 
 void report_progress(const ModelParams &params, const gguf::File &file, float fraction) {
   if (params.progress && !params.progress(fraction))
-    fail(ErrorCode::cancelled, "{}: loading cancelled at {:.0f}%: ModelParams.progress returned false", file.name(),
+    fail(ErrorCode::cancelled, "{}: loading cancelled at {:.0f}%: the progress callback returned false", file.name(),
          fraction * 100);
 }
 
@@ -228,12 +234,13 @@ Executor::~Executor() {
 void Executor::check_context(const ContextParams &params, const ModelInfo &info) const {
   auto exceeds = [&](std::string_view what, auto asked, auto planned) {
     fail(ErrorCode::budget_exceeded,
-         "ContextParams.{} = {} exceeds the {} the offload plan sized the device's KV cache and scratch for; "
-         "pass {} <= {} or load the model with ModelParams.{} = {}",
-         what, asked, planned, what, planned, what, asked);
+         "a {} of {} tokens exceeds the {} the offload plan sized the device's KV cache and scratch for when "
+         "the model was loaded; ask for at most {}, or load the model for {}",
+         what, asked, planned, planned, asked);
   };
-  if (static_cast<uint32_t>(params.n_ctx) > plan_.n_ctx) exceeds("n_ctx", params.n_ctx, plan_.n_ctx);
-  if (static_cast<uint32_t>(params.n_batch) > plan_.n_batch) exceeds("n_batch", params.n_batch, plan_.n_batch);
+  if (static_cast<uint32_t>(params.n_ctx) > plan_.n_ctx) exceeds("context (n_ctx)", params.n_ctx, plan_.n_ctx);
+  if (static_cast<uint32_t>(params.n_batch) > plan_.n_batch)
+    exceeds("batch (n_batch)", params.n_batch, plan_.n_batch);
   const int64_t n_kv = int64_t{info.n_head_kv} * info.head_dim;
   const bool kv_on_device = std::any_of(plan_.kv.begin(), plan_.kv.end(),
                                         [](const PlannedKvLayer &kv) { return kv.location == Location::device; });

@@ -7,7 +7,7 @@
 // request that would is Error(budget_exceeded) before anything is allocated.
 //
 // What the arena holds, per the plan: each uploaded weight, each device layer's K and V, one
-// scratch reservation of exactly plan.device.scratch per context (the activations are carved
+// scratch reservation of exactly plan.device.scratch / plan.n_contexts per context (carved
 // from it), and for CUDA the device's fixed reservations. The plan's device staging is not
 // allocated: the residual is uploaded straight into the device's activations. So the arena's
 // peak is plan.device.total() - staging - (CUDA context) for one context of the planned size.
@@ -73,8 +73,8 @@ class Executor {
   // Checks a context's shape against the plan and the arena before anything is allocated:
   // Error(budget_exceeded) naming the parameter to change when it needs more than planned.
   void check_context(const ContextParams &params, const ModelInfo &info) const;
-  // Scratch bytes the plan reserved on the device (one reservation).
-  uint64_t planned_scratch() const noexcept { return plan_.device.scratch; }
+  // Scratch bytes the plan reserved on the device for one context (one reservation each).
+  uint64_t planned_scratch() const noexcept { return plan_.device.scratch / plan_.n_contexts; }
 
   // Bytes counted as the device's fixed overhead: outside the arena (the CUDA context) and the
   // device's own reservations inside it (cuBLAS workspace, ...).

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "vramfit/error.hpp"
 #include "vramfit/sampler.hpp"
 
 namespace vramfit {
@@ -93,9 +94,17 @@ GenerateResult generate(Context &ctx, Sampler &sampler, std::span<const int32_t>
   GenerateResult result;
   TextStream stream(params, result.text);
 
+  auto decode = [&](std::span<const int32_t> tokens) {
+    std::span<const float> out;
+    if (!params.run_decode) return ctx.decode(tokens);
+    params.run_decode([&] { out = ctx.decode(tokens); });
+    if (out.empty()) throw Error(ErrorCode::invalid_argument, "GenerateParams.run_decode did not call decode");
+    return out;
+  };
+
   auto start = Clock::now();
   for (int32_t t : prompt_tokens) sampler.accept(t);
-  std::span<const float> logits = prompt_tokens.empty() ? ctx.logits(-1) : ctx.decode(prompt_tokens);
+  std::span<const float> logits = prompt_tokens.empty() ? ctx.logits(-1) : decode(prompt_tokens);
   result.stats.n_prompt = static_cast<int32_t>(prompt_tokens.size());
   result.stats.prompt_seconds = seconds_since(start);
 
@@ -123,7 +132,7 @@ GenerateResult generate(Context &ctx, Sampler &sampler, std::span<const int32_t>
       stop = StopReason::context_full;
       break;
     }
-    logits = ctx.decode(std::span<const int32_t>(&token, 1));
+    logits = decode(std::span<const int32_t>(&token, 1));
   }
   if (*stop != StopReason::stop_string && *stop != StopReason::callback) stream.flush();
   result.stop_reason = *stop;

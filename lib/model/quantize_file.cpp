@@ -100,6 +100,20 @@ std::string quantize_mix_names() {
   return names;
 }
 
+namespace {
+
+// One warning for the whole file (a 70B model has hundreds of such tensors), naming the first.
+void warn_requantized(const std::vector<Plan> &plans) {
+  const auto first = std::ranges::find_if(plans, [](const Plan &p) { return p.requantized; });
+  if (first == plans.end()) return;
+  const auto n = std::ranges::count_if(plans, [](const Plan &p) { return p.requantized; });
+  detail::log_warn("requantizing {} of {} tensors from an already-quantized type (the first: '{}', {} to {}): quality "
+                   "drops; quantize from the F32/F16 original if you have it",
+                   n, plans.size(), first->info->name, type_name(first->info->type), type_name(first->to));
+}
+
+}  // namespace
+
 QuantizeResult quantize_file(const std::filesystem::path &in, const std::filesystem::path &out,
                              const QuantizeParams &params) {
   const auto mix = quant::find_mix(params.mix);
@@ -109,12 +123,8 @@ QuantizeResult quantize_file(const std::filesystem::path &in, const std::filesys
   const gguf::File file = gguf::File::open(in);
   const quant::ModelShape shape = model_shape(file);
   std::vector<Plan> plans;
-  for (const gguf::TensorInfo &info : file.tensors()) {
-    plans.push_back(plan_tensor(*mix, shape, info));
-    if (plans.back().requantized)
-      detail::log_warn("requantizing '{}' from {} to {}: quality drops; quantize from the F32/F16 original if you have it",
-                       info.name, type_name(info.type), type_name(plans.back().to));
-  }
+  for (const gguf::TensorInfo &info : file.tensors()) plans.push_back(plan_tensor(*mix, shape, info));
+  warn_requantized(plans);
 
   gguf::Writer writer(file.alignment(), 3);
   for (const gguf::KeyValue &kv : file.metadata()) writer.set_value(std::string(kv.key), kv.value);

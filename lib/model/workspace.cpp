@@ -115,6 +115,15 @@ int64_t Workspace::slide_kv(int32_t layer, int64_t pos0, int64_t n_tokens, int64
   return first;
 }
 
+int64_t Workspace::resume_floor(const ModelInfo &info) const {
+  int64_t floor = 0;
+  for (int32_t l = 0; l < static_cast<int32_t>(kv.size()); ++l) {
+    const int64_t first = kv_first_pos[static_cast<size_t>(l)];
+    if (first > 0) floor = std::max(floor, first + info.attention_window(l) - 1);
+  }
+  return floor;
+}
+
 Workspace::~Workspace() {
   for (auto [device, ptr] : allocations_) device->deallocate(ptr);
 }

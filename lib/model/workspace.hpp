@@ -65,6 +65,9 @@ class Workspace {
   // 0 holds (the batch's rows start at pos0 minus that). Only a windowed layer's cache (smaller
   // than n_ctx) ever slides. Error(invalid_argument) when pos0 went back past what it still holds.
   int64_t slide_kv(int32_t layer, int64_t pos0, int64_t n_tokens, int64_t window);
+  // The smallest position p > 0 a sequence cut back to p tokens can resume at (slide_kv accepts
+  // pos0 = p): a windowed cache that has slid holds only its window's keys from the slide on.
+  int64_t resume_floor(const ModelInfo &info) const;
 
   std::vector<Activations> per_device;
   std::vector<KvLayer> kv;    // one per layer

@@ -196,7 +196,9 @@ void add_groups(Layout &layout, const ModelShape &model, const PlanRequest &requ
     }
     if (kv_follows) {
       attention.kv_layers.push_back(layer);
-      attention.kv_bytes += 2 * arena_bytes(kv_layer_bytes(model, request.kv_type, l, n_ctx, request.n_batch));  // K and V
+      // K and V of every context
+      attention.kv_bytes +=
+          request.n_contexts * 2 * arena_bytes(kv_layer_bytes(model, request.kv_type, l, n_ctx, request.n_batch));
     }
     for (Group *g : {&attention, &ffn, &experts})
       if (!g->tensors.empty() || !g->kv_layers.empty()) groups.push_back(std::move(*g));

@@ -52,6 +52,10 @@ std::string json_breakdown(const MemoryBreakdown &m) {
 
 double gib(uint64_t bytes) { return bytes / 1073741824.0; }
 
+// Where a machine fact came from: measured on this machine, given by the caller, or assumed
+// (MachineProfile's defaults: a 12 GiB RTX 3060-class card on PCIe 4.0 x16, a desktop's RAM).
+const char *fact_source(bool measured, bool given) { return measured ? "measured" : given ? "given" : "assumed"; }
+
 // Where a layer's attention, feed-forward (or router) and expert group live: "gpu", "cpu",
 // "mixed" (never in a plan the planner made) or "-" when the layer has no such tensors.
 struct LayerSides {
@@ -89,8 +93,9 @@ std::string Plan::to_json() const {
       fmt::format("  \"strategy\": {}, \"chosen_by\": {},\n", detail::json_quote(to_string(strategy)), detail::json_quote(chosen_by));
   out += fmt::format("  \"budget_bytes\": {}, \"device_total_bytes\": {}, \"host_total_bytes\": {},\n", budget_bytes,
                      device_total_bytes(), host_total_bytes());
-  out += fmt::format("  \"n_ctx\": {}, \"n_batch\": {}, \"kv_type\": {}, \"n_layer\": {}, \"n_device_layers\": {},\n",
-                     n_ctx, n_batch, detail::json_quote(to_string(kv_type)), n_layer, n_device_layers);
+  out += fmt::format("  \"n_ctx\": {}, \"n_batch\": {}, \"kv_type\": {}, \"n_contexts\": {}, \"n_layer\": {}, "
+                     "\"n_device_layers\": {},\n",
+                     n_ctx, n_batch, detail::json_quote(to_string(kv_type)), n_contexts, n_layer, n_device_layers);
   out += fmt::format("  \"predicted_pp_tok_s\": {:.6g}, \"predicted_tg_tok_s\": {:.6g}, \"host_memory_fits\": {},\n",
                      predicted_pp_tok_s, predicted_tg_tok_s, host_memory_fits);
   out += fmt::format("  \"by_category\": {{\"device\": {}, \"host\": {}}},\n", json_breakdown(device),
@@ -114,6 +119,16 @@ std::string Plan::to_json() const {
       m.host_read_bandwidth, m.measured.host_read_bandwidth, m.device_read_bandwidth, m.host_to_device_bandwidth,
       m.transfer_latency_s, m.host_flops, m.device_flops, m.device_memory_bytes, m.device_fixed_overhead_bytes,
       m.measured.device_fixed_overhead, m.host_memory_bytes, m.host_available_bytes);
+  const auto &ms = m.measured, &gv = m.given;
+  out += fmt::format(
+      "  \"machine_sources\": {{\"device_memory\": \"{}\", \"device_fixed_overhead\": \"{}\", "
+      "\"device_read_bandwidth\": \"{}\", \"host_read_bandwidth\": \"{}\", \"host_to_device_bandwidth\": \"{}\", "
+      "\"host_flops\": \"{}\", \"device_flops\": \"{}\", \"host_memory\": \"{}\"}},\n",
+      fact_source(ms.device_memory, gv.device_memory), fact_source(ms.device_fixed_overhead, gv.device_fixed_overhead),
+      fact_source(ms.device_read_bandwidth, gv.device_read_bandwidth),
+      fact_source(ms.host_read_bandwidth, gv.host_read_bandwidth),
+      fact_source(ms.host_to_device_bandwidth, gv.host_to_device_bandwidth), fact_source(ms.host_flops, gv.host_flops),
+      fact_source(ms.device_flops, gv.device_flops), fact_source(ms.host_memory, gv.host_memory));
   out += "  \"notes\": [";
   for (size_t i = 0; i < notes.size(); ++i) out += (i ? ", " : "") + detail::json_quote(notes[i]);
   out += "],\n  \"layers\": [\n";
@@ -137,10 +152,42 @@ std::string Plan::to_json() const {
   return out;
 }
 
+namespace {
+
+std::string machine_table(const MachineProfile &m) {
+  const auto &ms = m.measured, &gv = m.given;
+  std::string out = "\nmachine facts the plan used:\n";
+  auto line = [&](const std::string &what, bool measured, bool given) {
+    out += fmt::format("  {:<47} {}\n", what, fact_source(measured, given));
+  };
+  line(fmt::format("gpu memory {:.2f} GiB", gib(m.device_free_bytes ? m.device_free_bytes : m.device_memory_bytes)),
+       ms.device_memory, gv.device_memory);
+  line(fmt::format("gpu fixed overhead {:.0f} MiB", m.device_fixed_overhead_bytes / 1048576.0),
+       ms.device_fixed_overhead, gv.device_fixed_overhead);
+  line(fmt::format("gpu read bandwidth {:.0f} GB/s", m.device_read_bandwidth / 1e9), ms.device_read_bandwidth,
+       gv.device_read_bandwidth);
+  line(fmt::format("host read bandwidth {:.1f} GB/s", m.host_read_bandwidth / 1e9), ms.host_read_bandwidth,
+       gv.host_read_bandwidth);
+  line(fmt::format("host<->gpu bandwidth {:.1f} GB/s", m.host_to_device_bandwidth / 1e9),
+       ms.host_to_device_bandwidth, gv.host_to_device_bandwidth);
+  line(fmt::format("compute: gpu {:.1f} Tflop/s, host {:.2f} Tflop/s", m.device_flops / 1e12, m.host_flops / 1e12),
+       ms.device_flops && ms.host_flops, gv.device_flops || gv.host_flops);
+  if (m.host_available_bytes == 0)
+    line("host memory unknown", false, false);
+  else
+    line(fmt::format("host memory {:.2f} GiB available of {:.2f} GiB", gib(m.host_available_bytes),
+                     gib(m.host_memory_bytes)),
+         ms.host_memory, gv.host_memory);
+  return out;
+}
+
+}  // namespace
+
 std::string Plan::to_table() const {
   std::string out;
   out += fmt::format("strategy {} -> {}\n", to_string(strategy), chosen_by);
-  out += fmt::format("n_ctx {}, n_batch {}, KV cache {}\n", n_ctx, n_batch, to_string(kv_type));
+  out += fmt::format("n_ctx {}, n_batch {}, KV cache {}{}\n", n_ctx, n_batch, to_string(kv_type),
+                     n_contexts > 1 ? fmt::format(", {} contexts (each its own KV cache and scratch)", n_contexts) : "");
   out += fmt::format("budget {:.2f} GiB ({} bytes)\n\n", gib(budget_bytes), budget_bytes);
   out += fmt::format("{:<10} {:>12} {:>12}\n", "", "gpu GiB", "cpu GiB");
   auto row = [&](const char *name, uint64_t d, uint64_t h) {
@@ -171,6 +218,7 @@ std::string Plan::to_table() const {
         fmt::format("host memory: {} ({:.2f} GiB needed, {:.2f} GiB available)\n",
                     host_memory_fits ? "fits" : "DOES NOT FIT", gib(host.total()), gib(machine.host_available_bytes));
   for (const std::string &note : notes) out += "note: " + note + "\n";
+  out += machine_table(machine);
 
   out += fmt::format("\n{:<12} {:<10} {:<10} {:<10} {:<10}\n", "layers", "attention", "ffn", "experts", "kv");
   const std::vector<LayerSides> sides = layer_sides(*this);

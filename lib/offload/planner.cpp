@@ -77,6 +77,11 @@ class Planner {
   DeviceUse with_group(const DeviceUse &u, const Group &g) const;
   MemoryBreakdown host_memory(const Placement &p) const;
   uint64_t device_total(const Placement &p) const { return device_memory(device_use(p)).total(); }
+  // Each context running at once has its own KV cache and scratch.
+  uint64_t n_contexts() const noexcept { return request_.n_contexts; }
+  std::string contexts_label() const {
+    return n_contexts() > 1 ? fmt::format(" for {} contexts", n_contexts()) : std::string();
+  }
 
   // ---- placements ----
   Placement all_host() const;  // KV forced to the device when the policy says so
@@ -124,7 +129,8 @@ MemoryBreakdown Planner::device_memory(const DeviceUse &use) const {
   MemoryBreakdown m;
   if (use.weights + use.kv == 0 && use.device_stages == 0) return m;  // unused: not even a context
   m.overhead = request_.machine.device_fixed_overhead_bytes;
-  if (use.device_stages > 0) m.scratch = arena_bytes(scratch_bytes(model_, n_ctx_, request_.n_batch, use.holds_output));
+  if (use.device_stages > 0)
+    m.scratch = n_contexts() * arena_bytes(scratch_bytes(model_, n_ctx_, request_.n_batch, use.holds_output));
   // The residual crosses through host staging straight into the device's activations: no device
   // buffer. Streaming prompts needs its slots and KV copy.
   if (use.device_stages > 0 && stream_) m.staging = stream_->device_bytes();
@@ -138,7 +144,7 @@ DeviceUse Planner::device_use(const Placement &p) const {
   for (size_t t = 0; t < p.tensor.size(); ++t)
     if (p.tensor[t] == Location::device) use.weights += arena_bytes(model_.tensors[t].bytes);
   for (size_t l = 0; l < p.kv.size(); ++l)
-    if (p.kv[l] == Location::device) use.kv += 2 * arena_bytes(kv_layer_bytes_[l]);
+    if (p.kv[l] == Location::device) use.kv += n_contexts() * 2 * arena_bytes(kv_layer_bytes_[l]);
   for (const Stage &s : layout_.stages) {
     if (!is_compute(s)) continue;
     (stage_location(p, s) == Location::device ? use.device_stages : use.host_stages)++;
@@ -163,10 +169,11 @@ MemoryBreakdown Planner::host_memory(const Placement &p) const {
   for (size_t t = 0; t < p.tensor.size(); ++t)
     if (p.tensor[t] == Location::host) m.weights += model_.tensors[t].bytes;
   for (size_t l = 0; l < p.kv.size(); ++l)
-    if (p.kv[l] == Location::host) m.kv += 2 * kv_layer_bytes_[l];
+    if (p.kv[l] == Location::host) m.kv += n_contexts() * 2 * kv_layer_bytes_[l];
   const DeviceUse use = device_use(p);
-  if (use.host_stages > 0) m.scratch = scratch_bytes(model_, n_ctx_, request_.n_batch, !use.holds_output);
-  if (use.host_stages > 0 && use.device_stages > 0) m.staging = staging_bytes(model_, request_.n_batch);
+  if (use.host_stages > 0)
+    m.scratch = n_contexts() * scratch_bytes(model_, n_ctx_, request_.n_batch, !use.holds_output);
+  if (use.host_stages > 0 && use.device_stages > 0) m.staging = n_contexts() * staging_bytes(model_, request_.n_batch);
   return m;
 }
 
@@ -268,8 +275,8 @@ Placement Planner::greedy() const {
   std::vector<double> saved(groups.size());
   for (size_t i = 0; i < groups.size(); ++i) saved[i] = time_saved(p, groups[i]);
   const std::vector<std::vector<size_t>> beside = neighbours();
-  const uint64_t logits_bytes = arena_bytes(scratch_bytes(model_, n_ctx_, request_.n_batch, true)) -
-                                arena_bytes(scratch_bytes(model_, n_ctx_, request_.n_batch, false));
+  const uint64_t logits_bytes = n_contexts() * (arena_bytes(scratch_bytes(model_, n_ctx_, request_.n_batch, true)) -
+                                                arena_bytes(scratch_bytes(model_, n_ctx_, request_.n_batch, false)));
   for (;;) {
     int64_t best = -1;
     double best_ratio = 0;
@@ -382,9 +389,9 @@ void Planner::require_fits(const Placement &p, std::string_view what) const {
   detail::fail(ErrorCode::budget_exceeded,
                "VRAM budget {} bytes ({:.2f} GiB) cannot hold {}: the device needs {} bytes ({:.2f} GiB) = "
                "weights {} + KV {} + scratch {} + staging {} + fixed overhead {} (CUDA context, cuBLAS workspace) "
-               "at n_ctx={} n_batch={}; the smallest budget that works is {} bytes ({:.2f} GiB)",
+               "at n_ctx={} n_batch={}{}; the smallest budget that works is {} bytes ({:.2f} GiB)",
                budget_, budget_ / 1073741824.0, what, m.total(), m.total() / 1073741824.0, m.weights, m.kv, m.scratch,
-               m.staging, m.overhead, n_ctx_, request_.n_batch, m.total(), m.total() / 1073741824.0);
+               m.staging, m.overhead, n_ctx_, request_.n_batch, contexts_label(), m.total(), m.total() / 1073741824.0);
 }
 
 void Planner::require_room_for_something() const {
@@ -396,10 +403,11 @@ void Planner::require_room_for_something() const {
   if (device_total(base) > 0 || budget_ >= smallest) return;
   detail::fail(ErrorCode::budget_exceeded,
                "VRAM budget {} bytes ({:.2f} GiB) is too small to place anything on the device: the fixed "
-               "overhead (CUDA context, cuBLAS workspace) is {} bytes, scratch for n_ctx={} n_batch={} is {} bytes; "
+               "overhead (CUDA context, cuBLAS workspace) is {} bytes, scratch for n_ctx={} n_batch={}{} is {} bytes; "
                "the smallest budget that works is {} bytes ({:.2f} GiB) (or run on the CPU: -ngl 0)",
                budget_, budget_ / 1073741824.0, request_.machine.device_fixed_overhead_bytes, n_ctx_, request_.n_batch,
-               arena_bytes(scratch_bytes(model_, n_ctx_, request_.n_batch, false)), smallest, smallest / 1073741824.0);
+               contexts_label(), n_contexts() * arena_bytes(scratch_bytes(model_, n_ctx_, request_.n_batch, false)),
+               smallest, smallest / 1073741824.0);
 }
 
 std::string manual_label(const OffloadPolicy &policy) {
@@ -440,6 +448,7 @@ Plan Planner::assemble(const Placement &p, std::string chosen_by) const {
   plan.n_ctx = n_ctx_;
   plan.n_batch = request_.n_batch;
   plan.kv_type = request_.kv_type;
+  plan.n_contexts = request_.n_contexts;
   plan.n_layer = model_.n_layer;
   plan.machine = request_.machine;
   for (size_t t = 0; t < model_.tensors.size(); ++t) {
@@ -453,7 +462,7 @@ Plan Planner::assemble(const Placement &p, std::string chosen_by) const {
   for (uint32_t l = 0; l < model_.n_layer; ++l) {
     const bool on_device = p.kv[l] == Location::device;
     const uint64_t bytes = kv_layer_bytes_[l];
-    const uint64_t arena = on_device ? 2 * arena_bytes(bytes) : 0;
+    const uint64_t arena = on_device ? n_contexts() * 2 * arena_bytes(bytes) : 0;
     plan.kv.push_back(PlannedKvLayer{static_cast<int32_t>(l), p.kv[l], bytes, bytes, arena});
     plan.device.kv += arena;
     layer_on_device[l] = on_device;
@@ -536,9 +545,9 @@ void Planner::plan_streaming(Plan &plan, const Placement &p) const {
 // ---------------------------------------------------------------- request checks
 
 void validate(const ModelShape &model, const PlanRequest &request) {
-  if (request.n_ctx == 0 || request.n_batch == 0)
-    detail::fail(ErrorCode::invalid_argument, "n_ctx ({}) and n_batch ({}) must be positive", request.n_ctx,
-                 request.n_batch);
+  if (request.n_ctx == 0 || request.n_batch == 0 || request.n_contexts == 0)
+    detail::fail(ErrorCode::invalid_argument, "n_ctx ({}), n_batch ({}) and n_contexts ({}) must be positive",
+                 request.n_ctx, request.n_batch, request.n_contexts);
   if (model.n_embd == 0 || model.n_head == 0 || model.head_dim == 0 || model.n_head_kv == 0)
     detail::fail(ErrorCode::invalid_argument, "model '{}' has no usable n_embd/n_head/head_dim/n_head_kv",
                  model.architecture);
@@ -571,8 +580,12 @@ uint64_t resolve_budget(const PlanRequest &request, std::vector<std::string> &no
                    "no VRAM budget given and the device memory is unknown: "
                    "pass --vram-budget");
     budget = device > request.policy.reserve_bytes ? device - request.policy.reserve_bytes : 0;
-    notes.push_back(fmt::format("budget: {:.2f} GiB free device memory minus a {:.2f} GiB reserve",
-                                device / 1073741824.0, request.policy.reserve_bytes / 1073741824.0));
+    const char *what = m.measured.device_memory ? (m.device_free_bytes ? "free device memory (measured)"
+                                                                        : "device memory (measured)")
+                       : m.given.device_memory ? "device memory (given)"
+                                               : "device memory (assumed, no GPU was measured)";
+    notes.push_back(fmt::format("budget: {:.2f} GiB {} minus a {:.2f} GiB reserve", device / 1073741824.0, what,
+                                request.policy.reserve_bytes / 1073741824.0));
   } else if (device != 0 && budget > device) {
     notes.push_back(fmt::format("budget: {:.2f} GiB asked, but the device has {:.2f} GiB{}; capped",
                                 budget / 1073741824.0, device / 1073741824.0, m.device_free_bytes ? " free" : ""));
@@ -585,8 +598,44 @@ uint64_t resolve_budget(const PlanRequest &request, std::vector<std::string> &no
 }  // namespace vramfit::offload
 
 namespace vramfit {
+namespace {
+
+Plan plan_for_contexts(const ModelShape &model, const PlanRequest &request);
+
+// How many of request.n_contexts contexts the budget holds (0: not even one); bytes grow with the
+// count, so bisect.
+uint32_t contexts_that_fit(const ModelShape &model, const PlanRequest &request) {
+  uint32_t fits = 0, fails = request.n_contexts;
+  while (fails - fits > 1) {
+    PlanRequest fewer = request;
+    fewer.n_contexts = fits + (fails - fits) / 2;
+    try {
+      plan_for_contexts(model, fewer);
+      fits = fewer.n_contexts;
+    } catch (const Error &e) {
+      if (e.code() != ErrorCode::budget_exceeded) throw;
+      fails = fewer.n_contexts;
+    }
+  }
+  return fits;
+}
+
+}  // namespace
 
 Plan make_plan(const ModelShape &model, const PlanRequest &request) {
+  try {
+    return plan_for_contexts(model, request);
+  } catch (const Error &e) {
+    if (e.code() != ErrorCode::budget_exceeded || request.n_contexts <= 1) throw;
+    const uint32_t fits = contexts_that_fit(model, request);
+    throw Error(e.code(), fmt::format("{}; this budget holds {} of the {} contexts asked for (n_ctx={} each)",
+                                      e.what(), fits, request.n_contexts, request.n_ctx));
+  }
+}
+
+namespace {
+
+Plan plan_for_contexts(const ModelShape &model, const PlanRequest &request) {
   offload::validate(model, request);
   std::vector<std::string> notes;
   const uint64_t budget = offload::resolve_budget(request, notes);
@@ -634,11 +683,13 @@ Plan make_plan(const ModelShape &model, const PlanRequest &request) {
     if (fits / 256 * 256 >= min_ctx) fits = fits / 256 * 256;  // a round number when possible
     plan = plan_at(fits);
     notes.push_back(
-        fmt::format("n_ctx shrunk from {} to {} to fit the budget (min_ctx {})", request.n_ctx, fits, min_ctx));
+        fmt::format("context shrunk from {} to {} tokens to fit the budget (--min-ctx {})", request.n_ctx, fits, min_ctx));
   }
   plan.notes.insert(plan.notes.begin(), notes.begin(), notes.end());
   return plan;
 }
+
+}  // namespace
 
 Plan make_plan(const gguf::File &header, const PlanRequest &request) {
   return make_plan(ModelShape::from_gguf(header), request);

@@ -200,6 +200,68 @@ static void test_core_reproduces_llama_cpp(vramfit_model *model, const reference
   vramfit_context_free(ctx);
 }
 
+/* ---- reusing the KV cache: the tokens it holds, cuts, a conversation decoded again ---- */
+
+static void test_prefix_reuse(vramfit_model *model, const reference *ref) {
+  const int32_t n_vocab = vramfit_model_n_vocab(model);
+  vramfit_context_params cp = small_context(64);
+  vramfit_context *ctx = NULL, *fresh = NULL;
+  const vramfit_token *held = NULL;
+  const float *logits = NULL;
+  float *want = NULL;
+  size_t n_held = 0, i;
+  int32_t n_reused = -1;
+
+  CHECK(ref->n_total <= 64);
+  CHECK_OK(vramfit_context_create(model, &cp, &ctx));
+  CHECK_OK(vramfit_context_create(model, &cp, &fresh));
+  want = (float *)malloc((size_t)n_vocab * sizeof *want);
+  if (!ctx || !fresh || !want) goto done;
+
+  /* Turn 1 held the prompt; turn 2 is the whole sequence: only what follows the prompt is decoded. */
+  CHECK_OK(vramfit_decode(ctx, ref->tokens, ref->n_prompt, false));
+  held = vramfit_context_tokens(ctx, &n_held);
+  CHECK(held != NULL && n_held == ref->n_prompt);
+  for (i = 0; held && i < n_held; ++i) CHECK(held[i] == ref->tokens[i]);
+  CHECK_OK(vramfit_decode_reusing_prefix(ctx, ref->tokens, ref->n_total, &n_reused));
+  CHECK(n_reused == (int32_t)ref->n_prompt);
+  CHECK(vramfit_context_n_past(ctx) == (int32_t)ref->n_total);
+  logits = vramfit_get_logits(ctx, -1);
+  CHECK(logits != NULL);
+  if (!logits) goto done;
+  CHECK(centred_relative_rms(logits, ref->logits + (size_t)(ref->n_total - 1) * ref->n_vocab, n_vocab) < kLogitsBar);
+  /* Bit-identical to a fresh context decoding the same chunks. */
+  memcpy(want, logits, (size_t)n_vocab * sizeof *want);
+  CHECK_OK(vramfit_decode(fresh, ref->tokens, ref->n_prompt, false));
+  CHECK_OK(vramfit_decode(fresh, ref->tokens + ref->n_prompt, ref->n_total - ref->n_prompt, false));
+  logits = vramfit_get_logits(fresh, -1);
+  CHECK(logits != NULL && memcmp(logits, want, (size_t)n_vocab * sizeof *want) == 0);
+
+  /* Cuts: back to the prompt (its logits are gone), never past the ends. */
+  CHECK(vramfit_context_truncate_floor(ctx) == 0); /* llama: no sliding window */
+  CHECK_OK(vramfit_context_truncate(ctx, (int32_t)ref->n_prompt));
+  CHECK(vramfit_context_n_past(ctx) == (int32_t)ref->n_prompt);
+  CHECK(vramfit_get_logits(ctx, -1) == NULL);
+  CHECK_FAILS(vramfit_context_truncate(ctx, -1), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_context_truncate(ctx, (int32_t)ref->n_prompt + 1), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(vramfit_last_error(), "truncate") != NULL);
+  CHECK(vramfit_context_n_past(ctx) == (int32_t)ref->n_prompt);
+
+  /* Errors change nothing. */
+  CHECK_FAILS(vramfit_decode_reusing_prefix(ctx, NULL, 3, NULL), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_decode_reusing_prefix(ctx, ref->tokens, 0, NULL), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_decode_reusing_prefix(ctx, ref->tokens, 65, NULL), VRAMFIT_ERR_CONTEXT_FULL);
+  CHECK(vramfit_context_n_past(ctx) == (int32_t)ref->n_prompt);
+  CHECK_FAILS(vramfit_context_truncate(NULL, 0), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK(vramfit_context_tokens(NULL, &n_held) == NULL && n_held == 0);
+  CHECK(vramfit_context_truncate_floor(NULL) == 0);
+
+done:
+  free(want);
+  vramfit_context_free(fresh);
+  vramfit_context_free(ctx);
+}
+
 /* ---- struct_size: an application built against an older, smaller header ---- */
 
 /* The first fields of two structs, as an older vramfit.h could have declared them. */
@@ -463,6 +525,26 @@ static void test_plan_moe(void) {
 
 /* ---- a simulated device: the split runs under the budget, with the CPU's logits ---- */
 
+/* vramfit_context_memory_json lists each memory of the report and the same total. */
+static void check_memory_json(const vramfit_context *ctx, const vramfit_memory_report *report) {
+  char json[2048], expected_total[64];
+  const char *at;
+  size_t n = 0;
+  uint32_t n_devices = 0;
+  CHECK_FAILS(vramfit_context_memory_json(ctx, NULL, 0, &n), VRAMFIT_ERR_BUFFER_TOO_SMALL);
+  CHECK(n > 0 && n < sizeof json);
+  CHECK_FAILS(vramfit_context_memory_json(ctx, json, n, &n), VRAMFIT_ERR_BUFFER_TOO_SMALL);
+  CHECK_OK(vramfit_context_memory_json(ctx, json, sizeof json, &n));
+  CHECK(n == strlen(json));
+  CHECK(strncmp(json, "{\"devices\": [{\"device\": \"cpu\", \"weights\": ", 42) == 0);
+  for (at = strstr(json, "\"device\": "); at; at = strstr(at + 1, "\"device\": ")) ++n_devices;
+  CHECK(n_devices == report->n_devices);
+  snprintf(expected_total, sizeof expected_total, "], \"total\": %llu}", (unsigned long long)report->total);
+  CHECK(n >= strlen(expected_total) && strcmp(json + n - strlen(expected_total), expected_total) == 0);
+  CHECK_FAILS(vramfit_context_memory_json(NULL, json, sizeof json, &n), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_context_memory_json(ctx, json, sizeof json, NULL), VRAMFIT_ERR_INVALID_ARGUMENT);
+}
+
 static void last_logits(vramfit_model *model, const vramfit_token *tokens, size_t n, float *out, int32_t n_vocab,
                         vramfit_memory_report *report) {
   vramfit_context *ctx = NULL;
@@ -478,6 +560,7 @@ static void last_logits(vramfit_model *model, const vramfit_token *tokens, size_
   if (logits) memcpy(out, logits, (size_t)n_vocab * sizeof *out);
   report->struct_size = sizeof *report;
   CHECK_OK(vramfit_context_memory(ctx, report));
+  check_memory_json(ctx, report);
   vramfit_context_free(ctx);
 }
 
@@ -674,6 +757,31 @@ static void test_model_params_plan_shape(void) {
   mp.kv_type = 5;
   CHECK_FAILS(vramfit_model_load(path, &mp, &model), VRAMFIT_ERR_INVALID_ARGUMENT);
   CHECK(strstr(vramfit_last_error(), "kv_type") != NULL);
+  mp.kv_type = VRAMFIT_KV_Q8_0;
+
+  /* n_contexts: 1 by default (and for a struct that ends before it); two contexts fit a plan for
+  ** two, a third does not; a budget too small for them says how many fit. */
+  CHECK(vramfit_model_default_params().n_contexts == 1);
+  mp.n_contexts = 2;
+  CHECK_OK(vramfit_plan_create(path, &mp, NULL, &plan));
+  CHECK(plan && strstr(vramfit_plan_json(plan), "\"kv_type\": \"q8_0\", \"n_contexts\": 2") != NULL);
+  vramfit_plan_free(plan);
+  plan = NULL;
+  CHECK_OK(vramfit_model_load(path, &mp, &model));
+  {
+    vramfit_context *second = NULL;
+    cp.n_batch = 16;
+    CHECK_OK(vramfit_context_create(model, &cp, &ctx));
+    CHECK_OK(vramfit_context_create(model, &cp, &second));
+    vramfit_context_free(second);
+    vramfit_context_free(ctx);
+    ctx = NULL;
+  }
+  vramfit_model_free(model);
+  model = NULL;
+  mp.n_contexts = 0;
+  CHECK_FAILS(vramfit_model_load(path, &mp, &model), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(vramfit_last_error(), "n_contexts") != NULL);
 }
 
 /* ---- a plan that puts nothing on the device: no device, the host alone in the report ---- */
@@ -802,6 +910,42 @@ static void test_chat_templates(const vramfit_model *model) {
   CHECK(strstr(vramfit_last_error(), "messages[1] has a NULL content") != NULL);
 }
 
+/* ---- what bindings need: control tokens in chat prompts, budget strings ---- */
+
+static void test_binding_helpers(const vramfit_model *model) {
+  static const char kChat[] = "<s>Once";
+  vramfit_token with[16], without[16], once[16];
+  size_t n_with = 0, n_without = 0, n_once = 0, n_needed = 0;
+  uint64_t bytes = 0;
+
+  /* parse_special turns "<s>" into BOS (id 1); without it the text is spelled out. */
+  CHECK_OK(vramfit_tokenize_special(model, kChat, strlen(kChat), false, true, with, 16, &n_with));
+  CHECK_OK(vramfit_tokenize_special(model, kChat, strlen(kChat), false, false, without, 16, &n_without));
+  CHECK_OK(vramfit_tokenize(model, "Once", 4, true, once, 16, &n_once));
+  CHECK(n_with == n_once && memcmp(with, once, n_once * sizeof *once) == 0 && with[0] == vramfit_model_bos(model));
+  CHECK(n_without > n_with && without[0] != vramfit_model_bos(model));
+  /* add_special = false without parse_special is vramfit_tokenize exactly. */
+  CHECK_OK(vramfit_tokenize(model, kChat, strlen(kChat), false, once, 16, &n_once));
+  CHECK(n_once == n_without && memcmp(once, without, n_once * sizeof *once) == 0);
+  CHECK_FAILS(vramfit_tokenize_special(model, kChat, strlen(kChat), false, true, with, 1, &n_needed),
+              VRAMFIT_ERR_BUFFER_TOO_SMALL);
+  CHECK(n_needed == n_with);
+  CHECK_FAILS(vramfit_tokenize_special(NULL, kChat, 1, false, true, with, 16, &n_with), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(vramfit_last_error(), "vramfit_tokenize_special: model is NULL") != NULL);
+
+  CHECK_OK(vramfit_parse_size("11.5GiB", &bytes));
+  CHECK(bytes == 12348030976ull);
+  CHECK_OK(vramfit_parse_size("800MB", &bytes));
+  CHECK(bytes == 800000000ull);
+  CHECK_OK(vramfit_parse_size("4096", &bytes));
+  CHECK(bytes == 4096);
+  CHECK_FAILS(vramfit_parse_size("12XB", &bytes), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(vramfit_last_error(), "'12XB' is not a size") != NULL);
+  CHECK_FAILS(vramfit_parse_size("", &bytes), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_parse_size(NULL, &bytes), VRAMFIT_ERR_INVALID_ARGUMENT);
+  CHECK_FAILS(vramfit_parse_size("1GiB", NULL), VRAMFIT_ERR_INVALID_ARGUMENT);
+}
+
 int main(void) {
   const char *env = getenv("VRAMFIT_TEST_DATA");
   const char *src = getenv("VRAMFIT_SOURCE_DIR");
@@ -838,6 +982,8 @@ int main(void) {
     test_older_struct_sizes(model);
     test_error_paths(model);
     test_chat_templates(model);
+    test_binding_helpers(model);
+    test_prefix_reuse(model, &ref);
   }
   test_plan();
   test_plan_moe();

@@ -101,6 +101,21 @@ TEST_CASE("quantize_row_q8_K follows ggml: -127/max with the sign, round half to
   CHECK(std::all_of(y[0].qs, y[0].qs + 256, [](int8_t q) { return q == 0; }));
 }
 
+TEST_CASE("quantize_row_q8_0 gives the same bytes on every ISA, ties and zero blocks included") {
+  // Block 0 random, block 1 zero, block 2 with x * 127/amax exactly on .5 ties (amax 127: id 1).
+  std::mt19937 rng(11);
+  auto x = gaussian_row(rng, 96);
+  std::fill(x.begin() + 32, x.begin() + 64, 0.f);
+  for (int j = 0; j < 32; ++j) x[64 + j] = j == 0 ? -127.f : static_cast<float>(j % 9) - 4.5f;
+  std::vector<quant::block_q8_0> expected(3), got(3);
+  cpu::scalar_kernels().quantize_row_q8_0(x.data(), expected.data(), 96);
+  for (cpu::Isa isa : cpu::supported_isas()) {
+    cpu::kernels_for(isa).quantize_row_q8_0(x.data(), got.data(), 96);
+    INFO(cpu::isa_name(isa));
+    CHECK(std::memcmp(got.data(), expected.data(), sizeof(quant::block_q8_0) * 3) == 0);
+  }
+}
+
 TEST_CASE("quantize_row_q8_0 follows ggml's x86 path: d = amax/127 as f16, q = round(x * 127/amax)") {
   std::mt19937 rng(6);
   const auto x = gaussian_row(rng, 64);

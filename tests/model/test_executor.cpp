@@ -497,3 +497,30 @@ TEST_CASE("sim device: gpt-oss with sliding-window KV caches, planned bytes exac
     }
   CHECK(n_checked >= 2);
 }
+
+TEST_CASE("sim device: n_contexts contexts fit the plan's budget, each decoding as one alone; one more does not") {
+  auto path = test::test_data("models/synth-Q4_K_M.gguf");
+  if (!path) return;
+  OffloadPolicy all_layers = policy(OffloadStrategy::manual, 0);
+  all_layers.n_gpu_layers = 4;  // the 3 layers and the output head
+  ModelParams params = params_for("sim:64MiB", all_layers);
+  params.n_contexts = 3;
+  const uint64_t three = Model::load(*path, params).plan()->device.total();
+  params.offload.vram_budget_bytes = three;  // exactly what three contexts need
+  const Model model = Model::load(*path, params);
+  REQUIRE(model.plan()->n_contexts == 3);
+  CHECK(model.plan()->n_device_layers == 3);
+
+  const std::vector<int32_t> tokens = sequence(model);
+  std::vector<Context> contexts;
+  for (int i = 0; i < 3; ++i) contexts.emplace_back(model, context_params());
+  const Logits first = run(contexts[0], tokens);
+  for (size_t i = 1; i < 3; ++i) CHECK(max_relative_diff(run(contexts[i], tokens).stream, first.stream) == 0);
+  CHECK_THROWS_WITH_AS(Context(model, context_params()), doctest::Contains("free another context"), Error);
+  CHECK(device_of(model).memory_stats().peak_bytes <= three);
+
+  params.n_contexts = 4;
+  CHECK_THROWS_WITH_AS(Model::load(*path, params), doctest::Contains("this budget holds 3 of the 4 contexts"), Error);
+  params.n_contexts = 0;
+  CHECK_THROWS_AS(Model::load(*path, params), Error);
+}

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "model_test_util.hpp"
@@ -170,6 +171,43 @@ TEST_CASE("stop strings and the callback end generation; the stop string is neve
   CHECK(r.stop_reason == StopReason::callback);
   CHECK(calls == 3);
   CHECK(r.tokens.size() == 3);
+}
+
+TEST_CASE("run_decode wraps every decode (the prompt, then each token); throwing from it abandons generation") {
+  auto path = test::test_data("models/stories260K.gguf");
+  auto ref_path = test::test_data("reference/logits/stories260K.logits.bin");
+  if (!path || !ref_path) return;
+  const Reference ref = read_reference(*ref_path);
+  const Model model = Model::load(*path, cpu_only());
+  Context ctx(model, ContextParams{.n_ctx = 128, .n_threads = 1});
+  Sampler sampler(greedy());
+  GenerateParams params;
+  params.max_tokens = 24;
+  std::vector<int32_t> n_past_before;
+  params.run_decode = [&](const std::function<void()> &decode) {
+    n_past_before.push_back(ctx.n_past());
+    decode();
+  };
+  const GenerateResult r = generate(ctx, sampler, kPrompt, params);
+  CHECK(r.tokens == std::vector<int32_t>(ref.tokens.begin() + ref.n_prompt, ref.tokens.end()));
+  REQUIRE(n_past_before.size() == 24);  // the prompt and 23 tokens: the last sampled one is not decoded
+  for (size_t i = 0; i < n_past_before.size(); ++i)
+    CHECK(n_past_before[i] == (i == 0 ? 0 : ref.n_prompt + static_cast<int32_t>(i) - 1));
+
+  struct Abandon {};
+  ctx.clear();
+  sampler.reset();
+  int turns = 0;
+  params.run_decode = [&](const std::function<void()> &decode) {
+    if (++turns == 3) throw Abandon{};
+    decode();
+  };
+  CHECK_THROWS_AS(generate(ctx, sampler, kPrompt, params), Abandon);
+  CHECK(ctx.n_past() == ref.n_prompt + 1);
+  params.run_decode = [](const std::function<void()> &) {};
+  ctx.clear();
+  CHECK_THROWS_WITH_AS(generate(ctx, sampler, kPrompt, params), doctest::Contains("run_decode did not call decode"),
+                       Error);
 }
 
 TEST_CASE("two threads with two contexts on one model give the same greedy tokens") {

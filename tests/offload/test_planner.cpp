@@ -179,7 +179,7 @@ TEST_CASE("min_ctx: the context shrinks to fit, and the plan says so") {
   const Plan plan = make_plan(m, r);
   CHECK(plan.n_ctx == 1024);
   REQUIRE(!plan.notes.empty());
-  CHECK(plan.notes.back().find("n_ctx shrunk from 4096 to 1024") != std::string::npos);
+  CHECK(plan.notes.back().find("context shrunk from 4096 to 1024") != std::string::npos);
   r.policy.min_ctx = 2048;  // not enough room even for the minimum
   CHECK_THROWS_AS(make_plan(m, r), Error);
 }
@@ -265,4 +265,30 @@ TEST_CASE("no budget: free device memory minus the reserve; a budget above the d
   r.machine.device_memory_bytes = 0;
   r.policy.vram_budget_bytes = 0;
   CHECK_THROWS_AS(make_plan(test::llama_shape({}), r), Error);
+}
+
+TEST_CASE("n_contexts: each context gets its own KV cache and scratch, and a short budget says how many fit") {
+  const ModelShape m = test::llama_shape({});
+  // kDeviceTotal holds one context: KV 65536 + scratch 94720 more for each further one.
+  constexpr uint64_t kPerContext = 65536 + 94720;
+  PlanRequest r = one_layer_request(kDeviceTotal + 2 * kPerContext, 2);
+  r.n_contexts = 3;
+  const Plan plan = make_plan(m, r);
+  CHECK(plan.n_contexts == 3);
+  CHECK(plan.device.weights == 190208);
+  CHECK(plan.device.kv == 3 * 65536);
+  CHECK(plan.device.scratch == 3 * 94720);
+  CHECK(plan.device_total_bytes() == kDeviceTotal + 2 * kPerContext);
+  CHECK(plan.kv[0].k_bytes == 32768);  // one context's
+  CHECK(plan.kv[0].device_bytes == 3 * 65536);
+  CHECK(plan.host.scratch == 3 * 81920);
+  CHECK(plan.host.staging == 3 * 24576);
+  CHECK(plan.to_json().find("\"n_contexts\": 3") != std::string::npos);
+
+  r.policy.vram_budget_bytes -= 1;
+  CHECK_THROWS_WITH_AS(make_plan(m, r), doctest::Contains("this budget holds 2 of the 3 contexts asked for"), Error);
+  r.policy.vram_budget_bytes = kDeviceTotal - 1;
+  CHECK_THROWS_WITH_AS(make_plan(m, r), doctest::Contains("this budget holds 0 of the 3 contexts"), Error);
+  r.n_contexts = 0;
+  CHECK_THROWS_AS(make_plan(m, r), Error);
 }

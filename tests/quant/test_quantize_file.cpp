@@ -105,19 +105,27 @@ TEST_CASE("the output does not depend on the number of threads") {
   CHECK(slurp(tmp.path / "one.gguf") == slurp(tmp.path / "five.gguf"));
 }
 
-TEST_CASE("requantizing an already-quantized file warns and counts the tensors") {
+TEST_CASE("requantizing an already-quantized file warns once and counts the tensors") {
   auto q8 = test::test_data("models/synth-Q8_0.gguf");
   if (!q8) return;
   TempDir tmp;
   static int n_warnings = 0;
+  static std::string warning;
   n_warnings = 0;
-  set_log_callback([](LogLevel level, const char *, void *) { n_warnings += level == LogLevel::warn; }, nullptr);
+  set_log_callback(
+      [](LogLevel level, const char *message, void *) {
+        n_warnings += level == LogLevel::warn;
+        warning = message;
+      },
+      nullptr);
   QuantizeParams params;
   params.mix = "q4_k_s";
   const QuantizeResult result = quantize_file(*q8, tmp.path / "out.gguf", params);
   set_log_callback(nullptr, nullptr);
   CHECK(result.n_requantized == 23);
-  CHECK(n_warnings == 23);
+  CHECK(n_warnings == 1);  // one line for the file, not one per tensor
+  CHECK(warning.starts_with("requantizing 23 of "));
+  CHECK(warning.find("(the first: 'output.weight', Q8_0 to Q6_K)") != std::string::npos);
   const gguf::File out = gguf::File::open(tmp.path / "out.gguf");
   CHECK(out.get<uint32_t>("general.file_type") == 14);
   CHECK(type_name(out.tensor("blk.1.attn_q.weight").type) == "Q4_K");
