@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bandwidth.hpp"
+#include "common/json_text.hpp"
 #include "vramfit/context.hpp"
 #include "vramfit/gguf.hpp"
 #include "vramfit/model.hpp"
@@ -35,16 +36,6 @@ std::vector<int32_t> bench_tokens(const Model &model, int32_t n) {
   for (int32_t i = 0; i < n; ++i) t[static_cast<size_t>(i)] = static_cast<int32_t>((1 + 7919ull * i) % model.n_vocab());
   if (n > 0 && model.bos() >= 0) t[0] = model.bos();
   return t;
-}
-
-std::string json_string(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", static_cast<int>(static_cast<unsigned char>(c)));
-    else out += c;
-  }
-  return out + "\"";
 }
 
 }  // namespace
@@ -91,7 +82,7 @@ int run_model_bench(const ModelBenchOptions &o) {
         "{{\"model\": {}, \"n_threads\": {}, \"n_prompt\": {}, \"n_gen\": {}, \"repeats\": {}, "
         "\"pp_tok_s\": {:.3f}, \"tg_tok_s\": {:.3f}, \"weight_bytes_per_token\": {}, "
         "\"tg_effective_gbs\": {:.3f}, \"read_bandwidth_gbs\": {:.3f}, \"tg_bandwidth_fraction\": {:.4f}}}\n",
-        json_string(model.info().name), ctx.n_threads(), o.n_prompt, o.n_gen, o.repeats, pp_tok_s, tg_tok_s, bytes_per_token,
+        vramfit::detail::json_quote(model.info().name), ctx.n_threads(), o.n_prompt, o.n_gen, o.repeats, pp_tok_s, tg_tok_s, bytes_per_token,
         effective_gbs, read_gbs, fraction);
     return 0;
   }

@@ -10,6 +10,8 @@ packages=(cmake ninja-build g++ gcc pkg-config libxsimd-dev libfmt-dev doctest-d
 # only when there is no node yet (a NodeSource nodejs bundles npm and conflicts with Debian's).
 command -v node > /dev/null || packages+=(nodejs)
 command -v npm > /dev/null || packages+=(npm)
+# `install-deps.sh fuzz` adds what scripts/fuzz.sh builds with: clang and its libFuzzer.
+[[ ${1:-} == fuzz ]] && packages+=(clang libfuzzer-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -154,24 +154,6 @@ void print_text(const gguf::File &file, const Summary &s, bool list_tensors) {
 
 // ---- JSON ----
 
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", c);
-        else out += c;
-    }
-  }
-  out += '"';
-  return out;
-}
-
 std::string json_of(const gguf::Value &v) {
   using gguf::ValueType;
   switch (v.type()) {

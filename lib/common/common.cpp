@@ -2,6 +2,7 @@
 #include <mutex>
 
 #include "common/log.hpp"
+#include "common/utf8.hpp"
 #include "vramfit/error.hpp"
 
 namespace vramfit {
@@ -42,7 +43,8 @@ bool log_enabled() noexcept { return g_log_set.load(std::memory_order_acquire); 
 
 void log_message(LogLevel level, const std::string &message) noexcept {
   std::lock_guard lock(g_log_mutex);
-  if (g_log_callback) g_log_callback(level, message.c_str(), g_log_user_data);
+  // Messages quote names from files, which need not be UTF-8; the callback gets valid text.
+  if (g_log_callback) g_log_callback(level, valid_utf8(message).c_str(), g_log_user_data);
 }
 
 }  // namespace detail

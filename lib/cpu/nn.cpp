@@ -93,8 +93,10 @@ inline float dot(const float *a, const float *b, int64_t n) {
 }  // namespace
 
 // The hottest of these loops in a long prefill: compiled for wider SIMD too, picked at load time.
-// The arithmetic (and so the result) is the same in every clone.
-#if defined(__x86_64__) && defined(__GNUC__)
+// The arithmetic (and so the result) is the same in every clone. Not under ThreadSanitizer: it
+// instruments the clones' resolver, which the dynamic loader runs before TSan is set up (a crash
+// at start-up).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__)
 [[gnu::target_clones("avx512f", "avx2", "default")]]
 #endif
 void attention_head(const float *q, const float *k, const float *v, int64_t first, int64_t n_kv,

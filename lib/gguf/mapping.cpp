@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "common/error.hpp"
+#include "common/fault.hpp"
 
 namespace vramfit::gguf {
 namespace {
@@ -28,7 +29,8 @@ struct FileDescriptor {
 }  // namespace
 
 Mapping Mapping::map_file(const std::filesystem::path &path) {
-  FileDescriptor file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  FileDescriptor file{detail::inject_fault(detail::Fault::file_open) ? (errno = EIO, -1)
+                                                                     : ::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (file.fd < 0)
     detail::fail(ErrorCode::io, "cannot open '{}': {}", path.string(), std::strerror(errno));
   struct stat st {};
@@ -39,7 +41,9 @@ Mapping Mapping::map_file(const std::filesystem::path &path) {
   Mapping mapping;
   mapping.size_ = static_cast<size_t>(st.st_size);
   if (mapping.size_ == 0) return mapping;  // nothing to map; the parser reports the empty file
-  void *p = ::mmap(nullptr, mapping.size_, PROT_READ, MAP_PRIVATE, file.fd, 0);
+  void *p = detail::inject_fault(detail::Fault::file_map)
+                ? (errno = ENOMEM, MAP_FAILED)
+                : ::mmap(nullptr, mapping.size_, PROT_READ, MAP_PRIVATE, file.fd, 0);
   if (p == MAP_FAILED)
     detail::fail(ErrorCode::io, "cannot memory-map '{}' ({} bytes): {}", path.string(),
                  mapping.size_, std::strerror(errno));

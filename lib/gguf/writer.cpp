@@ -12,6 +12,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "common/fault.hpp"
 #include "gguf/cursor.hpp"
 
 namespace vramfit::gguf {
@@ -88,14 +89,21 @@ class TempFile {
   }
 
   void write(std::span<const std::byte> bytes) {
-    if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size())
-      detail::fail(ErrorCode::io, "cannot write '{}': {}", path_, std::strerror(errno));
+    if (bytes.empty()) return;
+    if (detail::inject_fault(detail::Fault::file_write))
+      errno = ENOSPC;  // an injected full disk
+    else if (std::fwrite(bytes.data(), 1, bytes.size(), file_) == bytes.size())
+      return;
+    detail::fail(ErrorCode::io, "cannot write '{}': {}", path_, std::strerror(errno));
   }
 
   void commit() {
-    bool flushed = std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0;
+    // An injected failure is a disk that fills up while the buffered bytes are flushed.
+    const bool disk_full = detail::inject_fault(detail::Fault::file_write);
+    bool flushed = !disk_full && std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0;
     bool closed = std::fclose(file_) == 0;
     file_ = nullptr;
+    if (disk_full) errno = ENOSPC;
     if (!flushed || !closed)
       detail::fail(ErrorCode::io, "cannot finish writing '{}': {}", path_, std::strerror(errno));
     if (std::rename(path_.c_str(), target_.c_str()) != 0)

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/error.hpp"
+#include "common/fault.hpp"
 
 namespace vramfit::model {
 
@@ -26,7 +27,7 @@ uint64_t Arena::reserve(uint64_t bytes, std::string_view purpose) {
   auto best = free_.end();
   for (auto it = free_.begin(); it != free_.end(); ++it)
     if (it->second >= size && (best == free_.end() || it->second < best->second)) best = it;
-  if (best == free_.end()) {
+  if (best == free_.end() || detail::inject_fault(detail::Fault::device_alloc)) {
     const bool fragmented = size <= budget_ - in_use_;
     detail::fail(ErrorCode::budget_exceeded,
                  "{}: cannot reserve {} bytes for '{}': {} of {} bytes in use{} (budget {} bytes)",

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/fault.hpp"
 #include "cpu/nn.hpp"
 #include "quant/quant.hpp"
 
@@ -42,7 +43,7 @@ void *CpuDevice::allocate(uint64_t bytes, std::string_view purpose) {
     fail(ErrorCode::budget_exceeded, "cpu: allocating {} bytes for {} would exceed the budget ({} of {} bytes in use)",
          bytes, purpose, stats_.allocated_bytes, stats_.budget_bytes);
   const uint64_t rounded = (std::max<uint64_t>(bytes, 1) + kAlignment - 1) / kAlignment * kAlignment;
-  void *ptr = std::aligned_alloc(kAlignment, rounded);
+  void *ptr = detail::inject_fault(detail::Fault::host_alloc) ? nullptr : std::aligned_alloc(kAlignment, rounded);
   if (!ptr) fail(ErrorCode::out_of_memory, "cpu: cannot allocate {} bytes for {}", bytes, purpose);
   live_.emplace(ptr, bytes);
   stats_.allocated_bytes += bytes;

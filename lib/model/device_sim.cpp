@@ -4,6 +4,7 @@
 #include <new>
 
 #include "common/error.hpp"
+#include "common/fault.hpp"
 #include "common/log.hpp"
 
 namespace vramfit::model {
@@ -17,7 +18,9 @@ SimDevice::SimDevice(Device &compute, uint64_t capacity_bytes, uint64_t alignmen
   if (capacity_bytes == 0) return;
   // One allocation of exactly the capacity. The pages are untouched until used, so a large
   // simulated device costs host memory only for what is actually uploaded.
-  void *p = ::operator new[](capacity_bytes, std::align_val_t(alignment), std::nothrow);
+  void *p = detail::inject_fault(detail::Fault::host_alloc)
+                ? nullptr
+                : ::operator new[](capacity_bytes, std::align_val_t(alignment), std::nothrow);
   if (!p)
     detail::fail(ErrorCode::out_of_memory, "sim: cannot allocate {} bytes of host memory for the simulated device",
                  capacity_bytes);

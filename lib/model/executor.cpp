@@ -24,24 +24,7 @@ using detail::fail;
 
 namespace {
 
-constexpr bool have_cuda() {
-#if defined(VRAMFIT_HAVE_CUDA) && VRAMFIT_HAVE_CUDA
-  return true;
-#else
-  return false;
-#endif
-}
-
-int cuda_device_count() {
-#if defined(VRAMFIT_HAVE_CUDA) && VRAMFIT_HAVE_CUDA
-  return cuda::device_count();
-#else
-  return 0;
-#endif
-}
-
 using offload::arena_bytes;
-
 
 // The forward pass runs a block (attention with its KV cache, feed-forward, router, experts,
 // output head) on one device: refuse a plan that splits one, naming the tensors, before any byte
@@ -91,7 +74,7 @@ void warn_if_offload_ignored(const ModelParams &params, const gguf::File &file) 
   const bool asked = p.vram_budget_bytes > 0 || p.n_gpu_layers >= 0 || !p.rules.empty() ||
                      p.strategy != OffloadStrategy::fastest || p.kv_placement == KvPlacement::device;
   if (params.device != "auto" || !asked) return;
-  const char *why = have_cuda() ? "no CUDA device is usable (no GPU, no driver, or a driver too old for this build)"
+  const char *why = built_with_cuda() ? "no CUDA device is usable (no GPU, no driver, or a driver too old for this build)"
                                 : "this vramfit was built without CUDA";
   detail::log_warn("{}: offload to a GPU was asked for, but {}: the whole model runs on the CPU", file.name(), why);
 }
@@ -114,44 +97,6 @@ PlanRequest plan_request(const ModelParams &params, const ModelInfo &info) {
 }
 
 }  // namespace
-
-DeviceSpec parse_device(const std::string &device) {
-  DeviceSpec spec;
-  auto bad = [&]() -> DeviceSpec {
-    fail(ErrorCode::invalid_argument, "device '{}' is not one of auto, cpu, cuda[:N], sim[:CAPACITY]", device);
-  };
-  if (device == "cpu") return spec;
-  if (device == "auto") {
-    if (cuda_device_count() > 0) spec.kind = DeviceKind::cuda;
-    return spec;
-  }
-  if (device == "sim" || device.starts_with("sim:")) {
-    spec.kind = DeviceKind::sim;
-    if (device.size() > 4) {
-      auto capacity = parse_size(std::string_view(device).substr(4));
-      if (!capacity || *capacity == 0) return bad();
-      spec.capacity = *capacity;
-    }
-    return spec;
-  }
-  if (device == "cuda" || device.starts_with("cuda:")) {
-    spec.kind = DeviceKind::cuda;
-    if (device.size() > 5) {
-      const std::string_view n = std::string_view(device).substr(5);
-      auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), spec.index);
-      if (ec != std::errc() || end != n.data() + n.size() || spec.index < 0) return bad();
-    }
-    if (!have_cuda())
-      fail(ErrorCode::unsupported, "device '{}': this vramfit was built without CUDA (use cpu or sim:CAPACITY)",
-           device);
-    const int count = cuda_device_count();
-    if (spec.index >= count)
-      fail(ErrorCode::device, "device '{}': no such CUDA device ({} found: no driver, no GPU or not visible)",
-           device, count);
-    return spec;
-  }
-  return bad();
-}
 
 uint32_t planned_n_ctx(const ModelParams &params, const ModelInfo &info) {
   if (params.n_ctx > 0) return static_cast<uint32_t>(params.n_ctx);

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "model/device.hpp"
+#include "model/device_spec.hpp"
 #include "model/streamer.hpp"
 #include "model/weights.hpp"
 #include "vramfit/context.hpp"
@@ -36,15 +37,6 @@ namespace vramfit::model {
 
 class CpuDevice;
 
-// ModelParams.device, parsed.
-struct DeviceSpec {
-  DeviceKind kind = DeviceKind::cpu;
-  int index = 0;              // cuda:N
-  uint64_t capacity = 0;      // sim:CAPACITY (0: not given)
-};
-// "auto" resolves to cuda when the build has CUDA and a device exists, else cpu.
-// Error(invalid_argument) for a malformed name, Error(unsupported) for cuda in a CPU-only build.
-DeviceSpec parse_device(const std::string &device);
 
 // The plan's context shape from ModelParams (n_ctx 0: the trained length, at most 4096).
 uint32_t planned_n_ctx(const ModelParams &params, const ModelInfo &info);

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "common/json_text.hpp"
 #include "offload/layout.hpp"
 #include "vramfit/offload.hpp"
 
@@ -43,19 +44,6 @@ namespace {
 
 // The user's words for the two sides (as in -ot REGEX=gpu|cpu).
 const char *side(Location l) { return l == Location::device ? "gpu" : "cpu"; }
-
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\')
-      out += '\\', out += c;
-    else if (static_cast<unsigned char>(c) < 0x20)
-      out += fmt::format("\\u{:04x}", static_cast<int>(c));
-    else
-      out += c;
-  }
-  return out + "\"";
-}
 
 std::string json_breakdown(const MemoryBreakdown &m) {
   return fmt::format(R"({{"weights": {}, "kv": {}, "scratch": {}, "staging": {}, "overhead": {}, "total": {}}})",
@@ -102,12 +90,12 @@ std::string json_side(const std::string &side) { return side == "-" ? "null" : "
 std::string Plan::to_json() const {
   std::string out = "{\n";
   out +=
-      fmt::format("  \"strategy\": {}, \"chosen_by\": {},\n", json_string(to_string(strategy)), json_string(chosen_by));
+      fmt::format("  \"strategy\": {}, \"chosen_by\": {},\n", detail::json_quote(to_string(strategy)), detail::json_quote(chosen_by));
   out += fmt::format("  \"budget_bytes\": {}, \"device_total_bytes\": {}, \"host_total_bytes\": {},\n", budget_bytes,
                      device_total_bytes(), host_total_bytes());
   out += fmt::format("  \"n_ctx\": {}, \"n_batch\": {}, \"kv_type\": {}, \"n_contexts\": {}, \"n_layer\": {}, "
                      "\"n_device_layers\": {},\n",
-                     n_ctx, n_batch, json_string(to_string(kv_type)), n_contexts, n_layer, n_device_layers);
+                     n_ctx, n_batch, detail::json_quote(to_string(kv_type)), n_contexts, n_layer, n_device_layers);
   out += fmt::format("  \"predicted_pp_tok_s\": {:.6g}, \"predicted_tg_tok_s\": {:.6g}, \"host_memory_fits\": {},\n",
                      predicted_pp_tok_s, predicted_tg_tok_s, host_memory_fits);
   out += fmt::format("  \"by_category\": {{\"device\": {}, \"host\": {}}},\n", json_breakdown(device),
@@ -142,7 +130,7 @@ std::string Plan::to_json() const {
       fact_source(ms.host_to_device_bandwidth, gv.host_to_device_bandwidth), fact_source(ms.host_flops, gv.host_flops),
       fact_source(ms.device_flops, gv.device_flops), fact_source(ms.host_memory, gv.host_memory));
   out += "  \"notes\": [";
-  for (size_t i = 0; i < notes.size(); ++i) out += (i ? ", " : "") + json_string(notes[i]);
+  for (size_t i = 0; i < notes.size(); ++i) out += (i ? ", " : "") + detail::json_quote(notes[i]);
   out += "],\n  \"layers\": [\n";
   const std::vector<LayerSides> sides = layer_sides(*this);
   for (size_t l = 0; l < sides.size(); ++l)
@@ -157,7 +145,7 @@ std::string Plan::to_json() const {
   for (size_t i = 0; i < tensors.size(); ++i) {
     const PlannedTensor &t = tensors[i];
     out += fmt::format("    {{\"name\": {}, \"device\": \"{}\", \"bytes\": {}, \"type\": \"{}\", \"layer\": {}}}{}\n",
-                       json_string(t.name), side(t.location), t.bytes, type_name(t.type), t.layer,
+                       detail::json_quote(t.name), side(t.location), t.bytes, type_name(t.type), t.layer,
                        i + 1 < tensors.size() ? "," : "");
   }
   out += "  ]\n}\n";

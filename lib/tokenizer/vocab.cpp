@@ -316,8 +316,12 @@ void build_special_cache(Vocab &v) {
   });
 }
 
-// Undoes GPT-2's byte -> code point mapping (llama_decode_text).
-void append_bpe_piece(std::string_view text, std::vector<char> &out) {
+// Undoes GPT-2's byte -> code point mapping (llama_decode_text). A text that is not byte-level
+// (code points outside the 256 of the mapping) renders as llama.cpp renders it:
+// "[UNK_BYTE_0x<utf-8 hex><the whole text>]" for each such code point, which repeats the text once
+// per code point, so a token of n of them costs n times its size. False, with nothing appended
+// past it, when `out` would grow past `limit`.
+bool append_bpe_piece(std::string_view text, std::vector<char> &out, size_t limit) {
   for (size_t pos = 0; pos < text.size();) {
     uint32_t cp = static_cast<uint8_t>(text[pos]);
     if (cp >= 0x21 && cp <= 0x7E) {  // printable ASCII stands for itself: most of every vocabulary
@@ -330,6 +334,7 @@ void append_bpe_piece(std::string_view text, std::vector<char> &out) {
       continue;
     }
     const std::string bad = "[UNK_BYTE_0x";  // not a byte-level token text: what llama.cpp prints
+    if (out.size() + bad.size() + 8 + text.size() + 1 > limit) return false;
     out.insert(out.end(), bad.begin(), bad.end());
     for (unsigned char c : codepoint_to_utf8(cp)) {
       const std::string hex = fmt::format("{:02x}", c);
@@ -338,18 +343,20 @@ void append_bpe_piece(std::string_view text, std::vector<char> &out) {
     out.insert(out.end(), text.begin(), text.end());
     out.push_back(']');
   }
+  return true;
 }
 
 // The bytes a token stands for when rendered with render_special = true (llama.cpp's
-// token_to_piece cache), appended to `out`.
-void append_piece(const Vocab &v, int32_t id, std::vector<char> &out) {
+// token_to_piece cache), appended to `out`; false when a non-byte-level BPE text would take it
+// past `limit`. Every other piece is at most as long as its text.
+bool append_piece(const Vocab &v, int32_t id, std::vector<char> &out, size_t limit) {
   const TokenData &t = v.tokens[id];
   auto append = [&](std::string_view bytes) { out.insert(out.end(), bytes.begin(), bytes.end()); };
-  if (t.attr & (attr_unknown | attr_control | attr_user_defined)) return append(t.text);
-  if (v.kind == VocabKind::bpe) {
-    if (t.attr & attr_normal) append_bpe_piece(t.text, out);
-    return;
+  if (t.attr & (attr_unknown | attr_control | attr_user_defined)) {
+    append(t.text);
+    return true;
   }
+  if (v.kind == VocabKind::bpe) return !(t.attr & attr_normal) || append_bpe_piece(t.text, out, limit);
   if (t.attr & attr_normal) {
     for (size_t pos = 0; pos < t.text.size();) {  // "▁" -> " "
       if (t.text.substr(pos, 3) == "\xE2\x96\x81") {
@@ -359,22 +366,29 @@ void append_piece(const Vocab &v, int32_t id, std::vector<char> &out) {
         out.push_back(t.text[pos++]);
       }
     }
-    return;
+    return true;
   }
   if ((t.attr & attr_byte) && t.text.size() == 6 && t.text.starts_with("<0x")) {
     const std::string hex(t.text.substr(3, 2));
     out.push_back(static_cast<char>(std::strtol(hex.c_str(), nullptr, 16)));
   }
+  return true;
 }
 
-void build_pieces(Vocab &v) {
+// The pool is bounded by what the file holds: twice its token texts and 1 MiB leave room for a
+// real vocabulary's few non-byte-level tokens, and refuse a file whose pieces would need more
+// (a 90 KB file with one token of 30 000 CJK characters would otherwise take 2.7 GB).
+void build_pieces(const gguf::File &file, Vocab &v) {
   v.piece_pool.reserve(v.text_pool.size());  // pieces are rarely longer than their texts
   v.piece_offsets.reserve(v.tokens.size() + 1);
   v.piece_offsets.push_back(0);
+  const size_t limit = std::min<size_t>(2 * v.text_pool.size() + (1 << 20), UINT32_MAX);
   for (size_t id = 0; id < v.tokens.size(); ++id) {
-    append_piece(v, static_cast<int32_t>(id), v.piece_pool);
-    if (v.piece_pool.size() > UINT32_MAX)
-      detail::fail(ErrorCode::format, "tokenizer.ggml.tokens: the token texts exceed 4 GiB");
+    if (!append_piece(v, static_cast<int32_t>(id), v.piece_pool, limit))
+      detail::fail(ErrorCode::format,
+                   "{}: tokenizer.ggml.tokens[{}] ({} bytes) is not byte-level BPE text, and rendering it as "
+                   "llama.cpp does would take the token pieces past {} bytes (twice the token texts and 1 MiB)",
+                   file.name(), id, v.tokens[id].text.size(), limit);
     v.piece_offsets.push_back(static_cast<uint32_t>(v.piece_pool.size()));
   }
 }
@@ -508,7 +522,7 @@ Vocab Vocab::load(const gguf::File &file) {
   read_special_ids(file, v);
   detect_special_by_text(v);
   build_special_cache(v);
-  build_pieces(v);
+  build_pieces(file, v);
   return v;
 }
 

@@ -342,6 +342,29 @@ TEST_CASE("BPE merges apply to text that is no token, as llama.cpp's merges keye
   CHECK(tok.encode("abcabc", false) == std::vector<int32_t>{3, 3});
 }
 
+TEST_CASE("a non-byte-level BPE token renders as llama.cpp's, and its cost is bounded by the file") {
+  // llama.cpp writes "[UNK_BYTE_0x<hex><whole text>]" for each code point outside the byte
+  // mapping, so a token of n such code points costs n times its size (issue 16, defect 4).
+  auto vocab_with = [](const std::string &odd_token) {
+    vramfit::gguf::Writer w;
+    w.set_string("tokenizer.ggml.model", "gpt2");
+    w.set_strings("tokenizer.ggml.tokens", {odd_token, "a", "b"});
+    w.set_strings("tokenizer.ggml.merges", {"a b"});
+    return w.write_bytes();
+  };
+  std::string two_cjk = "\xE4\xB8\x80\xE4\xB8\x81";  // U+4E00 U+4E01
+  const std::vector<std::byte> small = vocab_with(two_cjk);
+  const Tokenizer tok = Tokenizer::from_gguf(vramfit::gguf::File::from_bytes(small));
+  CHECK(tok.token_to_piece(0) == "[UNK_BYTE_0xe4b880" + two_cjk + "][UNK_BYTE_0xe4b881" + two_cjk + "]");
+
+  // 30 000 CJK characters in a 90 KB file would need 2.7 GB of pieces: refused, naming the token.
+  std::string huge;
+  for (int i = 0; i < 30000; ++i) huge += "\xE4\xB8\x80";
+  const std::vector<std::byte> big = vocab_with(huge);
+  check_error(vramfit::gguf::File::from_bytes(big), vramfit::ErrorCode::format,
+              "tokenizer.ggml.tokens[0] (90000 bytes) is not byte-level BPE text");
+}
+
 TEST_CASE("random bytes never crash any tokenizer, and ids stay in the vocabulary") {
   uint64_t state = 0x9E3779B97F4A7C15ull;  // fixed seed: the same inputs on every run
   auto next = [&] {
