@@ -226,18 +226,84 @@ inline __m256 block_scales8(const block_mxfp4 *const *rows, int64_t i) {
   const __m256i is_subnormal = _mm256_cmpgt_epi32(_mm256_set1_epi32(2), e);
   return _mm256_castsi256_ps(_mm256_blendv_epi8(normal, subnormal, is_subnormal));
 }
+// Blocks i and i + 1 of Q4_0 / MXFP4 as unsigned quants in two registers: lo = the low nibbles'
+// quants (weights 0..15) of block i | of block i + 1, hi = the high nibbles' (weights 16..31).
+struct QuantPair {
+  __m256i lo, hi;
+};
+inline QuantPair unsigned_quant_pair(const block_q4_0 *b) {
+  const __m256i bits = _mm256_loadu2_m128i(reinterpret_cast<const __m128i *>(b[1].qs),
+                                           reinterpret_cast<const __m128i *>(b[0].qs));
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  return {_mm256_and_si256(bits, low4), _mm256_and_si256(_mm256_srli_epi16(bits, 4), low4)};
+}
+inline QuantPair unsigned_quant_pair(const block_mxfp4 *b) {
+  const __m256i values = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0,  //
+                                          12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
+  const __m256i bits = _mm256_loadu2_m128i(reinterpret_cast<const __m128i *>(b[1].qs),
+                                           reinterpret_cast<const __m128i *>(b[0].qs));
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  return {_mm256_shuffle_epi8(values, _mm256_and_si256(bits, low4)),
+          _mm256_shuffle_epi8(values, _mm256_and_si256(_mm256_srli_epi16(bits, 4), low4))};
+}
+
+// Integer sums of blocks i and i + 1 for 8 rows, from per-row lane sums whose lanes 0-3 belong
+// to block i and 4-7 to block i + 1: two hadd levels leave, per 4 rows, block i's sums in the low
+// half and block i + 1's in the high half.
+inline void pair_sums8(const __m256i *s, __m256i &first, __m256i &second) {
+  const __m256i x = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+  const __m256i y = _mm256_hadd_epi32(_mm256_hadd_epi32(s[4], s[5]), _mm256_hadd_epi32(s[6], s[7]));
+  first = _mm256_permute2x128_si256(x, y, 0x20);
+  second = _mm256_permute2x128_si256(x, y, 0x31);
+}
+
+// Eight weight rows against one activation row (RowsDot): lane r = row r, and each lane adds
+// d * isum in block order with the operations of vec_dot_q8_0_avx2 (d = weight scale *
+// activation scale, then the product, then the add; sum starting at 0), so lane r equals vec_dot
+// of row r bit for bit. Q4_0 / MXFP4 go two blocks at a time: one 256-bit unpack and one
+// reduction serve both.
 template <class Block>
 void rows_dot_q8_0_avx2(int64_t n, const std::byte *w, size_t w_stride, const void *act, float *out) {
   const auto *a = static_cast<const block_q8_0 *>(act);
   const Block *rows[kRowTile];
   for (int r = 0; r < kRowTile; ++r) rows[r] = reinterpret_cast<const Block *>(w + r * w_stride);
   __m256 sum = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / 32; ++i) {
+  const auto add_block = [&](int64_t i, __m256i isum) {
+    const __m256 d = _mm256_mul_ps(block_scales8(rows, i), _mm256_set1_ps(half_to_float(a[i].d)));
+    sum = _mm256_add_ps(sum, _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)));
+  };
+  const int64_t nb = n / 32;
+  int64_t i = 0;
+  if constexpr (!std::is_same_v<Block, block_q8_0>) {
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (; i + 2 <= nb; i += 2) {
+      const __m256i y0 = load256(a[i].qs), y1 = load256(a[i + 1].qs);
+      const __m256i ylo = _mm256_permute2x128_si256(y0, y1, 0x20);  // activations of the lo quants
+      const __m256i yhi = _mm256_permute2x128_si256(y0, y1, 0x31);
+      __m256i lane_sums[kRowTile];
+      for (int r = 0; r < kRowTile; ++r) {
+        const QuantPair q = unsigned_quant_pair(rows[r] + i);
+        // |each maddubs pair| <= 2 * 24 * 127, so the int16 sum of two cannot overflow.
+        lane_sums[r] = _mm256_madd_epi16(
+            _mm256_add_epi16(_mm256_maddubs_epi16(q.lo, ylo), _mm256_maddubs_epi16(q.hi, yhi)), ones16);
+      }
+      // sum(y) of each block, in every lane of its half, for the offset correction.
+      const __m256i ysum = _mm256_madd_epi16(
+          _mm256_add_epi16(_mm256_maddubs_epi16(ones8, ylo), _mm256_maddubs_epi16(ones8, yhi)), ones16);
+      const __m256i ysum4 = _mm256_hadd_epi32(_mm256_hadd_epi32(ysum, ysum), _mm256_hadd_epi32(ysum, ysum));
+      const __m256i offset = _mm256_set1_epi32(kQuantOffset<Block>);
+      const __m256i correction = _mm256_mullo_epi32(ysum4, offset);
+      __m256i first, second;
+      pair_sums8(lane_sums, first, second);
+      add_block(i, _mm256_sub_epi32(first, _mm256_permute2x128_si256(correction, correction, 0x00)));
+      add_block(i + 1, _mm256_sub_epi32(second, _mm256_permute2x128_si256(correction, correction, 0x11)));
+    }
+  }
+  for (; i < nb; ++i) {
     const __m256i y = load256(a[i].qs);
     __m256i lane_sums[kRowTile];
     for (int r = 0; r < kRowTile; ++r) lane_sums[r] = row_lane_sums(rows[r][i], a[i], y);
-    const __m256 d = _mm256_mul_ps(block_scales8(rows, i), _mm256_set1_ps(half_to_float(a[i].d)));
-    sum = _mm256_add_ps(sum, _mm256_mul_ps(d, _mm256_cvtepi32_ps(block_sums8<Block>(lane_sums, y))));
+    add_block(i, block_sums8<Block>(lane_sums, y));
   }
   _mm256_storeu_ps(out, sum);
 }

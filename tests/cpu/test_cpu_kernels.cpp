@@ -209,6 +209,39 @@ TEST_CASE("matmul over tiles of tokens gives vec_dot's bits for every token, typ
   }
 }
 
+TEST_CASE("matmul of one token over 8-row tiles gives vec_dot's bits for 32-weight types, odd block counts too") {
+  // Rows of 1, 2, 3, 5 and 7 blocks (the two-block path and its one-block tail), 19 rows: two
+  // tiles of cpu::kRowTile and a remainder; token 1 holds the largest quants (every |q| = 127).
+  IsaGuard guard;
+  std::mt19937 rng(12);
+  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::MXFP4})
+    for (int64_t n_in : {32, 64, 96, 160, 224}) {
+      const int64_t n_out = 19;
+      std::vector<std::byte> w;
+      for (int64_t r = 0; r < n_out; ++r) {
+        const auto row = r % 2 ? random_row(rng, type, n_in) : quantized_row(type, gaussian_row(rng, n_in, 0.05f));
+        w.insert(w.end(), row.begin(), row.end());
+      }
+      const size_t w_bytes = row_bytes(type, n_in);
+      std::vector<std::byte> act(row_bytes(cpu::vec_dot_type(type), n_in));
+      for (int token = 0; token < 2; ++token) {
+        const auto x = token == 0 ? gaussian_row(rng, n_in) : std::vector<float>(static_cast<size_t>(n_in), -1.f);
+        for (cpu::Isa isa : cpu::supported_isas()) {
+          cpu::set_isa_override(isa);
+          cpu::ThreadPool pool(1);
+          std::vector<float> y(static_cast<size_t>(n_out), NAN);
+          cpu::matmul(pool, type, w.data(), n_out, n_in, x.data(), 1, y.data());
+          cpu::quantize_activations(type, x.data(), act.data(), n_in);
+          for (int64_t r = 0; r < n_out; ++r) {
+            const float expected = cpu::vec_dot(type, n_in, w.data() + static_cast<size_t>(r) * w_bytes, act.data());
+            INFO(type_name(type) << " n_in " << n_in << " on " << cpu::isa_name(isa) << " token " << token << " row " << r);
+            REQUIRE(std::memcmp(&y[static_cast<size_t>(r)], &expected, sizeof expected) == 0);
+          }
+        }
+      }
+    }
+}
+
 TEST_CASE("matmul and the kernels refuse unsupported types and ragged rows, naming them") {
   cpu::ThreadPool pool(1);
   std::vector<float> x(64), y(1);
