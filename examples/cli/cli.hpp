@@ -32,10 +32,7 @@ using vramfit::parse_size;  // sizes as users write them: "11.5GiB", "800MiB"
 std::string format_bytes(uint64_t bytes);  // "41.42 GB (38.57 GiB)"
 // True when any argument is --help or -h: the command then prints its usage and returns 0.
 bool asks_for_help(std::span<const std::string_view> args);
-// A JSON string literal: quotes, backslashes and control characters escaped, and each byte that
-// starts no well-formed UTF-8 sequence written as \ufffd (GGUF strings are not checked for UTF-8,
-// and `info --json` must stay JSON whatever the file holds).
-std::string json_string(std::string_view text);
+using vramfit::json_quote;  // a JSON string literal that stays valid whatever bytes a file holds
 // Flushes stdout; false when the write failed (a full disk, a closed pipe). main() then ends the
 // command with exit code 1 and the OS reason, so a command that streams just stops writing.
 bool flush_stdout() noexcept;

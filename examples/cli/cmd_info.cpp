@@ -157,7 +157,7 @@ void print_text(const gguf::File &file, const Summary &s, bool list_tensors) {
 std::string json_of(const gguf::Value &v) {
   using gguf::ValueType;
   switch (v.type()) {
-    case ValueType::string: return json_string(v.as_string());
+    case ValueType::string: return json_quote(v.as_string());
     case ValueType::boolean: return v.as_bool() ? "true" : "false";
     case ValueType::f32: case ValueType::f64: {
       double d = v.as_float();
@@ -192,21 +192,21 @@ std::string json_active(const Summary &s) {
 void print_json(const gguf::File &file, const Summary &s, bool list_tensors) {
   std::string out = "{";
   out += fmt::format("\"file\":{},\"version\":{},\"alignment\":{},\"metadata_keys\":{},",
-                     json_string(file.name()), file.version(), file.alignment(), file.metadata().size());
-  out += fmt::format("\"architecture\":{},\"name\":{},", json_string(s.architecture), json_string(s.name));
-  out += fmt::format("\"tokenizer\":{{\"model\":{},\"vocab_size\":{}}},", json_string(s.tokenizer),
+                     json_quote(file.name()), file.version(), file.alignment(), file.metadata().size());
+  out += fmt::format("\"architecture\":{},\"name\":{},", json_quote(s.architecture), json_quote(s.name));
+  out += fmt::format("\"tokenizer\":{{\"model\":{},\"vocab_size\":{}}},", json_quote(s.tokenizer),
                      s.vocab_size);
   out += fmt::format("\"context_length\":{},",
                      s.context_length ? fmt::format("{}", *s.context_length) : "null");
   out += "\"hyper_parameters\":{";
   for (size_t i = 0; i < s.hyper_parameters.size(); ++i)
-    out += fmt::format("{}{}:{}", i ? "," : "", json_string(s.hyper_parameters[i]->key),
+    out += fmt::format("{}{}:{}", i ? "," : "", json_quote(s.hyper_parameters[i]->key),
                        json_of(s.hyper_parameters[i]->value));
   out += "},\"types\":[";
   bool first = true;
   for (const auto &[type, total] : s.by_type) {
     out += fmt::format("{}{{\"type\":{},\"tensors\":{},\"bytes\":{}}}", first ? "" : ",",
-                       json_string(type), total.tensors, total.bytes);
+                       json_quote(type), total.tensors, total.bytes);
     first = false;
   }
   out += fmt::format("],\"tensor_count\":{},\"tensor_bytes\":{},\"data_present\":{}",
@@ -218,8 +218,8 @@ void print_json(const gguf::File &file, const Summary &s, bool list_tensors) {
     for (size_t i = 0; i < file.tensors().size(); ++i) {
       const gguf::TensorInfo &t = file.tensors()[i];
       out += fmt::format("{}{{\"name\":{},\"shape\":[{}],\"type\":{},\"bytes\":{},\"offset\":{}}}",
-                         i ? "," : "", json_string(t.name), shape_of(t),
-                         json_string(type_name(t.type)), t.n_bytes, t.file_offset);
+                         i ? "," : "", json_quote(t.name), shape_of(t),
+                         json_quote(type_name(t.type)), t.n_bytes, t.file_offset);
     }
     out += "]";
   }

@@ -54,44 +54,6 @@ bool asks_for_help(std::span<const std::string_view> args) {
   return std::ranges::any_of(args, [](std::string_view a) { return a == "--help" || a == "-h"; });
 }
 
-namespace {
-
-// The length of the well-formed UTF-8 sequence at text[pos] (Unicode's table 3-7), 0 when none
-// starts there. (The library has its own; the CLI sees only the public API.)
-size_t utf8_sequence_length(std::string_view text, size_t pos) {
-  const auto byte = [&](size_t i) { return pos + i < text.size() ? static_cast<uint8_t>(text[pos + i]) : 0u; };
-  const auto cont = [&](size_t i, unsigned lo = 0x80, unsigned hi = 0xBF) { return byte(i) >= lo && byte(i) <= hi; };
-  const unsigned b0 = byte(0);
-  if (b0 < 0x80) return 1;
-  if (b0 >= 0xC2 && b0 <= 0xDF) return cont(1) ? 2 : 0;
-  if (b0 >= 0xE0 && b0 <= 0xEF) return cont(1, b0 == 0xE0 ? 0xA0 : 0x80, b0 == 0xED ? 0x9F : 0xBF) && cont(2) ? 3 : 0;
-  if (b0 >= 0xF0 && b0 <= 0xF4)
-    return cont(1, b0 == 0xF0 ? 0x90 : 0x80, b0 == 0xF4 ? 0x8F : 0xBF) && cont(2) && cont(3) ? 4 : 0;
-  return 0;
-}
-
-}  // namespace
-
-std::string json_string(std::string_view text) {
-  std::string out = "\"";
-  for (size_t pos = 0; pos < text.size();) {
-    const char c = text[pos];
-    const size_t n = utf8_sequence_length(text, pos);
-    if (n == 0) {
-      out += "\\ufffd";
-    } else if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += fmt::format("\\u{:04x}", static_cast<int>(c));
-    } else {
-      out.append(text, pos, n);
-    }
-    pos += n == 0 ? 1 : n;
-  }
-  return out + '"';
-}
-
 std::optional<std::string> read_text_file(const std::string &path, std::string *error) {
   // POSIX calls rather than a stream: errno says why ("Is a directory" shows only at read()).
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "vramfit/export.hpp"
@@ -34,5 +35,10 @@ VRAMFIT_API std::optional<GgmlType> type_from_name(std::string_view name) noexce
 VRAMFIT_API uint64_t row_bytes(GgmlType type, int64_t n) noexcept;
 // The types vramfit's kernels implement (F32, F16, BF16, Q4_0, Q8_0, MXFP4, Q2_K..Q6_K, Q8_K).
 VRAMFIT_API bool is_supported_for_compute(GgmlType type) noexcept;
+
+// `text` as a JSON string literal: quotes, backslashes and control characters escaped, and each
+// byte that starts no well-formed UTF-8 sequence written as \ufffd, so strings read from a file
+// (GGUF keys and values are not checked for UTF-8) always make valid JSON.
+VRAMFIT_API std::string json_quote(std::string_view text);
 
 }  // namespace vramfit

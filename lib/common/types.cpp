@@ -3,6 +3,8 @@
 
 #include "vramfit/types.hpp"
 
+#include "common/json_text.hpp"
+
 namespace vramfit {
 namespace {
 
@@ -69,5 +71,7 @@ bool is_supported_for_compute(GgmlType type) noexcept {
       return false;
   }
 }
+
+std::string json_quote(std::string_view text) { return detail::json_quote(text); }
 
 }  // namespace vramfit

@@ -73,32 +73,40 @@ inline __m128i q3_scales(const uint8_t *packed) {
 
 // Q4_0 / Q8_0 / MXFP4 against Q8_0 activations: one exact integer sum per 32-weight block, combined in
 // the same scalar order as vec_dot_q8_0_generic.
-inline __m256i q4_0_quants(const block_q4_0 &b) {
-  const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.qs));
-  const __m128i low4 = _mm_set1_epi8(0x0F);
-  const __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(bits, 4), low4), _mm_and_si128(bits, low4));
-  return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+
+// Q4_0 and MXFP4 quants as unsigned bytes u = q + offset (Q4_0: the raw nibbles, offset 8; MXFP4:
+// the doubled E2M1 value + 12, in 0..24). maddubs takes them as they are: sum(q * y) =
+// sum(u * y) - offset * sum(y), exact in integers (the row kernels correct once per block).
+template <class Block>
+constexpr int kQuantOffset = std::is_same_v<Block, block_q4_0> ? 8 : 12;
+
+// ggml's kvalues_mxfp4 (the doubled E2M1 value of each 4-bit code) + 12, in both 128-bit lanes.
+inline __m256i mxfp4_unsigned_values() {
+  return _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0,  //
+                          12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
 }
-inline __m256i q8_0_quants(const block_q8_0 &b) { return load256(b.qs); }
-// MXFP4: each nibble looks its doubled E2M1 value up in a 16-byte table (ggml's kvalues_mxfp4).
-inline __m256i mxfp4_quants(const block_mxfp4 &b) {
-  const __m128i values = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
-  const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.qs));
-  const __m128i low4 = _mm_set1_epi8(0x0F);
-  const __m128i lo = _mm_shuffle_epi8(values, _mm_and_si128(bits, low4));
-  const __m128i hi = _mm_shuffle_epi8(values, _mm_and_si128(_mm_srli_epi16(bits, 4), low4));
-  return _mm256_set_m128i(hi, lo);
+// The 32 4-bit codes of a Q4_0 / MXFP4 block in weight order: low nibbles are weights 0..15.
+inline __m256i block_nibbles(const uint8_t *qs) {
+  const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i *>(qs));
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(bits, 4), bits), _mm256_set1_epi8(0x0F));
+}
+inline __m256i unsigned_quants(const block_q4_0 &b) { return block_nibbles(b.qs); }
+inline __m256i unsigned_quants(const block_mxfp4 &b) {
+  return _mm256_shuffle_epi8(mxfp4_unsigned_values(), block_nibbles(b.qs));
+}
+
+// Signed quants (the sign trick of the one-row kernel below; Q8_0's span all of int8).
+template <class Block>
+__m256i signed_quants(const Block &b) {
+  if constexpr (std::is_same_v<Block, block_q8_0>)
+    return load256(b.qs);
+  else
+    return _mm256_sub_epi8(unsigned_quants(b), _mm256_set1_epi8(kQuantOffset<Block>));
 }
 
 template <class Block>
 __m256i q8_0_lane_sums(const Block &w, const block_q8_0 &a) {
-  __m256i q;
-  if constexpr (std::is_same_v<Block, block_q4_0>)
-    q = q4_0_quants(w);
-  else if constexpr (std::is_same_v<Block, block_mxfp4>)
-    q = mxfp4_quants(w);
-  else
-    q = q8_0_quants(w);
+  const __m256i q = signed_quants(w);
   const __m256i y = load256(a.qs);
   return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(y, q)), _mm256_set1_epi16(1));
 }
@@ -154,25 +162,6 @@ inline void quantize_q8_0_block_avx2(const float *x, block_q8_0 &y) {
   const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
   _mm256_storeu_si256(reinterpret_cast<__m256i *>(y.qs),
                       _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-}
-
-// Q4_0 and MXFP4 quants as unsigned bytes u = q + offset (Q4_0: the raw nibbles, offset 8; MXFP4:
-// the doubled E2M1 value + 12, in 0..24), so maddubs takes them as they are: sum(q * y) =
-// sum(u * y) - offset * sum(y), exact in integers, with sum(y) computed once per block for every row.
-template <class Block>
-constexpr int kQuantOffset = std::is_same_v<Block, block_q4_0> ? 8 : 12;
-inline __m256i unsigned_quants(const block_q4_0 &b) {
-  const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.qs));
-  const __m128i low4 = _mm_set1_epi8(0x0F);
-  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(bits, 4), low4), _mm_and_si128(bits, low4));
-}
-inline __m256i unsigned_quants(const block_mxfp4 &b) {
-  const __m128i values = _mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
-  const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.qs));
-  const __m128i low4 = _mm_set1_epi8(0x0F);
-  const __m128i lo = _mm_shuffle_epi8(values, _mm_and_si128(bits, low4));
-  const __m128i hi = _mm_shuffle_epi8(values, _mm_and_si128(_mm_srli_epi16(bits, 4), low4));
-  return _mm256_set_m128i(hi, lo);
 }
 
 // The 8 integer lane sums of one weight block with one activation block: the sign trick for
@@ -238,8 +227,7 @@ inline QuantPair unsigned_quant_pair(const block_q4_0 *b) {
   return {_mm256_and_si256(bits, low4), _mm256_and_si256(_mm256_srli_epi16(bits, 4), low4)};
 }
 inline QuantPair unsigned_quant_pair(const block_mxfp4 *b) {
-  const __m256i values = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0,  //
-                                          12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
+  const __m256i values = mxfp4_unsigned_values();
   const __m256i bits = _mm256_loadu2_m128i(reinterpret_cast<const __m128i *>(b[1].qs),
                                            reinterpret_cast<const __m128i *>(b[0].qs));
   const __m256i low4 = _mm256_set1_epi8(0x0F);

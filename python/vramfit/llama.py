@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .native import Context, Model, OffloadOptions, ProgressCallback, Sampler, Size
+from .native import Closable, Context, Model, OffloadOptions, ProgressCallback, Sampler, Size
 
 DEFAULT_SEED = 0xFFFFFFFF  # the library's default: an ordinary, fixed seed
 _CHATML_END = "<|im_end|>"  # what the built-in ChatML format ends a turn with (plain text there)
@@ -42,7 +42,7 @@ def _stop_prefix_len(data: bytes, stops: Sequence[bytes]) -> int:
     return best
 
 
-class Llama:
+class Llama(Closable):
     """A GGUF model and one inference context, shaped like llama-cpp-python's ``Llama``.
 
     >>> llm = Llama("model.gguf", n_ctx=2048, vram_budget="11.5GiB")
@@ -102,18 +102,6 @@ class Llama:
             if owner is not None:
                 owner.close()
         self._ctx = self._model = None
-
-    def __enter__(self) -> "Llama":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     @property
     def model(self) -> Model:

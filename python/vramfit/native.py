@@ -88,7 +88,26 @@ def _model_params(device: str, offload: OffloadOptions, n_ctx: int, n_batch: int
     return params, keep + [policy, device_bytes, progress]
 
 
-class _Handle:
+class Closable:
+    """close() on leaving a ``with`` block and when garbage-collected (subclasses define close())."""
+
+    def close(self) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class _Handle(Closable):
     """One native pointer and the function that frees it; close() is idempotent."""
 
     _free_name = ""
@@ -107,18 +126,6 @@ class _Handle:
         ptr, self._ptr = self._ptr, None
         if ptr is not None:
             getattr(lib(), self._free_name)(ptr)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 class Model(_Handle):

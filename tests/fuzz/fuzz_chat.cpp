@@ -42,14 +42,6 @@ std::vector<ChatTemplate> &templates() {
   return all;
 }
 
-template <class F>
-void refused_or_done(F &&f) {
-  try {
-    f();
-  } catch (const Error &) {
-  }
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
@@ -75,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const std::string_view rest(reinterpret_cast<const char *>(data) + 1, size - 1);
   switch (data[0] % 3) {
     case 0:
-      refused_or_done([&] {
+      fuzz::refused_or_done([&] {
         ChatTemplate t(rest, "<s>", "</s>");
         t.set_date("2025-08-05");
         const std::vector<ChatMessage> conversation{
@@ -86,14 +78,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 1: {
       if (rest.empty()) return 0;
       const ChatTemplate &t = templates()[static_cast<uint8_t>(rest[0]) % templates().size()];
-      refused_or_done([&] { (void)t.apply_json(rest.substr(1), rest[0] & 1); });
+      fuzz::refused_or_done([&] { (void)t.apply_json(rest.substr(1), rest[0] & 1); });
       break;
     }
     default: {
       const size_t nul = rest.find('\0');
       const std::string_view messages = rest.substr(0, nul);
       const std::string_view extra = nul == std::string_view::npos ? std::string_view() : rest.substr(nul + 1);
-      refused_or_done([&] { (void)templates().back().apply(parse_chat_messages(messages), true, extra); });
+      fuzz::refused_or_done([&] { (void)templates().back().apply(parse_chat_messages(messages), true, extra); });
       break;
     }
   }

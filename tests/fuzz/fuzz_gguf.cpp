@@ -51,14 +51,6 @@ void read_file(const gguf::File &file) {
   (void)sum;
 }
 
-template <class F>
-void refused_or_done(F &&f) {
-  try {
-    f();
-  } catch (const Error &) {
-  }
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
@@ -80,15 +72,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   }
   read_file(*file);
-  refused_or_done([&] { (void)ModelShape::from_gguf(*file); });
-  refused_or_done([&] {
+  fuzz::refused_or_done([&] { (void)ModelShape::from_gguf(*file); });
+  fuzz::refused_or_done([&] {
     if (!file->has("tokenizer.ggml.model")) return;
     const auto tok = tokenizer::Tokenizer::from_gguf(*file);
     const auto ids = tok.encode("Hello world, <s> 123 \xE2\x96\x81\xF0\x9F\x98\x80", true, true);
     (void)tok.decode(ids, true);
     for (int32_t id = 0; id < tok.n_vocab() && id < 64; ++id) (void)tok.token_to_piece(id, true);
   });
-  refused_or_done([&] {
+  fuzz::refused_or_done([&] {
     const auto chat = ChatTemplate::from_gguf(*file);
     (void)chat.apply(std::vector<ChatMessage>{{"user", "hi"}});
   });

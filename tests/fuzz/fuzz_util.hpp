@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "vramfit/error.hpp"
+
 namespace vramfit::fuzz {
 
 // VRAMFIT_TEST_DATA, else ../shared from the working directory (scripts/fuzz.sh runs from the
@@ -88,6 +90,16 @@ inline std::vector<std::string> split_vocab_tests(const std::string &text) {
     out.push_back(text.substr(start, at - start));
   out.push_back(text.substr(start));
   return out;
+}
+
+// Runs f, for which a vramfit::Error is a fine outcome (the input was refused); anything else
+// escaping it is a finding, left for libFuzzer to report.
+template <class F>
+void refused_or_done(F &&f) {
+  try {
+    f();
+  } catch (const Error &) {
+  }
 }
 
 }  // namespace vramfit::fuzz
