@@ -245,6 +245,28 @@ inline void pair_sums8(const __m256i *s, __m256i &first, __m256i &second) {
   second = _mm256_permute2x128_si256(x, y, 0x31);
 }
 
+// Reading 8 rows side by side is 8 interleaved streams, and rows of a few KiB share 4 KiB pages:
+// the hardware prefetchers, which follow one ascending stream per page, give up (a 2-thread Q4_0
+// mat-vec streamed 20 GB/s of 37 on an AMD EPYC). So the kernel prefetches the next 8 rows (the
+// next RowsDot call's bytes, contiguous in a matrix) in address order, in step with its own
+// progress: one ascending stream the memory system serves at full speed. Prefetches past the
+// matrix are harmless (they never fault) and cost one tile per band.
+class NextTilePrefetch {
+ public:
+  NextTilePrefetch(const std::byte *w, size_t w_stride, size_t block_bytes)
+      : next_(reinterpret_cast<const char *>(w + kRowTile * w_stride)), tile_bytes_per_block_(kRowTile * block_bytes) {}
+  // Called once per block index i (in order): prefetches the next tile's share of block i.
+  void at_block(int64_t i) {
+    const size_t end = static_cast<size_t>(i + 1) * tile_bytes_per_block_;
+    for (; done_ < end; done_ += 64) _mm_prefetch(next_ + done_, _MM_HINT_T0);
+  }
+
+ private:
+  const char *next_;
+  size_t tile_bytes_per_block_;
+  size_t done_ = 0;
+};
+
 // Eight weight rows against one activation row (RowsDot): lane r = row r, and each lane adds
 // d * isum in block order with the operations of vec_dot_q8_0_avx2 (d = weight scale *
 // activation scale, then the product, then the add; sum starting at 0), so lane r equals vec_dot
@@ -255,8 +277,10 @@ void rows_dot_q8_0_avx2(int64_t n, const std::byte *w, size_t w_stride, const vo
   const auto *a = static_cast<const block_q8_0 *>(act);
   const Block *rows[kRowTile];
   for (int r = 0; r < kRowTile; ++r) rows[r] = reinterpret_cast<const Block *>(w + r * w_stride);
+  NextTilePrefetch prefetch(w, w_stride, sizeof(Block));
   __m256 sum = _mm256_setzero_ps();
   const auto add_block = [&](int64_t i, __m256i isum) {
+    prefetch.at_block(i);
     const __m256 d = _mm256_mul_ps(block_scales8(rows, i), _mm256_set1_ps(half_to_float(a[i].d)));
     sum = _mm256_add_ps(sum, _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)));
   };
