@@ -243,12 +243,7 @@ inline TileDot tile_dot_simd(GgmlType type) {
 
 inline RowsDot rows_dot_simd(GgmlType type) {
 #if defined(__AVX2__)
-  switch (type) {
-    case GgmlType::Q4_0: return &rows_dot_q8_0_avx2<block_q4_0>;
-    case GgmlType::Q8_0: return &rows_dot_q8_0_avx2<block_q8_0>;
-    case GgmlType::MXFP4: return &rows_dot_q8_0_avx2<block_mxfp4>;
-    default: return nullptr;
-  }
+  return rows_dot_x86(type);
 #else
   (void)type;
   return nullptr;

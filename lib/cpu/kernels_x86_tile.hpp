@@ -15,6 +15,7 @@
 #include <immintrin.h>
 
 #include <cstddef>
+#include <cstring>
 #include <type_traits>
 
 #include "cpu/kernels_generic.hpp"
@@ -393,6 +394,59 @@ float vec_dot_k_x86(int64_t n, const void *w_row, const void *act_row) {
     sum += k_block_sum(a[i].d, half_to_float(w[i].d), block_dmin(w[i]), hsum(s.dot), hsum(s.mins));
   }
   return sum;
+}
+
+// The f16 field at `offset` bytes into block i of 8 rows, as 8 floats (exact: F16C).
+template <class Block>
+inline __m256 row_halves8(const Block *const *rows, int64_t i, size_t offset) {
+  uint16_t h[kRowTile];
+  for (int r = 0; r < kRowTile; ++r) std::memcpy(&h[r], reinterpret_cast<const char *>(&rows[r][i]) + offset, 2);
+  return _mm256_cvtph_ps(_mm_setr_epi16(h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]));
+}
+
+// Eight weight rows, one token (RowsDot): lane r accumulates row r's blocks in order with
+// k_block_sum's operations, as vec_dot_k_x86 does for one row, so the bits are the same.
+template <class Block>
+void rows_dot_k_x86(int64_t n, const std::byte *w, size_t w_stride, const void *act, float *out) {
+  static_assert(kRowTile == 8, "hsum8x8 reduces 8 rows");
+  constexpr bool has_mins = !std::is_same_v<Block, block_q6_K> && !std::is_same_v<Block, block_q3_K>;
+  const auto *a = static_cast<const block_q8_K *>(act);
+  const Block *rows[kRowTile];
+  for (int r = 0; r < kRowTile; ++r) rows[r] = reinterpret_cast<const Block *>(w + r * w_stride);
+  NextTilePrefetch prefetch(w, w_stride, sizeof(Block));
+  __m256 sum = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    prefetch.at_block(i);
+    __m256i dots[kRowTile], mins[kRowTile];
+    for (int r = 0; r < kRowTile; ++r) {
+      const LaneSums s = lane_sums(unpack_block(rows[r][i]), a[i]);
+      dots[r] = s.dot;
+      mins[r] = s.mins;
+    }
+    __m256 w_dmin = _mm256_setzero_ps();  // block_dmin: 0 for the formats without mins
+    if constexpr (has_mins) w_dmin = row_halves8(rows, i, offsetof(Block, dmin));
+    const __m256 ad = _mm256_set1_ps(a[i].d);
+    const __m256 d = _mm256_mul_ps(ad, row_halves8(rows, i, offsetof(Block, d)));
+    const __m256 dmin = _mm256_mul_ps(ad, w_dmin);
+    const __m256 term = _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(hsum8x8(dots))),
+                                      _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(hsum8x8(mins))));
+    sum = _mm256_add_ps(sum, term);
+  }
+  _mm256_storeu_ps(out, sum);
+}
+
+inline RowsDot rows_dot_x86(GgmlType type) {
+  switch (type) {
+    case GgmlType::Q2_K: return &rows_dot_k_x86<block_q2_K>;
+    case GgmlType::Q3_K: return &rows_dot_k_x86<block_q3_K>;
+    case GgmlType::Q4_K: return &rows_dot_k_x86<block_q4_K>;
+    case GgmlType::Q5_K: return &rows_dot_k_x86<block_q5_K>;
+    case GgmlType::Q6_K: return &rows_dot_k_x86<block_q6_K>;
+    case GgmlType::Q4_0: return &rows_dot_q8_0_avx2<block_q4_0>;
+    case GgmlType::Q8_0: return &rows_dot_q8_0_avx2<block_q8_0>;
+    case GgmlType::MXFP4: return &rows_dot_q8_0_avx2<block_mxfp4>;
+    default: return nullptr;
+  }
 }
 
 inline TileDot tile_dot_x86(GgmlType type) {
