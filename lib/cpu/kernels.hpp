@@ -42,6 +42,15 @@ constexpr int kRowTile = 8;
 // replaces the scalar per-block sum with one vector add.
 using RowsDot = void (*)(int64_t n, const std::byte *w, size_t w_stride, const void *act, float *out);
 
+// Weight rows per call of a PanelDot.
+constexpr int kPanelRows = 16;
+// Dots of n_rows <= kPanelRows weight rows (row r at w + r * w_stride) with n_tokens activation
+// rows (token t at act + t * act_stride; act_sums[t * blocks + i] = the sum of token t's 32
+// quants in block i), for prompts: y[t * y_stride + r] is bit for bit vec_dot(row r, token t).
+// It packs the rows once and reuses them for every token (kernels_x86_panel.hpp).
+using PanelDot = void (*)(int64_t n, const std::byte *w, size_t w_stride, int n_rows, const std::byte *act,
+                          size_t act_stride, const int32_t *act_sums, int64_t n_tokens, float *y, size_t y_stride);
+
 std::string_view isa_name(Isa isa) noexcept;
 
 struct Kernels {
@@ -57,6 +66,8 @@ struct Kernels {
   TileDot (*tile_dot)(GgmlType wtype);
   // The row-tiled kernel for wtype, or null (matmul then calls vec_dot once per row).
   RowsDot (*rows_dot)(GgmlType wtype);
+  // The panel kernel for wtype (Q8_0 activations), or null (matmul then uses tile_dot/rows_dot).
+  PanelDot (*panel_dot)(GgmlType wtype);
 };
 
 // The table in use: the override when set, else the best this CPU supports.

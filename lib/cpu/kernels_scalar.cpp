@@ -46,12 +46,13 @@ void quantize_q8_0_scalar(const float *x, block_q8_0 *y, int64_t n) {
 
 TileDot no_tile_dot(GgmlType) { return nullptr; }
 RowsDot no_rows_dot(GgmlType) { return nullptr; }
+PanelDot no_panel_dot(GgmlType) { return nullptr; }
 
 }  // namespace
 
 const Kernels &scalar_kernels() noexcept {
   static const Kernels table{Isa::scalar, &quant::dequantize_row_ref, &quantize_q8_K_scalar, &quantize_q8_0_scalar,
-                             &vec_dot_scalar, &no_tile_dot, &no_rows_dot};
+                             &vec_dot_scalar, &no_tile_dot, &no_rows_dot, &no_panel_dot};
   return table;
 }
 

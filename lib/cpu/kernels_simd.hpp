@@ -177,6 +177,7 @@ float dot_lanes(int64_t n, const W *w, const A *a, LoadW load_w, LoadA load_a, T
 
 #include "cpu/kernels_x86_fused.hpp"
 #include "cpu/kernels_x86_tile.hpp"
+#include "cpu/kernels_x86_panel.hpp"
 
 namespace vramfit::cpu {
 namespace {  // NOLINT: see above
@@ -250,10 +251,19 @@ inline RowsDot rows_dot_simd(GgmlType type) {
 #endif
 }
 
+inline PanelDot panel_dot_simd(GgmlType type) {
+#if defined(__AVX512BW__)
+  return panel_dot_x86(type);
+#else
+  (void)type;
+  return nullptr;
+#endif
+}
+
 template <class Arch>
 const Kernels &simd_kernels(Isa isa) {
   static const Kernels table{isa, &dequantize_row_simd<Arch>, &quantize_rows_q8_K, &quantize_rows_q8_0,
-                             &vec_dot_simd<Arch>, &tile_dot_simd, &rows_dot_simd};
+                             &vec_dot_simd<Arch>, &tile_dot_simd, &rows_dot_simd, &panel_dot_simd};
   return table;
 }
 

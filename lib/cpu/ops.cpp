@@ -115,6 +115,33 @@ void dequantize_row(GgmlType type, const void *src, float *dst, int64_t n) {
   active_kernels().dequantize_row(type, src, dst, n);
 }
 
+namespace {
+
+// Tokens from which a panel kernel beats the row-tiled one (its packing costs about one token).
+constexpr int64_t kPanelMinTokens = 4;
+
+// The sum of each block's 32 quants, per token, for the panel kernels' offset correction:
+// sums[t * blocks + i] of token t's block i, in a per-thread buffer.
+const int32_t *q8_0_block_sums(ThreadPool &pool, const std::byte *act, size_t act_bytes, int64_t blocks,
+                               int64_t n_tokens) {
+  thread_local std::vector<int32_t> buffer;
+  buffer.resize(static_cast<size_t>(blocks * n_tokens));
+  int32_t *sums = buffer.data();  // the workers write this thread's buffer (not their own thread_local)
+  pool.parallel_for(n_tokens, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const auto *a = reinterpret_cast<const quant::block_q8_0 *>(act + static_cast<size_t>(t) * act_bytes);
+      for (int64_t i = 0; i < blocks; ++i) {
+        int32_t s = 0;
+        for (int8_t q : a[i].qs) s += q;
+        sums[t * blocks + i] = s;
+      }
+    }
+  });
+  return sums;
+}
+
+}  // namespace
+
 void matmul(ThreadPool &pool, GgmlType type, const void *w, int64_t n_out, int64_t n_in, const float *x,
             int64_t n_tokens, float *y) {
   check_row(type, n_in, "matmul");
@@ -130,12 +157,24 @@ void matmul(ThreadPool &pool, GgmlType type, const void *w, int64_t n_out, int64
     for (int64_t t = t0; t < t1; ++t) quantize_with(k, type, x + t * n_in, act + t * act_bytes, n_in);
   });
 
+  const auto *weights = static_cast<const std::byte *>(w);
+  if (const PanelDot panel_dot = n_tokens >= kPanelMinTokens ? k.panel_dot(type) : nullptr) {
+    const int32_t *sums = q8_0_block_sums(pool, act, act_bytes, n_in / 32, n_tokens);
+    pool.parallel_for(n_out, [&](int64_t r_begin, int64_t r_end) {
+      for (int64_t r0 = r_begin; r0 < r_end; r0 += kPanelRows) {
+        const int rows = static_cast<int>(std::min<int64_t>(kPanelRows, r_end - r0));
+        panel_dot(n_in, weights + r0 * w_bytes, w_bytes, rows, act, act_bytes, sums, n_tokens, y + r0,
+                  static_cast<size_t>(n_out));
+      }
+    });
+    return;
+  }
+
   // Each thread takes a contiguous band of weight rows, so every weight byte is read once per
   // call; tiles of 16 rows x kTileTokens tokens keep both in cache. The tiled kernel (where the
   // table has one) unpacks each weight block once for kTileTokens tokens; leftover tokens go
   // through vec_dot, 8 rows at a time where the table has a row-tiled kernel: the same bits.
   constexpr int64_t kTileRows = 16;
-  const auto *weights = static_cast<const std::byte *>(w);
   const TileDot tile_dot = n_tokens >= kTileTokens ? k.tile_dot(type) : nullptr;
   const int64_t n_tiled = tile_dot ? n_tokens / kTileTokens * kTileTokens : 0;
   const RowsDot rows_dot = k.rows_dot(type);
