@@ -42,14 +42,31 @@ constexpr int kRowTile = 8;
 // replaces the scalar per-block sum with one vector add.
 using RowsDot = void (*)(int64_t n, const std::byte *w, size_t w_stride, const void *act, float *out);
 
-// Weight rows per call of a PanelDot.
+// Weight rows and tokens per step of a PanelDot.
 constexpr int kPanelRows = 16;
-// Dots of n_rows <= kPanelRows weight rows (row r at w + r * w_stride) with n_tokens activation
-// rows (token t at act + t * act_stride; act_sums[t * blocks + i] = the sum of token t's 32
-// quants in block i), for prompts: y[t * y_stride + r] is bit for bit vec_dot(row r, token t).
-// It packs the rows once and reuses them for every token (kernels_x86_panel.hpp).
-using PanelDot = void (*)(int64_t n, const std::byte *w, size_t w_stride, int n_rows, const std::byte *act,
-                          size_t act_stride, const int32_t *act_sums, int64_t n_tokens, float *y, size_t y_stride);
+constexpr int kPanelTokens = 8;
+// Q8_0 activations of kPanelTokens tokens, block i of a tile (see pack_panel_tokens): the tokens'
+// 32 quants side by side, their scales as floats and the sums of their quants.
+struct alignas(64) PanelTokenBlock {
+  int8_t qs[kPanelTokens][32];
+  float d[kPanelTokens];
+  int32_t sum[kPanelTokens];
+};
+static_assert(sizeof(PanelTokenBlock) == 320);
+// The same for Q8_K activations (the K-quants): quants, the sums of each 16, and the scales.
+struct alignas(64) PanelTokenBlockK {
+  int8_t qs[kPanelTokens][256];
+  int16_t bsums[kPanelTokens][16];
+  float d[kPanelTokens];
+};
+static_assert(sizeof(PanelTokenBlockK) == 2368);
+// Dots of n_rows <= kPanelRows weight rows (row r at w + r * w_stride) with n_tokens tokens packed
+// in tiles of kPanelTokens (PanelTokenBlock for Q8_0 activations, PanelTokenBlockK for Q8_K; tile
+// k's block i at index k * blocks + i), for prompts: y[t * y_stride + r] is bit for bit
+// vec_dot(row r, token t). It packs the rows once and reuses them for every token
+// (kernels_x86_panel.hpp).
+using PanelDot = void (*)(int64_t n, const std::byte *w, size_t w_stride, int n_rows, const void *tokens,
+                          int64_t n_tokens, float *y, size_t y_stride);
 
 std::string_view isa_name(Isa isa) noexcept;
 
@@ -66,7 +83,7 @@ struct Kernels {
   TileDot (*tile_dot)(GgmlType wtype);
   // The row-tiled kernel for wtype, or null (matmul then calls vec_dot once per row).
   RowsDot (*rows_dot)(GgmlType wtype);
-  // The panel kernel for wtype (Q8_0 activations), or null (matmul then uses tile_dot/rows_dot).
+  // The panel kernel for wtype, or null (matmul then uses tile_dot/rows_dot).
   PanelDot (*panel_dot)(GgmlType wtype);
 };
 

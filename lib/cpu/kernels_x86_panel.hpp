@@ -5,10 +5,10 @@
 // 8 vectors whose 32-bit lane r holds 4 consecutive quants of row r as unsigned bytes (u = q +
 // offset, see kQuantOffset). One dpbusd with 4 activation bytes broadcast then adds 4 products
 // to each of the 16 rows, so a block costs 8 dpbusd per token and no reduction at all: lane r
-// is row r. The packed weights stay in registers for kPanelTokens tokens.
+// is row r. Each packed vector serves kPanelTokens tokens from a register.
 //
 // Exact integer sums: sum(q * y) = sum(u * y) - offset * sum(y), with sum(y) per token and block
-// computed once per matmul (act_sums). Each lane then does vec_dot_q8_0_avx2's float operations in
+// computed once per matmul, when the tokens are packed (PanelTokenBlock). Each lane then does vec_dot_q8_0_avx2's float operations in
 // block order (d = weight scale * activation scale, then d * isum, then the add), so y[t][r] is
 // vec_dot of row r and token t bit for bit.
 // Included by kernels_simd.hpp after kernels_x86_fused.hpp (uses its unpacking).
@@ -37,9 +37,6 @@ struct alignas(64) PanelBlock {
 };
 static_assert(sizeof(PanelBlock) == 576);
 
-// Tokens whose accumulators stay in registers while a block's packed weights are reused.
-constexpr int kPanelTokens = 8;
-
 // The 32 quants of a block as unsigned bytes in weight order (u = q + kQuantOffset<Block>).
 inline __m256i panel_quants(const block_q8_0 &b) { return _mm256_xor_si256(load256(b.qs), _mm256_set1_epi8(-128)); }
 inline __m256i panel_quants(const block_q4_0 &b) { return unsigned_quants(b); }
@@ -47,16 +44,17 @@ inline __m256i panel_quants(const block_mxfp4 &b) { return unsigned_quants(b); }
 template <class Block>
 constexpr int32_t kPanelOffset = std::is_same_v<Block, block_q8_0> ? 128 : kQuantOffset<Block>;
 
+// Row by row, so the weights are read as one ascending stream (the rows are contiguous).
 template <class Block>
 void pack_panel(int64_t nb, const std::byte *w, size_t w_stride, int n_rows, PanelBlock *panel) {
   alignas(32) uint32_t groups[8];
-  for (int64_t i = 0; i < nb; ++i) {
-    PanelBlock &p = panel[i];
-    for (int r = 0; r < kPanelRows; ++r) {
+  for (int r = 0; r < kPanelRows; ++r) {
+    const auto *row = reinterpret_cast<const Block *>(w + static_cast<size_t>(r) * w_stride);
+    for (int64_t i = 0; i < nb; ++i) {
+      PanelBlock &p = panel[i];
       if (r < n_rows) {
-        const Block &b = reinterpret_cast<const Block *>(w + static_cast<size_t>(r) * w_stride)[i];
-        _mm256_store_si256(reinterpret_cast<__m256i *>(groups), panel_quants(b));
-        p.d[r] = block_scale(b);
+        _mm256_store_si256(reinterpret_cast<__m256i *>(groups), panel_quants(row[i]));
+        p.d[r] = block_scale(row[i]);
       } else {
         std::memset(groups, 0, sizeof groups);
         p.d[r] = 0.f;
@@ -66,68 +64,204 @@ void pack_panel(int64_t nb, const std::byte *w, size_t w_stride, int n_rows, Pan
   }
 }
 
-// kPanelTokens (or fewer, T) tokens against the packed panel: out[t][r] for r < kPanelRows.
+// A tile of T <= kPanelTokens tokens against the packed panel: out[t][r] for r < kPanelRows.
 template <class Block, int T>
-void panel_tokens(int64_t nb, const PanelBlock *panel, const std::byte *act, size_t act_stride,
-                  const int32_t *act_sums, float (*out)[kPanelRows]) {
-  const block_q8_0 *a[T];
-  for (int t = 0; t < T; ++t) a[t] = reinterpret_cast<const block_q8_0 *>(act + static_cast<size_t>(t) * act_stride);
+void panel_tokens(int64_t nb, const PanelBlock *panel, const PanelTokenBlock *tile, float (*out)[kPanelRows]) {
   __m512 sum[T];
+#pragma GCC unroll 8
   for (int t = 0; t < T; ++t) sum[t] = _mm512_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     const PanelBlock &p = panel[i];
-    __m512i q[8];
-    for (int g = 0; g < 8; ++g) q[g] = _mm512_load_si512(p.q[g]);
-    const __m512 wd = _mm512_load_ps(p.d);
-    for (int t = 0; t < T; ++t) {
-      const int8_t *y = a[t][i].qs;
-      __m512i isum = _mm512_setzero_si512();
-      for (int g = 0; g < 8; ++g) {
+    const PanelTokenBlock &a = tile[i];
+    // Group-major, token-minor: T independent dpbusd chains instead of one chain of 8 per token.
+    __m512i isum[T];
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (int g = 0; g < 8; ++g) {
+      const __m512i q = _mm512_load_si512(p.q[g]);
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) {
         int32_t four;
-        std::memcpy(&four, y + 4 * g, 4);
-        isum = _mm512_dpbusd_epi32(isum, q[g], _mm512_set1_epi32(four));
+        std::memcpy(&four, a.qs[t] + 4 * g, 4);
+        isum[t] = _mm512_dpbusd_epi32(isum[t], q, _mm512_set1_epi32(four));
       }
-      isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(kPanelOffset<Block> * act_sums[static_cast<size_t>(t) * nb + i]));
-      const __m512 d = _mm512_mul_ps(wd, _mm512_set1_ps(half_to_float(a[t][i].d)));
-      sum[t] = _mm512_add_ps(sum[t], _mm512_mul_ps(d, _mm512_cvtepi32_ps(isum)));
+    }
+    const __m512 wd = _mm512_load_ps(p.d);
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      const __m512i exact = _mm512_sub_epi32(isum[t], _mm512_set1_epi32(kPanelOffset<Block> * a.sum[t]));
+      const __m512 d = _mm512_mul_ps(wd, _mm512_set1_ps(a.d[t]));
+      sum[t] = _mm512_add_ps(sum[t], _mm512_mul_ps(d, _mm512_cvtepi32_ps(exact)));
     }
   }
+#pragma GCC unroll 8
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(out[t], sum[t]);
 }
 
-template <class Block, int... T>
-void panel_token_tail(int tail, int64_t nb, const PanelBlock *panel, const std::byte *act, size_t act_stride,
-                      const int32_t *act_sums, float (*out)[kPanelRows], std::integer_sequence<int, T...>) {
-  ((tail == T + 1 ? panel_tokens<Block, T + 1>(nb, panel, act, act_stride, act_sums, out) : void()), ...);
-}
+// ---- K-quants: 256-weight blocks through UnpackedK (w = d * scale * q - dmin * min per 16) ----
+
+// One K block of the packed panel. Quants as u = q + 32 (every K format's q lies in -32..31), in
+// the same 4-byte groups; per sub-block j of 16 weights, the rows' scales; and, as int16 pairs of
+// sub-blocks 2p and 2p + 1 for dpwssd against the tokens' bsums, 32 * scale (the offset's
+// correction) and the mins.
+struct alignas(64) PanelBlockK {
+  uint8_t q[64][64];
+  int32_t scale[16][kPanelRows];
+  int16_t offset_pairs[8][2 * kPanelRows];
+  int16_t min_pairs[8][2 * kPanelRows];
+  float d[kPanelRows];
+  float dmin[kPanelRows];
+};
+static_assert(sizeof(PanelBlockK) == 6272);
+
+constexpr int kPanelOffsetK = 32;
 
 template <class Block>
-void panel_dot_q8_0_avx512(int64_t n, const std::byte *w, size_t w_stride, int n_rows, const std::byte *act,
-                           size_t act_stride, const int32_t *act_sums, int64_t n_tokens, float *y, size_t y_stride) {
-  const int64_t nb = n / 32;
-  thread_local std::vector<PanelBlock> panel;
+void pack_panel_k(int64_t nb, const std::byte *w, size_t w_stride, int n_rows, PanelBlockK *panel) {
+  UnpackedK u;
+  for (int r = 0; r < kPanelRows; ++r) {
+    const auto *row = reinterpret_cast<const Block *>(w + static_cast<size_t>(r) * w_stride);
+    for (int64_t i = 0; i < nb; ++i) {
+      PanelBlockK &p = panel[i];
+      if (r < n_rows) unpack(row[i], u);
+      else u = UnpackedK{};  // a row past the panel: zero quants, scales and block scales
+      alignas(64) uint8_t biased[QK_K];
+      for (int k = 0; k < QK_K; ++k) biased[k] = static_cast<uint8_t>(u.q[k] + kPanelOffsetK);
+      for (int g = 0; g < 64; ++g) std::memcpy(&p.q[g][4 * r], biased + 4 * g, 4);
+      for (int j = 0; j < 16; ++j) p.scale[j][r] = u.scale[j];
+      for (int pair = 0; pair < 8; ++pair)
+        for (int h = 0; h < 2; ++h) {
+          p.offset_pairs[pair][2 * r + h] = static_cast<int16_t>(kPanelOffsetK * u.scale[2 * pair + h]);
+          p.min_pairs[pair][2 * r + h] = u.min[2 * pair + h];
+        }
+      p.d[r] = u.d;
+      p.dmin[r] = u.dmin;
+    }
+  }
+}
+
+// A tile of T tokens against the packed K panel. Per block, lane r: isum = sum_j scale_j *
+// dot16(u, a)_j - sum_j 32 * scale_j * bsum_j, isum_min = sum_j min_j * bsum_j, then
+// k_block_sum's float operations and the add, in block order.
+template <bool kHasMins, int T>
+void panel_tokens_k(int64_t nb, const PanelBlockK *panel, const PanelTokenBlockK *tile, float (*out)[kPanelRows]) {
+  __m512 sum[T];
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) sum[t] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const PanelBlockK &p = panel[i];
+    const PanelTokenBlockK &a = tile[i];
+    __m512i isum[T];
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+    for (int j = 0; j < 16; ++j) {
+      __m512i q[4];
+#pragma GCC unroll 4
+      for (int g = 0; g < 4; ++g) q[g] = _mm512_load_si512(p.q[4 * j + g]);
+      const __m512i scale = _mm512_load_si512(p.scale[j]);
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) {
+        __m512i dot = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; ++g) {
+          int32_t four;
+          std::memcpy(&four, a.qs[t] + 16 * j + 4 * g, 4);
+          dot = _mm512_dpbusd_epi32(dot, q[g], _mm512_set1_epi32(four));
+        }
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot, scale));
+      }
+    }
+    const __m512 wd = _mm512_load_ps(p.d), wdmin = _mm512_load_ps(p.dmin);
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      __m512i correction = _mm512_setzero_si512(), isum_min = _mm512_setzero_si512();
+#pragma GCC unroll 8
+      for (int pair = 0; pair < 8; ++pair) {
+        int32_t bsums;
+        std::memcpy(&bsums, &a.bsums[t][2 * pair], 4);
+        const __m512i b = _mm512_set1_epi32(bsums);
+        correction = _mm512_dpwssd_epi32(correction, _mm512_load_si512(p.offset_pairs[pair]), b);
+        if constexpr (kHasMins) isum_min = _mm512_dpwssd_epi32(isum_min, _mm512_load_si512(p.min_pairs[pair]), b);
+      }
+      const __m512i exact = _mm512_sub_epi32(isum[t], correction);
+      const __m512 ad = _mm512_set1_ps(a.d[t]);
+      const __m512 d = _mm512_mul_ps(ad, wd), dmin = _mm512_mul_ps(ad, wdmin);
+      const __m512 term =
+          _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(exact)), _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(isum_min)));
+      sum[t] = _mm512_add_ps(sum[t], term);
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) _mm512_storeu_ps(out[t], sum[t]);
+}
+
+// The formats' panel traits: block, its packed form, activation tile, and the tile kernel.
+template <class Block>
+struct PanelFormat {  // Q4_0, Q8_0, MXFP4: 32-weight blocks, Q8_0 activations
+  using Packed = PanelBlock;
+  using Tokens = PanelTokenBlock;
+  static constexpr int kWeights = 32;
+  static void pack(int64_t nb, const std::byte *w, size_t w_stride, int n_rows, Packed *panel) {
+    pack_panel<Block>(nb, w, w_stride, n_rows, panel);
+  }
+  template <int T>
+  static void tokens(int64_t nb, const Packed *panel, const Tokens *tile, float (*out)[kPanelRows]) {
+    panel_tokens<Block, T>(nb, panel, tile, out);
+  }
+};
+template <class Block>
+struct PanelFormatK {  // Q2_K..Q6_K: 256-weight blocks, Q8_K activations
+  using Packed = PanelBlockK;
+  using Tokens = PanelTokenBlockK;
+  static constexpr int kWeights = QK_K;
+  static constexpr bool kHasMins = !std::is_same_v<Block, block_q3_K> && !std::is_same_v<Block, block_q6_K>;
+  static void pack(int64_t nb, const std::byte *w, size_t w_stride, int n_rows, Packed *panel) {
+    pack_panel_k<Block>(nb, w, w_stride, n_rows, panel);
+  }
+  template <int T>
+  static void tokens(int64_t nb, const Packed *panel, const Tokens *tile, float (*out)[kPanelRows]) {
+    panel_tokens_k<kHasMins, T>(nb, panel, tile, out);
+  }
+};
+
+template <class Format, int... T>
+void panel_token_tail(int count, int64_t nb, const typename Format::Packed *panel, const typename Format::Tokens *tile,
+                      float (*out)[kPanelRows], std::integer_sequence<int, T...>) {
+  ((count == T + 1 ? Format::template tokens<T + 1>(nb, panel, tile, out) : void()), ...);
+}
+
+template <class Format>
+void panel_dot_avx512(int64_t n, const std::byte *w, size_t w_stride, int n_rows, const void *tokens,
+                      int64_t n_tokens, float *y, size_t y_stride) {
+  const int64_t nb = n / Format::kWeights;
+  thread_local std::vector<typename Format::Packed> panel;
   if (panel.size() < static_cast<size_t>(nb)) panel.resize(static_cast<size_t>(nb));
-  pack_panel<Block>(nb, w, w_stride, n_rows, panel.data());
+  Format::pack(nb, w, w_stride, n_rows, panel.data());
+  const auto *tiles = static_cast<const typename Format::Tokens *>(tokens);
   float out[kPanelTokens][kPanelRows];
   for (int64_t t0 = 0; t0 < n_tokens; t0 += kPanelTokens) {
-    const int tokens = static_cast<int>(std::min<int64_t>(kPanelTokens, n_tokens - t0));
-    const std::byte *act_t = act + static_cast<size_t>(t0) * act_stride;
-    const int32_t *sums_t = act_sums + static_cast<size_t>(t0) * static_cast<size_t>(nb);
-    if (tokens == kPanelTokens)
-      panel_tokens<Block, kPanelTokens>(nb, panel.data(), act_t, act_stride, sums_t, out);
+    const int count = static_cast<int>(std::min<int64_t>(kPanelTokens, n_tokens - t0));
+    const auto *tile = tiles + t0 / kPanelTokens * nb;
+    if (count == kPanelTokens)
+      Format::template tokens<kPanelTokens>(nb, panel.data(), tile, out);
     else
-      panel_token_tail<Block>(tokens, nb, panel.data(), act_t, act_stride, sums_t, out,
-                              std::make_integer_sequence<int, kPanelTokens - 1>{});
-    for (int t = 0; t < tokens; ++t)
+      panel_token_tail<Format>(count, nb, panel.data(), tile, out, std::make_integer_sequence<int, kPanelTokens - 1>{});
+    for (int t = 0; t < count; ++t)
       std::memcpy(y + static_cast<size_t>(t0 + t) * y_stride, out[t], static_cast<size_t>(n_rows) * sizeof(float));
   }
 }
 
 inline PanelDot panel_dot_x86(GgmlType type) {
   switch (type) {
-    case GgmlType::Q4_0: return &panel_dot_q8_0_avx512<block_q4_0>;
-    case GgmlType::Q8_0: return &panel_dot_q8_0_avx512<block_q8_0>;
-    case GgmlType::MXFP4: return &panel_dot_q8_0_avx512<block_mxfp4>;
+    case GgmlType::Q4_0: return &panel_dot_avx512<PanelFormat<block_q4_0>>;
+    case GgmlType::Q8_0: return &panel_dot_avx512<PanelFormat<block_q8_0>>;
+    case GgmlType::MXFP4: return &panel_dot_avx512<PanelFormat<block_mxfp4>>;
+    case GgmlType::Q2_K: return &panel_dot_avx512<PanelFormatK<block_q2_K>>;
+    case GgmlType::Q3_K: return &panel_dot_avx512<PanelFormatK<block_q3_K>>;
+    case GgmlType::Q4_K: return &panel_dot_avx512<PanelFormatK<block_q4_K>>;
+    case GgmlType::Q5_K: return &panel_dot_avx512<PanelFormatK<block_q5_K>>;
+    case GgmlType::Q6_K: return &panel_dot_avx512<PanelFormatK<block_q6_K>>;
     default: return nullptr;
   }
 }

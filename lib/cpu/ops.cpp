@@ -120,24 +120,37 @@ namespace {
 // Tokens from which a panel kernel beats the row-tiled one (its packing costs about one token).
 constexpr int64_t kPanelMinTokens = 4;
 
-// The sum of each block's 32 quants, per token, for the panel kernels' offset correction:
-// sums[t * blocks + i] of token t's block i, in a per-thread buffer.
-const int32_t *q8_0_block_sums(ThreadPool &pool, const std::byte *act, size_t act_bytes, int64_t blocks,
-                               int64_t n_tokens) {
-  thread_local std::vector<int32_t> buffer;
-  buffer.resize(static_cast<size_t>(blocks * n_tokens));
-  int32_t *sums = buffer.data();  // the workers write this thread's buffer (not their own thread_local)
+// Token t's block i of Q8_0 / Q8_K activations in slot `slot` of a panel tile block.
+void fill_panel_slot(PanelTokenBlock &p, int slot, const quant::block_q8_0 &a) {
+  std::copy(std::begin(a.qs), std::end(a.qs), p.qs[slot]);
+  p.d[slot] = quant::f16_to_f32(a.d);
+  int32_t sum = 0;
+  for (int8_t q : a.qs) sum += q;
+  p.sum[slot] = sum;
+}
+void fill_panel_slot(PanelTokenBlockK &p, int slot, const quant::block_q8_K &a) {
+  std::copy(std::begin(a.qs), std::end(a.qs), p.qs[slot]);
+  std::copy(std::begin(a.bsums), std::end(a.bsums), p.bsums[slot]);
+  p.d[slot] = a.d;
+}
+
+// The activation rows (ActBlock: Q8_0 or Q8_K) in a panel kernel's tiles of kPanelTokens tokens,
+// the last tile padded with zero tokens, in a per-thread buffer.
+template <class Tile, class ActBlock>
+const Tile *pack_panel_tokens(ThreadPool &pool, const std::byte *act, size_t act_bytes, int64_t blocks,
+                              int64_t n_tokens) {
+  thread_local std::vector<Tile> buffer;
+  const int64_t tiles = (n_tokens + kPanelTokens - 1) / kPanelTokens;
+  buffer.assign(static_cast<size_t>(tiles * blocks), Tile{});
+  Tile *packed = buffer.data();  // the workers fill this thread's buffer, not their own
   pool.parallel_for(n_tokens, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const auto *a = reinterpret_cast<const quant::block_q8_0 *>(act + static_cast<size_t>(t) * act_bytes);
-      for (int64_t i = 0; i < blocks; ++i) {
-        int32_t s = 0;
-        for (int8_t q : a[i].qs) s += q;
-        sums[t * blocks + i] = s;
-      }
+      const auto *a = reinterpret_cast<const ActBlock *>(act + static_cast<size_t>(t) * act_bytes);
+      for (int64_t i = 0; i < blocks; ++i)
+        fill_panel_slot(packed[t / kPanelTokens * blocks + i], static_cast<int>(t % kPanelTokens), a[i]);
     }
   });
-  return sums;
+  return packed;
 }
 
 }  // namespace
@@ -159,12 +172,15 @@ void matmul(ThreadPool &pool, GgmlType type, const void *w, int64_t n_out, int64
 
   const auto *weights = static_cast<const std::byte *>(w);
   if (const PanelDot panel_dot = n_tokens >= kPanelMinTokens ? k.panel_dot(type) : nullptr) {
-    const int32_t *sums = q8_0_block_sums(pool, act, act_bytes, n_in / 32, n_tokens);
+    const void *tokens = vec_dot_type(type) == GgmlType::Q8_K
+                             ? static_cast<const void *>(pack_panel_tokens<PanelTokenBlockK, quant::block_q8_K>(
+                                   pool, act, act_bytes, n_in / quant::QK_K, n_tokens))
+                             : pack_panel_tokens<PanelTokenBlock, quant::block_q8_0>(pool, act, act_bytes, n_in / 32,
+                                                                                     n_tokens);
     pool.parallel_for(n_out, [&](int64_t r_begin, int64_t r_end) {
       for (int64_t r0 = r_begin; r0 < r_end; r0 += kPanelRows) {
         const int rows = static_cast<int>(std::min<int64_t>(kPanelRows, r_end - r0));
-        panel_dot(n_in, weights + r0 * w_bytes, w_bytes, rows, act, act_bytes, sums, n_tokens, y + r0,
-                  static_cast<size_t>(n_out));
+        panel_dot(n_in, weights + r0 * w_bytes, w_bytes, rows, tokens, n_tokens, y + r0, static_cast<size_t>(n_out));
       }
     });
     return;
