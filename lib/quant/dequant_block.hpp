@@ -31,11 +31,12 @@ VRAMFIT_HD void dequantize_block(const block_q8_0 &b, float *out) {
 }
 
 // E2M1 code -> its value doubled (ggml's kvalues_mxfp4: 0, 1, 2, 3, 4, 6, 8, 12, then the same
-// negated). Computed rather than tabled so device code needs no constant memory.
+// negated). The 8 magnitudes are the nibbles of one constant, so device code needs no constant
+// memory, and there is no branch: on real (random-looking) codes the branchy form mispredicted
+// and dequantized MXFP4 at 0.11 GB/s.
 VRAMFIT_HD int mxfp4_value(int code) {
-  const int m = code & 7;
-  const int magnitude = m < 4 ? m : (2 + (m & 1)) << ((m >> 1) - 1);
-  return (code & 8) ? -magnitude : magnitude;
+  const int magnitude = static_cast<int>((0xC8643210u >> (4 * (code & 7))) & 0xFu);
+  return magnitude * (1 - ((code >> 2) & 2));  // bit 3 is the sign
 }
 
 // ggml_e8m0_to_fp32_half: 2^(e - 128), exact (e < 2 gives the float subnormals 2^-128, 2^-127).
