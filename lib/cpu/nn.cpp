@@ -1,8 +1,20 @@
 #include "cpu/nn.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <cmath>
 #include <limits>
+
+// The hottest loops of a long prefill (attention, softmax): compiled for wider SIMD too, picked at
+// load time. The arithmetic (and so the result) is the same in every clone. Not under
+// ThreadSanitizer: it instruments the clones' resolver, which the dynamic loader runs before TSan
+// is set up (a crash at start-up).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__)
+#define VRAMFIT_SIMD_CLONES [[gnu::target_clones("avx512f", "avx2", "default")]]
+#else
+#define VRAMFIT_SIMD_CLONES
+#endif
 
 namespace vramfit::cpu {
 
@@ -62,19 +74,50 @@ void rope_row_neox(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, c
   }
 }
 
-void softmax(float *x, int64_t n, const float *sink) {
+namespace {
+
+// e^x for x <= 0 (softmax's shifted logits) in plain float arithmetic the compiler vectorizes,
+// where a call to expf cannot be: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so r is
+// exact), e^r by its degree-7 Taylor polynomial (truncation < 6e-9 relative on that range; within
+// 2 ulp of expf with the roundings), then 2^n put into the exponent bits. Below -87 (2^n
+// subnormal) it gives 0, as softmax needs; NaN stays NaN. Every ISA clone does the same
+// operations, so the results are identical.
+inline float exp_nonpositive(float x) {
+  const float clamped = x > -88.f ? x : -88.f;  // keeps n in range (NaN too; restored below)
+  // Round to nearest by the 1.5 * 2^23 trick: plain arithmetic, where nearbyint may be a call.
+  const float n = (clamped * 1.44269504088896341f + 12582912.f) - 12582912.f;
+  const float r = (clamped - n * 0.693145751953125f) - n * 1.428606765330187045e-06f;
+  float p = 1.f / 5040;
+  p = p * r + 1.f / 720;
+  p = p * r + 1.f / 120;
+  p = p * r + 1.f / 24;
+  p = p * r + 1.f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.f;
+  p = p * r + 1.f;
+  const int32_t exponent = static_cast<int32_t>(n) + 127;  // >= -1: n >= -128
+  const float scale = std::bit_cast<float>(static_cast<uint32_t>(exponent > 0 ? exponent : 0) << 23);
+  const float e = x < -87.f ? 0.f : p * scale;
+  return x != x ? x : e;
+}
+
+// Inlined into each clone of its callers, so its loops get their SIMD width.
+[[gnu::always_inline]] inline void softmax_inline(float *x, int64_t n, const float *sink) {
   float max = -std::numeric_limits<float>::infinity();
   for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
   if (sink) max = std::max(max, *sink);
+  for (int64_t i = 0; i < n; ++i) x[i] = exp_nonpositive(x[i] - max);
   double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - max);
-    sum += x[i];
-  }
-  if (sink) sum += static_cast<double>(std::exp(*sink - max));
+  for (int64_t i = 0; i < n; ++i) sum += x[i];
+  if (sink) sum += static_cast<double>(exp_nonpositive(*sink - max));
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
+
+}  // namespace
+
+VRAMFIT_SIMD_CLONES
+void softmax(float *x, int64_t n, const float *sink) { softmax_inline(x, n, sink); }
 
 namespace {
 
@@ -92,18 +135,12 @@ inline float dot(const float *a, const float *b, int64_t n) {
 
 }  // namespace
 
-// The hottest of these loops in a long prefill: compiled for wider SIMD too, picked at load time.
-// The arithmetic (and so the result) is the same in every clone. Not under ThreadSanitizer: it
-// instruments the clones' resolver, which the dynamic loader runs before TSan is set up (a crash
-// at start-up).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__)
-[[gnu::target_clones("avx512f", "avx2", "default")]]
-#endif
+VRAMFIT_SIMD_CLONES
 void attention_head(const float *q, const float *k, const float *v, int64_t first, int64_t n_kv,
                     int64_t stride, int64_t head_dim, float scale, const float *sink, float *scores,
                     float *out) {
   for (int64_t p = first; p < n_kv; ++p) scores[p] = dot(q, k + p * stride, head_dim) * scale;
-  softmax(scores + first, n_kv - first, sink);
+  softmax_inline(scores + first, n_kv - first, sink);
   std::fill(out, out + head_dim, 0.0f);
   for (int64_t p = first; p < n_kv; ++p) {
     const float *vp = v + p * stride;
