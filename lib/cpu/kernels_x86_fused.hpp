@@ -167,23 +167,37 @@ inline void quantize_q8_0_block_avx2(const float *x, block_q8_0 &y) {
 // The 8 integer lane sums of one weight block with one activation block: the sign trick for
 // Q8_0 (its quants span all of int8), unsigned quants for Q4_0 / MXFP4 (corrected per block by
 // block_sums8). |pair sums| <= 2 * 24 * 128: maddubs cannot saturate.
+// With VNNI, Q8_0 goes unsigned too (q + 128, one xor) into a single dpbusd.
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+constexpr bool kQ8_0Unsigned = true;
+#else
+constexpr bool kQ8_0Unsigned = false;
+#endif
+template <class Block>
+constexpr int kRowOffset = std::is_same_v<Block, block_q8_0> ? 128 : kQuantOffset<Block>;
+
 template <class Block>
 __m256i row_lane_sums(const Block &w, const block_q8_0 &a, __m256i y) {
-  if constexpr (std::is_same_v<Block, block_q8_0>)
+  if constexpr (std::is_same_v<Block, block_q8_0>) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_xor_si256(load256(w.qs), _mm256_set1_epi8(-128)), y);
+#else
     return q8_0_lane_sums(w, a);
-  else
+#endif
+  } else {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(unsigned_quants(w), y), _mm256_set1_epi16(1));
+  }
 }
 
 // The exact integer sums of 8 rows' blocks from their lane sums (lane r = row r).
 template <class Block>
 __m256i block_sums8(const __m256i *lane_sums, __m256i y) {
   const __m256i sums = hsum8x8(lane_sums);
-  if constexpr (std::is_same_v<Block, block_q8_0>) {
+  if constexpr (std::is_same_v<Block, block_q8_0> && !kQ8_0Unsigned) {
     return sums;
   } else {
     const __m256i pairs = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), y), _mm256_set1_epi16(1));
-    return _mm256_sub_epi32(sums, _mm256_set1_epi32(kQuantOffset<Block> * hsum(pairs)));
+    return _mm256_sub_epi32(sums, _mm256_set1_epi32(kRowOffset<Block> * hsum(pairs)));
   }
 }
 
