@@ -309,9 +309,13 @@ void rows_dot_q8_0_avx2(int64_t n, const std::byte *w, size_t w_stride, const vo
       __m256i lane_sums[kRowTile];
       for (int r = 0; r < kRowTile; ++r) {
         const QuantPair q = unsigned_quant_pair(rows[r] + i);
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+        lane_sums[r] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q.lo, ylo), q.hi, yhi);
+#else
         // |each maddubs pair| <= 2 * 24 * 127, so the int16 sum of two cannot overflow.
         lane_sums[r] = _mm256_madd_epi16(
             _mm256_add_epi16(_mm256_maddubs_epi16(q.lo, ylo), _mm256_maddubs_epi16(q.hi, yhi)), ones16);
+#endif
       }
       // sum(y) of each block, in every lane of its half, for the offset correction.
       const __m256i ysum = _mm256_madd_epi16(
