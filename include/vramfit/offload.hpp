@@ -14,7 +14,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -88,6 +90,16 @@ struct OffloadPolicy {
   int32_t n_cpu_moe = 0;
 };
 
+// How fast the host's matrix kernels run one weight type, at the planned thread count. A tensor
+// of a type without a rate costs the roofline: bytes / host_read_bandwidth, flops / host_flops.
+struct HostKernelRate {
+  // One token (y = W x, the matrix streamed from RAM): weight bytes per second. The host part of
+  // generation costs bytes / min(host_read_bandwidth, this).
+  double matvec_bytes_per_s = 0;
+  // A prompt batch (tens of tokens: compute bound): flop/s, two per weight per token.
+  double matmul_flops = 0;
+};
+
 // Inputs of the memory and cost models. The defaults describe a desktop with a 12 GB
 // RTX 3060-class card on PCIe 4.0 x16; the CLI overrides what it can measure.
 struct MachineProfile {
@@ -106,6 +118,8 @@ struct MachineProfile {
   uint64_t device_fixed_overhead_bytes = 384ull << 20;
   uint64_t host_memory_bytes = 0;     // MemTotal (0 = unknown)
   uint64_t host_available_bytes = 0;  // MemAvailable (0 = unknown: host fit not checked)
+  // Per weight type: the host's kernel speed (measure_host_kernels); empty = the roofline above.
+  std::map<GgmlType, HostKernelRate> host_kernels;
 
   struct Measured {  // which inputs were measured rather than defaulted
     bool host_read_bandwidth = false;
@@ -116,6 +130,7 @@ struct MachineProfile {
     bool device_memory = false;
     bool device_fixed_overhead = false;
     bool host_memory = false;
+    bool host_kernels = false;
   } measured;
   // Which inputs the caller set on purpose (the CLI's --device-memory, --host-bandwidth...). An
   // input neither measured nor given is an assumption (the defaults above), and plans say so.
@@ -183,6 +198,14 @@ struct WeightCounts {
   double active_bytes = 0;  // bytes read per generated token, the KV cache aside
 };
 VRAMFIT_API WeightCounts count_weights(const ModelShape &model);
+
+// Measures machine.host_kernels[type] for each of `types` by running the CPU kernels on
+// n_threads threads (0: all cores): a mat-vec streamed from a working set a few times the L3
+// cache, and a 64-token matrix product; each the best of a few runs, ~50 ms per type. Types the
+// CPU kernels cannot multiply are skipped. Sets measured.host_kernels when any was measured.
+VRAMFIT_API void measure_host_kernels(MachineProfile &machine, std::span<const GgmlType> types, int n_threads = 0);
+// The weight types of a model's matrices (each once, the types measure_host_kernels needs).
+VRAMFIT_API std::vector<GgmlType> matrix_types(const ModelShape &model);
 
 struct PlanRequest {
   uint32_t n_ctx = 4096;

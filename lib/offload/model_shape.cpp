@@ -87,6 +87,13 @@ ModelShape ModelShape::from_gguf(const gguf::File &file) {
   return m;
 }
 
+std::vector<GgmlType> matrix_types(const ModelShape &model) {
+  std::vector<GgmlType> types;
+  for (const ModelShape::Tensor &t : model.tensors)
+    if (t.n_elements > t.row_length && std::ranges::find(types, t.type) == types.end()) types.push_back(t.type);
+  return types;
+}
+
 }  // namespace vramfit
 
 namespace vramfit::offload {
