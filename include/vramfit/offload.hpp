@@ -120,6 +120,9 @@ struct MachineProfile {
   uint64_t host_available_bytes = 0;  // MemAvailable (0 = unknown: host fit not checked)
   // Per weight type: the host's kernel speed (measure_host_kernels); empty = the roofline above.
   std::map<GgmlType, HostKernelRate> host_kernels;
+  // flop/s of the host's attention (scores, softmax, weighted sum over the KV cache), far below
+  // its matmul rate; 0 = host_flops. Measured with host_kernels.
+  double host_attention_flops = 0;
 
   struct Measured {  // which inputs were measured rather than defaulted
     bool host_read_bandwidth = false;
@@ -201,8 +204,9 @@ VRAMFIT_API WeightCounts count_weights(const ModelShape &model);
 
 // Measures machine.host_kernels[type] for each of `types` by running the CPU kernels on
 // n_threads threads (0: all cores): a mat-vec streamed from a working set a few times the L3
-// cache, and a 64-token matrix product; each the best of a few runs, ~50 ms per type. Types the
-// CPU kernels cannot multiply are skipped. Sets measured.host_kernels when any was measured.
+// cache, and a 64-token matrix product; each the best of five runs, ~60 ms per type. Types the
+// CPU kernels cannot multiply are skipped. Also measures host_attention_flops. Sets
+// measured.host_kernels.
 VRAMFIT_API void measure_host_kernels(MachineProfile &machine, std::span<const GgmlType> types, int n_threads = 0);
 // The weight types of a model's matrices (each once, the types measure_host_kernels needs).
 VRAMFIT_API std::vector<GgmlType> matrix_types(const ModelShape &model);

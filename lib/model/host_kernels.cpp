@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/nn.hpp"
 #include "cpu/ops.hpp"
 #include "vramfit/offload.hpp"
 
@@ -20,7 +21,11 @@ constexpr int64_t kCols = 4096;       // n_in: a multiple of every block size
 constexpr int64_t kRows = 4096;       // n_out of one streamed mat-vec matrix
 constexpr int64_t kBatchRows = 1024;  // n_out of the batched product (its weights stay in cache)
 constexpr int64_t kBatchTokens = 64;  // enough tokens to be compute bound, as a prompt batch is
-constexpr int kRuns = 3;
+constexpr int kRuns = 5;
+// Attention as a prompt batch runs it: kBatchTokens queries of kHeads heads, each over kKeys
+// cached positions of head_dim kHeadDim, kHeads / kHeadsKv query heads sharing a K and V head
+// (grouped-query attention, as TinyLlama and gpt-oss have it).
+constexpr int64_t kHeads = 32, kHeadsKv = 4, kHeadDim = 64, kKeys = 256;
 
 // The last-level cache from sysfs ("32768K"); 32 MiB when unknown.
 uint64_t l3_cache_bytes() {
@@ -64,9 +69,31 @@ HostKernelRate measure_type(cpu::ThreadPool &pool, GgmlType type, const std::vec
   return rate;
 }
 
+// flop/s of the CPU attention (4 per key and head dimension: scores, weighted sum; softmax
+// included), the work the forward pass spreads over the pool one (token, head) per task.
+double measure_attention(cpu::ThreadPool &pool) {
+  const int64_t stride = kHeadsKv * kHeadDim;  // one K (or V) row: every KV head's
+  std::vector<float> q(kBatchTokens * kHeads * kHeadDim, 0.01f), out(q.size());
+  std::vector<float> k(kKeys * stride, 0.02f), v(kKeys * stride, 0.03f);
+  const double seconds = best_seconds([&] {
+    pool.parallel_for(kBatchTokens * kHeads, [&](int64_t begin, int64_t end) {
+      std::vector<float> scores(kKeys);
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t head = (task % kHeads) / (kHeads / kHeadsKv) * kHeadDim;
+        cpu::attention_head(q.data() + task * kHeadDim, k.data() + head, v.data() + head, 0, kKeys, stride, kHeadDim,
+                            0.125f, nullptr, scores.data(), out.data() + task * kHeadDim);
+      }
+    });
+  });
+  return 4.0 * kHeadDim * kKeys * kBatchTokens * kHeads / seconds;
+}
+
 }  // namespace
 
 void measure_host_kernels(MachineProfile &machine, std::span<const GgmlType> types, int n_threads) {
+  cpu::ThreadPool pool(n_threads);
+  machine.host_attention_flops = measure_attention(pool);
+  machine.measured.host_kernels = true;
   std::vector<GgmlType> measurable;
   for (GgmlType type : types)
     if (row_bytes(type, kCols) > 0 && std::ranges::find(measurable, type) == measurable.end())
@@ -78,11 +105,9 @@ void measure_host_kernels(MachineProfile &machine, std::span<const GgmlType> typ
   const uint64_t largest = row_bytes(GgmlType::F32, kCols) * kRows;
   std::vector<std::byte> weights(std::max<uint64_t>(4 * l3_cache_bytes(), largest), std::byte{0x3C});
   std::vector<float> x(kCols * kBatchTokens, 0.01f), y(kRows * kBatchTokens);
-  cpu::ThreadPool pool(n_threads);
   for (GgmlType type : measurable) {
     try {
       machine.host_kernels[type] = measure_type(pool, type, weights, x, y);
-      machine.measured.host_kernels = true;
     } catch (const Error &e) {
       if (e.code() != ErrorCode::unsupported) throw;  // a type cpu::matmul has no kernel for: the roofline
     }

@@ -64,6 +64,11 @@ class StageCoster {
   Stage make(Stage::Kind kind, int32_t index, double bytes, double flops, double input_bytes) const {
     return make(kind, index, bytes, bytes, flops, input_bytes, roofline());
   }
+  Rates attention_rates() const {
+    Rates r = roofline();
+    if (machine_.host_attention_flops > 0) r.flops[0] = machine_.host_attention_flops;
+    return r;
+  }
   // The output head: a prompt batch computes the logits of its last token only, one mat-vec.
   void last_token_only(Stage &s) const {
     s.last_token_only = true;
@@ -176,8 +181,9 @@ void add_stages(Layout &layout, const ModelShape &model, const PlanRequest &requ
     auto add_attention = [&] {
       const double kv_bytes_read = kv_bytes_per_token(model, request.kv_type, n_ctx, l);
       const double attention_flops = 4.0 * model.n_head * model.head_dim * visible_keys(model, n_ctx, l);
-      Stage s = coster.make(Stage::Kind::attention, static_cast<int32_t>(l), kv_bytes_read, attention_flops,
-                            4.0 * stage_input_floats(model, {Role::attention, -1, kAttentionOrder}));
+      Stage s = coster.make(Stage::Kind::attention, static_cast<int32_t>(l), kv_bytes_read, kv_bytes_read,
+                            attention_flops, 4.0 * stage_input_floats(model, {Role::attention, -1, kAttentionOrder}),
+                            coster.attention_rates());
       s.streamable = true;  // through a device copy of the layer's KV: its new rows go back per token
       s.stream_bytes_per_token = 2.0 * double(kv_row_bytes(model, request.kv_type));
       stages.push_back(s);

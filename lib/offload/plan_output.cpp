@@ -124,10 +124,11 @@ std::string Plan::to_json() const {
       "\"device_read_bandwidth\": {:.6g}, \"host_to_device_bandwidth\": {:.6g}, \"transfer_latency_s\": {:.6g}, "
       "\"host_flops\": {:.6g}, \"device_flops\": {:.6g}, \"device_memory_bytes\": {}, "
       "\"device_fixed_overhead_bytes\": {}, \"device_fixed_overhead_measured\": {}, \"host_memory_bytes\": {}, "
-      "\"host_available_bytes\": {}, \"host_kernels\": {}}},\n",
+      "\"host_available_bytes\": {}, \"host_attention_flops\": {:.6g}, \"host_kernels\": {}}},\n",
       m.host_read_bandwidth, m.measured.host_read_bandwidth, m.device_read_bandwidth, m.host_to_device_bandwidth,
       m.transfer_latency_s, m.host_flops, m.device_flops, m.device_memory_bytes, m.device_fixed_overhead_bytes,
-      m.measured.device_fixed_overhead, m.host_memory_bytes, m.host_available_bytes, json_host_kernels(m));
+      m.measured.device_fixed_overhead, m.host_memory_bytes, m.host_available_bytes,
+      m.host_attention_flops, json_host_kernels(m));
   const auto &ms = m.measured, &gv = m.given;
   out += fmt::format(
       "  \"machine_sources\": {{\"device_memory\": \"{}\", \"device_fixed_overhead\": \"{}\", "
@@ -184,6 +185,9 @@ std::string machine_table(const MachineProfile &m) {
        ms.device_flops && ms.host_flops, gv.device_flops || gv.host_flops);
   if (m.host_kernels.empty())
     line("host kernels: no per-type rates (the roofline)", false, false);
+  if (m.host_attention_flops > 0)
+    line(fmt::format("host attention {:.0f} Gflop/s", m.host_attention_flops / 1e9), ms.host_kernels,
+         gv.host_kernels);
   for (const auto &[type, rate] : m.host_kernels)
     line(fmt::format("host {} kernels: mat-vec {:.1f} GB/s, matmul {:.0f} Gflop/s", type_name(type),
                      rate.matvec_bytes_per_s / 1e9, rate.matmul_flops / 1e9),

@@ -62,6 +62,18 @@ TEST_CASE("a prompt batch computes at its type's matmul rate, the output head fo
   CHECK(1 / plan.predicted_pp_tok_s == doctest::Approx(seconds).epsilon(1e-6));
 }
 
+TEST_CASE("host attention computes at host_attention_flops, in generation and prompts alike") {
+  MachineProfile m = test::round_machine();
+  m.host_read_bandwidth = 1e18;  // only compute counts
+  const Plan unlimited = make_plan(q4_k_layer(), host_only(m));
+  m.host_attention_flops = 1e9;
+  const Plan plan = make_plan(q4_k_layer(), host_only(m));
+  // 4 flops per head dimension (256 in all) and visible key: n_ctx / 2 = 32 of them, one layer.
+  const double seconds = 4.0 * kEmbd * 32 / 1e9;
+  CHECK(1 / plan.predicted_tg_tok_s == doctest::Approx(1 / unlimited.predicted_tg_tok_s + seconds));
+  CHECK(1 / plan.predicted_pp_tok_s == doctest::Approx(1 / unlimited.predicted_pp_tok_s + seconds));
+}
+
 // Attention Q4_K, feed-forward Q6_K; room for all the attention groups or two layers' ffn. With
 // prompts cheap (huge flop rates) each byte saves generation time in proportion to how slowly the
 // host reads its type, so fastest must take the type given the lower mat-vec rate.
