@@ -202,14 +202,22 @@ struct WeightCounts {
 };
 VRAMFIT_API WeightCounts count_weights(const ModelShape &model);
 
-// Measures machine.host_kernels[type] for each of `types` by running the CPU kernels on
-// n_threads threads (0: all cores): a mat-vec streamed from a working set a few times the L3
-// cache, and a 64-token matrix product; each the best of five runs, ~60 ms per type. Types the
-// CPU kernels cannot multiply are skipped. Also measures host_attention_flops. Sets
+// A matrix the CPU kernels multiply: its weight type and shape (one expert's, for expert tensors).
+struct KernelShape {
+  GgmlType type = GgmlType::F32;
+  int64_t row_length = 4096;  // n_in: a multiple of the type's block size
+  int64_t rows = 4096;        // n_out
+};
+// Each matrix type of a model once, in the shape that holds most of its bytes: the kernels' speed
+// depends on it (a short row pays its per-row setup over fewer bytes).
+VRAMFIT_API std::vector<KernelShape> kernel_shapes(const ModelShape &model);
+// Measures machine.host_kernels[type] for each shape by running the CPU kernels on n_threads
+// threads (0: all cores): mat-vec over copies of the matrix filling a working set a few times the
+// L3 cache (so every byte comes from RAM, as a model's weights do), and the product with a
+// 64-token batch; each the best of five runs, ~0.1 s per type. Also measures
+// host_attention_flops. Types the CPU kernels cannot multiply are skipped. Sets
 // measured.host_kernels.
-VRAMFIT_API void measure_host_kernels(MachineProfile &machine, std::span<const GgmlType> types, int n_threads = 0);
-// The weight types of a model's matrices (each once, the types measure_host_kernels needs).
-VRAMFIT_API std::vector<GgmlType> matrix_types(const ModelShape &model);
+VRAMFIT_API void measure_host_kernels(MachineProfile &machine, std::span<const KernelShape> shapes, int n_threads = 0);
 
 struct PlanRequest {
   uint32_t n_ctx = 4096;

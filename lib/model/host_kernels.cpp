@@ -10,17 +10,17 @@
 #include <string>
 #include <vector>
 
+#include "common/error.hpp"
 #include "cpu/nn.hpp"
 #include "cpu/ops.hpp"
+#include "quant/blocks.hpp"
 #include "vramfit/offload.hpp"
 
 namespace vramfit {
 namespace {
 
-constexpr int64_t kCols = 4096;       // n_in: a multiple of every block size
-constexpr int64_t kRows = 4096;       // n_out of one streamed mat-vec matrix
-constexpr int64_t kBatchRows = 1024;  // n_out of the batched product (its weights stay in cache)
-constexpr int64_t kBatchTokens = 64;  // enough tokens to be compute bound, as a prompt batch is
+constexpr int64_t kBatchTokens = 64;     // enough tokens to be compute bound, as a prompt batch is
+constexpr int64_t kMaxBatchRows = 2048;  // of a batched product: its rate no longer depends on the rows
 constexpr int kRuns = 5;
 // Attention as a prompt batch runs it: kBatchTokens queries of kHeads heads, each over kKeys
 // cached positions of head_dim kHeadDim, kHeads / kHeadsKv query heads sharing a K and V head
@@ -34,6 +34,39 @@ uint64_t l3_cache_bytes() {
   char unit = 0;
   if (!(file >> size >> unit) || size == 0) return uint64_t{32} << 20;
   return unit == 'M' ? size << 20 : unit == 'K' ? size << 10 : size;
+}
+
+// Offsets of a block's f16 scales (and the MXFP4 exponent) in its bytes; the rest of a block
+// holds quants, valid whatever their bits.
+std::vector<size_t> scale_offsets(GgmlType type) {
+  using namespace quant;
+  switch (type) {
+    case GgmlType::Q4_0: return {offsetof(block_q4_0, d)};
+    case GgmlType::Q8_0: return {offsetof(block_q8_0, d)};
+    case GgmlType::MXFP4: return {offsetof(block_mxfp4, e)};
+    case GgmlType::Q2_K: return {offsetof(block_q2_K, d), offsetof(block_q2_K, dmin)};
+    case GgmlType::Q3_K: return {offsetof(block_q3_K, d)};
+    case GgmlType::Q4_K: return {offsetof(block_q4_K, d), offsetof(block_q4_K, dmin)};
+    case GgmlType::Q5_K: return {offsetof(block_q5_K, d), offsetof(block_q5_K, dmin)};
+    case GgmlType::Q6_K: return {offsetof(block_q6_K, d)};
+    default: return {};
+  }
+}
+
+// Random quants with every scale 0x3C3C (f16 1.06; an MXFP4 exponent 0x3C: 2^-67), as a real
+// matrix has them, so no NaN, Inf or denormal slows a kernel. Float types: every byte 0x3C
+// (f16 1.06, bf16 and f32 0.011). xorshift64: 16 bytes of filler per few cycles.
+void fill_weights(GgmlType type, std::vector<std::byte> &weights) {
+  const std::vector<size_t> scales = scale_offsets(type);
+  if (scales.empty()) return (void)std::memset(weights.data(), 0x3C, weights.size());
+  uint64_t state = 0x9E3779B97F4A7C15ull;
+  for (size_t i = 0; i + 8 <= weights.size(); i += 8) {
+    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+    std::memcpy(weights.data() + i, &state, 8);
+  }
+  const size_t block = type_traits(static_cast<uint32_t>(type))->type_size;
+  for (size_t b = 0; b + block <= weights.size(); b += block)
+    for (size_t offset : scales) std::memset(weights.data() + b + offset, 0x3C, type == GgmlType::MXFP4 ? 1 : 2);
 }
 
 // Seconds of the fastest of kRuns calls after one warm-up: the run least disturbed by other
@@ -50,22 +83,26 @@ double best_seconds(F &&run) {
   return best;
 }
 
-// One type's rates: the mat-vec rotates over whole copies of a kRows x kCols matrix in `weights`
-// (several times the L3, so every byte comes from RAM, as a model's weights do), the batched
-// product multiplies the first kBatchRows rows by kBatchTokens tokens.
-HostKernelRate measure_type(cpu::ThreadPool &pool, GgmlType type, const std::vector<std::byte> &weights,
-                            const std::vector<float> &x, std::vector<float> &y) {
-  const uint64_t matrix_bytes = row_bytes(type, kCols) * kRows;
+// One shape's rates: the mat-vec rotates over whole copies of the matrix in `weights` (several
+// times the L3, so every byte comes from RAM, as a model's weights do), one call per matrix as
+// the forward pass makes them; the batched product multiplies the first rows by kBatchTokens.
+HostKernelRate measure_shape(cpu::ThreadPool &pool, const KernelShape &shape, const std::vector<std::byte> &weights) {
+  const uint64_t matrix_bytes = row_bytes(shape.type, shape.row_length) * static_cast<uint64_t>(shape.rows);
   const uint64_t copies = std::max<uint64_t>(1, weights.size() / matrix_bytes);
+  const int64_t batch_rows = std::min(shape.rows, kMaxBatchRows);
+  std::vector<float> x(static_cast<size_t>(shape.row_length * kBatchTokens), 0.01f);
+  std::vector<float> y(static_cast<size_t>(std::max(shape.rows, batch_rows * kBatchTokens)));
   HostKernelRate rate;
   const double pass = best_seconds([&] {
     for (uint64_t c = 0; c < copies; ++c)
-      cpu::matmul(pool, type, weights.data() + c * matrix_bytes, kRows, kCols, x.data(), 1, y.data());
+      cpu::matmul(pool, shape.type, weights.data() + c * matrix_bytes, shape.rows, shape.row_length, x.data(), 1,
+                  y.data());
   });
   rate.matvec_bytes_per_s = double(copies * matrix_bytes) / pass;
-  const double batch = best_seconds(
-      [&] { cpu::matmul(pool, type, weights.data(), kBatchRows, kCols, x.data(), kBatchTokens, y.data()); });
-  rate.matmul_flops = 2.0 * kCols * kBatchRows * kBatchTokens / batch;
+  const double batch = best_seconds([&] {
+    cpu::matmul(pool, shape.type, weights.data(), batch_rows, shape.row_length, x.data(), kBatchTokens, y.data());
+  });
+  rate.matmul_flops = 2.0 * double(shape.row_length) * double(batch_rows) * kBatchTokens / batch;
   return rate;
 }
 
@@ -90,27 +127,27 @@ double measure_attention(cpu::ThreadPool &pool) {
 
 }  // namespace
 
-void measure_host_kernels(MachineProfile &machine, std::span<const GgmlType> types, int n_threads) {
+void measure_host_kernels(MachineProfile &machine, std::span<const KernelShape> shapes, int n_threads) {
+  std::vector<KernelShape> measurable;  // types without a CPU kernel keep the roofline
+  for (const KernelShape &shape : shapes) {
+    const auto traits = type_traits(static_cast<uint32_t>(shape.type));
+    if (!traits || shape.rows <= 0 || shape.row_length <= 0 || shape.row_length % traits->block_size != 0)
+      detail::fail(ErrorCode::invalid_argument,
+                   "measure_host_kernels: {} rows of {} weights of type {} are no matrix the kernels multiply (a "
+                   "row is a whole number of blocks)", shape.rows, shape.row_length, type_name(shape.type));
+    if (is_supported_for_compute(shape.type)) measurable.push_back(shape);
+  }
   cpu::ThreadPool pool(n_threads);
   machine.host_attention_flops = measure_attention(pool);
   machine.measured.host_kernels = true;
-  std::vector<GgmlType> measurable;
-  for (GgmlType type : types)
-    if (row_bytes(type, kCols) > 0 && std::ranges::find(measurable, type) == measurable.end())
-      measurable.push_back(type);
   if (measurable.empty()) return;
-  // Every byte 0x3C: each f16/bf16/f32 scale and value, each E8M0 exponent is then finite and
-  // moderate (f16 1.06, E8M0 2^-67), so no NaN, Inf or denormal slows a kernel; the kernels do
-  // the same work whatever the values, and one memset fills (and pages in) the set quickly.
-  const uint64_t largest = row_bytes(GgmlType::F32, kCols) * kRows;
-  std::vector<std::byte> weights(std::max<uint64_t>(4 * l3_cache_bytes(), largest), std::byte{0x3C});
-  std::vector<float> x(kCols * kBatchTokens, 0.01f), y(kRows * kBatchTokens);
-  for (GgmlType type : measurable) {
-    try {
-      machine.host_kernels[type] = measure_type(pool, type, weights, x, y);
-    } catch (const Error &e) {
-      if (e.code() != ErrorCode::unsupported) throw;  // a type cpu::matmul has no kernel for: the roofline
-    }
+  uint64_t largest = 0;
+  for (const KernelShape &s : measurable)
+    largest = std::max(largest, row_bytes(s.type, s.row_length) * static_cast<uint64_t>(s.rows));
+  std::vector<std::byte> weights(std::max(4 * l3_cache_bytes(), 2 * largest));
+  for (const KernelShape &shape : measurable) {
+    fill_weights(shape.type, weights);
+    machine.host_kernels[shape.type] = measure_shape(pool, shape, weights);
   }
 }
 

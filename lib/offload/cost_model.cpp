@@ -39,6 +39,11 @@ class StageCoster {
     r.flops[0] = known->second.matmul_flops;
     return r;
   }
+  Rates attention_rates() const {
+    Rates r = roofline();
+    if (machine_.host_attention_flops > 0) r.flops[0] = machine_.host_attention_flops;
+    return r;
+  }
 
   // A stage reading `tg_bytes` per generated token and `pp_bytes` once per prompt batch (weights,
   // KV cache) and doing `flops` per token, whose input is `input_bytes` per token. A batch reads
@@ -63,11 +68,6 @@ class StageCoster {
   }
   Stage make(Stage::Kind kind, int32_t index, double bytes, double flops, double input_bytes) const {
     return make(kind, index, bytes, bytes, flops, input_bytes, roofline());
-  }
-  Rates attention_rates() const {
-    Rates r = roofline();
-    if (machine_.host_attention_flops > 0) r.flops[0] = machine_.host_attention_flops;
-    return r;
   }
   // The output head: a prompt batch computes the logits of its last token only, one mat-vec.
   void last_token_only(Stage &s) const {

@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <map>
+#include <tuple>
 
 #include "common/error.hpp"
 #include "offload/layout.hpp"
@@ -87,11 +89,23 @@ ModelShape ModelShape::from_gguf(const gguf::File &file) {
   return m;
 }
 
-std::vector<GgmlType> matrix_types(const ModelShape &model) {
-  std::vector<GgmlType> types;
-  for (const ModelShape::Tensor &t : model.tensors)
-    if (t.n_elements > t.row_length && std::ranges::find(types, t.type) == types.end()) types.push_back(t.type);
-  return types;
+std::vector<KernelShape> kernel_shapes(const ModelShape &model) {
+  std::map<std::tuple<GgmlType, int64_t, int64_t>, uint64_t> bytes;  // (type, n_in, n_out) -> bytes
+  for (const ModelShape::Tensor &t : model.tensors) {
+    if (t.row_length <= 0 || t.n_elements <= t.row_length) continue;  // a vector: no matrix product
+    const bool expert = offload::classify(t.name).role == offload::Role::experts && model.n_expert > 0;
+    const int64_t rows = t.n_elements / t.row_length / (expert ? model.n_expert : 1);
+    bytes[{t.type, t.row_length, std::max<int64_t>(rows, 1)}] += t.bytes;
+  }
+  std::map<GgmlType, std::pair<uint64_t, KernelShape>> largest;  // type -> (bytes, shape)
+  for (const auto &[key, n] : bytes) {
+    const auto &[type, row_length, rows] = key;
+    auto &[most, shape] = largest[type];
+    if (n > most) most = n, shape = KernelShape{type, row_length, rows};
+  }
+  std::vector<KernelShape> shapes;
+  for (const auto &[type, entry] : largest) shapes.push_back(entry.second);
+  return shapes;
 }
 
 }  // namespace vramfit

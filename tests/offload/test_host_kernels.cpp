@@ -127,3 +127,20 @@ TEST_CASE("host kernel rates: a non-positive one is refused by type; the plan sa
   CHECK(json.find(R"("host_kernels": "given")") != std::string::npos);
   CHECK(plan.to_table().find("host Q6_K kernels: mat-vec 2.0 GB/s, matmul 300 Gflop/s") != std::string::npos);
 }
+
+TEST_CASE("kernel_shapes: each matrix type once, in the shape holding most of its bytes, one expert's for experts") {
+  test::MoeDims d;
+  d.n_ff_exp = 512;  // gate and up [256 -> 512] per expert hold twice the bytes of down [512 -> 256]
+  const std::vector<KernelShape> shapes = kernel_shapes(test::moe_shape(d, GgmlType::Q4_K, GgmlType::Q8_0));
+  REQUIRE(shapes.size() == 3);  // the F32 router, Q4_K attention and embeddings, Q8_0 experts
+  auto of = [&](GgmlType type) {
+    for (const KernelShape &s : shapes)
+      if (s.type == type) return s;
+    FAIL("no shape of ", type_name(type));
+    return KernelShape{};
+  };
+  CHECK(of(GgmlType::Q8_0).row_length == 256);
+  CHECK(of(GgmlType::Q8_0).rows == 512);
+  CHECK(of(GgmlType::F32).rows == d.n_expert);  // ffn_gate_inp [n_embd, n_expert]
+  CHECK(of(GgmlType::Q4_K).row_length == 256);
+}
