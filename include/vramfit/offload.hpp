@@ -143,7 +143,7 @@ struct MachineProfile {
 // Fills host_memory_bytes / host_available_bytes from /proc/meminfo (unchanged where absent).
 VRAMFIT_API void probe_host_memory(MachineProfile &machine);
 // Measures host read bandwidth with all hardware threads streaming a buffer of `bytes` bytes
-// (about 0.1 s for the default) and stores it in `machine`.
+// (about 0.1 s for the default; the best of five passes) and stores it in `machine`.
 VRAMFIT_API void measure_host_read_bandwidth(MachineProfile &machine, uint64_t bytes = 256ull << 20);
 
 // What the planner needs of a model: hyper-parameters and the tensor list (name, type, shape,
@@ -214,8 +214,9 @@ VRAMFIT_API std::vector<KernelShape> kernel_shapes(const ModelShape &model);
 // Measures machine.host_kernels[type] for each shape by running the CPU kernels on n_threads
 // threads (0: all cores): mat-vec over copies of the matrix filling a working set a few times the
 // L3 cache (so every byte comes from RAM, as a model's weights do), and the product with a
-// 64-token batch; each the best of five runs, ~0.1 s per type. Also measures
-// host_attention_flops. Types the CPU kernels cannot multiply are skipped. Sets
+// 64-token batch; each the best of six runs, the types taking turns (~0.1 s per type). Also
+// measures host_attention_flops. Types the CPU kernels cannot multiply are skipped (the
+// roofline); a shape whose row is not whole blocks is an Error(invalid_argument). Sets
 // measured.host_kernels.
 VRAMFIT_API void measure_host_kernels(MachineProfile &machine, std::span<const KernelShape> shapes, int n_threads = 0);
 

@@ -13,7 +13,6 @@
 #include "common/error.hpp"
 #include "cpu/nn.hpp"
 #include "cpu/ops.hpp"
-#include "quant/blocks.hpp"
 #include "vramfit/offload.hpp"
 
 namespace vramfit {
@@ -21,7 +20,7 @@ namespace {
 
 constexpr int64_t kBatchTokens = 64;     // enough tokens to be compute bound, as a prompt batch is
 constexpr int64_t kMaxBatchRows = 2048;  // of a batched product: its rate no longer depends on the rows
-constexpr int kRuns = 5;
+constexpr int kRuns = 6;
 // Attention as a prompt batch runs it: kBatchTokens queries of kHeads heads, each over kKeys
 // cached positions of head_dim kHeadDim, kHeads / kHeadsKv query heads sharing a K and V head
 // (grouped-query attention, as TinyLlama and gpt-oss have it).
@@ -36,75 +35,62 @@ uint64_t l3_cache_bytes() {
   return unit == 'M' ? size << 20 : unit == 'K' ? size << 10 : size;
 }
 
-// Offsets of a block's f16 scales (and the MXFP4 exponent) in its bytes; the rest of a block
-// holds quants, valid whatever their bits.
-std::vector<size_t> scale_offsets(GgmlType type) {
-  using namespace quant;
-  switch (type) {
-    case GgmlType::Q4_0: return {offsetof(block_q4_0, d)};
-    case GgmlType::Q8_0: return {offsetof(block_q8_0, d)};
-    case GgmlType::MXFP4: return {offsetof(block_mxfp4, e)};
-    case GgmlType::Q2_K: return {offsetof(block_q2_K, d), offsetof(block_q2_K, dmin)};
-    case GgmlType::Q3_K: return {offsetof(block_q3_K, d)};
-    case GgmlType::Q4_K: return {offsetof(block_q4_K, d), offsetof(block_q4_K, dmin)};
-    case GgmlType::Q5_K: return {offsetof(block_q5_K, d), offsetof(block_q5_K, dmin)};
-    case GgmlType::Q6_K: return {offsetof(block_q6_K, d)};
-    default: return {};
-  }
+template <class F>
+double seconds_of(F &&run) {
+  const auto start = std::chrono::steady_clock::now();
+  run();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Random quants with every scale 0x3C3C (f16 1.06; an MXFP4 exponent 0x3C: 2^-67), as a real
-// matrix has them, so no NaN, Inf or denormal slows a kernel. Float types: every byte 0x3C
-// (f16 1.06, bf16 and f32 0.011). xorshift64: 16 bytes of filler per few cycles.
-void fill_weights(GgmlType type, std::vector<std::byte> &weights) {
-  const std::vector<size_t> scales = scale_offsets(type);
-  if (scales.empty()) return (void)std::memset(weights.data(), 0x3C, weights.size());
-  uint64_t state = 0x9E3779B97F4A7C15ull;
-  for (size_t i = 0; i + 8 <= weights.size(); i += 8) {
-    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
-    std::memcpy(weights.data() + i, &state, 8);
-  }
-  const size_t block = type_traits(static_cast<uint32_t>(type))->type_size;
-  for (size_t b = 0; b + block <= weights.size(); b += block)
-    for (size_t offset : scales) std::memset(weights.data() + b + offset, 0x3C, type == GgmlType::MXFP4 ? 1 : 2);
-}
-
-// Seconds of the fastest of kRuns calls after one warm-up: the run least disturbed by other
-// processes on a shared machine.
+// Seconds of the fastest of kRuns calls: the run least disturbed by other processes on a shared
+// machine (the first run warms up).
 template <class F>
 double best_seconds(F &&run) {
-  run();
   double best = 1e30;
-  for (int r = 0; r < kRuns; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    run();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
+  for (int r = 0; r < kRuns; ++r) best = std::min(best, seconds_of(run));
   return best;
 }
 
-// One shape's rates: the mat-vec rotates over whole copies of the matrix in `weights` (several
-// times the L3, so every byte comes from RAM, as a model's weights do), one call per matrix as
-// the forward pass makes them; the batched product multiplies the first rows by kBatchTokens.
-HostKernelRate measure_shape(cpu::ThreadPool &pool, const KernelShape &shape, const std::vector<std::byte> &weights) {
-  const uint64_t matrix_bytes = row_bytes(shape.type, shape.row_length) * static_cast<uint64_t>(shape.rows);
-  const uint64_t copies = std::max<uint64_t>(1, weights.size() / matrix_bytes);
-  const int64_t batch_rows = std::min(shape.rows, kMaxBatchRows);
-  std::vector<float> x(static_cast<size_t>(shape.row_length * kBatchTokens), 0.01f);
-  std::vector<float> y(static_cast<size_t>(std::max(shape.rows, batch_rows * kBatchTokens)));
-  HostKernelRate rate;
-  const double pass = best_seconds([&] {
-    for (uint64_t c = 0; c < copies; ++c)
-      cpu::matmul(pool, shape.type, weights.data() + c * matrix_bytes, shape.rows, shape.row_length, x.data(), 1,
-                  y.data());
-  });
-  rate.matvec_bytes_per_s = double(copies * matrix_bytes) / pass;
-  const double batch = best_seconds([&] {
-    cpu::matmul(pool, shape.type, weights.data(), batch_rows, shape.row_length, x.data(), kBatchTokens, y.data());
-  });
-  rate.matmul_flops = 2.0 * double(shape.row_length) * double(batch_rows) * kBatchTokens / batch;
-  return rate;
-}
+// One shape's work: a mat-vec over copies of the matrix filling `weights` (several times the L3,
+// so every byte comes from RAM, as a model's weights do), one call per matrix as the forward pass
+// makes them; and the product of its first rows with kBatchTokens tokens. A matrix larger than
+// half the working set (an output head) is cut to fewer rows: its row length sets the speed.
+class ShapeProbe {
+ public:
+  ShapeProbe(const KernelShape &shape, uint64_t working_set)
+      : shape_(shape),
+        rows_(std::clamp<int64_t>(static_cast<int64_t>(working_set / 2 / row_bytes(shape.type, shape.row_length)), 1,
+                                  shape.rows)),
+        matrix_bytes_(row_bytes(shape.type, shape.row_length) * static_cast<uint64_t>(rows_)),
+        copies_(working_set / matrix_bytes_),
+        batch_rows_(std::min(rows_, kMaxBatchRows)),
+        x_(static_cast<size_t>(shape.row_length * kBatchTokens), 0.01f),
+        y_(static_cast<size_t>(std::max(rows_, batch_rows_ * kBatchTokens))) {}
+
+  void time_matvec(cpu::ThreadPool &pool, const std::byte *weights) {
+    matvec_s_ = std::min(matvec_s_, seconds_of([&] {
+      for (uint64_t c = 0; c < copies_; ++c)
+        cpu::matmul(pool, shape_.type, weights + c * matrix_bytes_, rows_, shape_.row_length, x_.data(), 1, y_.data());
+    }));
+  }
+  void time_batch(cpu::ThreadPool &pool, const std::byte *weights) {
+    batch_s_ = std::min(batch_s_, seconds_of([&] {
+      cpu::matmul(pool, shape_.type, weights, batch_rows_, shape_.row_length, x_.data(), kBatchTokens, y_.data());
+    }));
+  }
+  HostKernelRate rate() const {
+    return {double(copies_ * matrix_bytes_) / matvec_s_,
+            2.0 * double(shape_.row_length) * double(batch_rows_) * kBatchTokens / batch_s_};
+  }
+
+ private:
+  KernelShape shape_;
+  int64_t rows_;
+  uint64_t matrix_bytes_, copies_;
+  int64_t batch_rows_;
+  std::vector<float> x_, y_;
+  double matvec_s_ = 1e30, batch_s_ = 1e30;  // the fastest run so far
+};
 
 // flop/s of the CPU attention (4 per key and head dimension: scores, weighted sum; softmax
 // included), the work the forward pass spreads over the pool one (token, head) per task.
@@ -141,14 +127,20 @@ void measure_host_kernels(MachineProfile &machine, std::span<const KernelShape> 
   machine.host_attention_flops = measure_attention(pool);
   machine.measured.host_kernels = true;
   if (measurable.empty()) return;
-  uint64_t largest = 0;
-  for (const KernelShape &s : measurable)
-    largest = std::max(largest, row_bytes(s.type, s.row_length) * static_cast<uint64_t>(s.rows));
-  std::vector<std::byte> weights(std::max(4 * l3_cache_bytes(), 2 * largest));
-  for (const KernelShape &shape : measurable) {
-    fill_weights(shape.type, weights);
-    machine.host_kernels[shape.type] = measure_shape(pool, shape, weights);
-  }
+  // Every byte 0x3C: a valid matrix of every type at once (each f16 scale 1.06, each MXFP4
+  // exponent 2^-67, bf16/f32 0.011: no NaN, Inf or denormal; the kernels' work does not depend on
+  // the values), so the types take turns run by run and a burst of load elsewhere spoils one run
+  // of each rather than every run of one.
+  uint64_t longest_row = 0;
+  for (const KernelShape &shape : measurable)
+    longest_row = std::max(longest_row, row_bytes(shape.type, shape.row_length));
+  const uint64_t working_set = std::max(4 * l3_cache_bytes(), 2 * longest_row);
+  const std::vector<std::byte> weights(working_set, std::byte{0x3C});
+  std::vector<ShapeProbe> probes;
+  for (const KernelShape &shape : measurable) probes.emplace_back(shape, working_set);
+  for (int r = 0; r < kRuns; ++r)
+    for (ShapeProbe &p : probes) p.time_matvec(pool, weights.data()), p.time_batch(pool, weights.data());
+  for (size_t i = 0; i < measurable.size(); ++i) machine.host_kernels[measurable[i].type] = probes[i].rate();
 }
 
 }  // namespace vramfit

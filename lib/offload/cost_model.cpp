@@ -384,8 +384,7 @@ namespace vramfit {
 
 WeightCounts count_weights(const ModelShape &model) {
   using offload::Role;
-  bool untied = false;  // an output.weight of its own: token_embd is only looked up
-  for (const ModelShape::Tensor &t : model.tensors) untied = untied || offload::classify(t.name).role == Role::output;
+  const bool untied = offload::has_output_tensor(model);  // token_embd is only looked up
   WeightCounts c;
   for (const ModelShape::Tensor &t : model.tensors) {
     const Role role = offload::classify(t.name).role;

@@ -35,6 +35,8 @@ struct TensorFacts {
 };
 
 TensorFacts classify(std::string_view name);
+// An output.weight of its own: token_embd is then only looked up (else it is the output projection).
+bool has_output_tensor(const ModelShape &model);
 
 // Throws Error(code) when the expert counts make no sense (used > count, used without count...).
 void check_expert_counts(const ModelShape &model, ErrorCode code, std::string_view who);

@@ -90,10 +90,14 @@ ModelShape ModelShape::from_gguf(const gguf::File &file) {
 }
 
 std::vector<KernelShape> kernel_shapes(const ModelShape &model) {
+  using offload::Role;
+  const bool untied = offload::has_output_tensor(model);  // token_embd only looked up, never multiplied
   std::map<std::tuple<GgmlType, int64_t, int64_t>, uint64_t> bytes;  // (type, n_in, n_out) -> bytes
   for (const ModelShape::Tensor &t : model.tensors) {
+    const Role role = offload::classify(t.name).role;
     if (t.row_length <= 0 || t.n_elements <= t.row_length) continue;  // a vector: no matrix product
-    const bool expert = offload::classify(t.name).role == offload::Role::experts && model.n_expert > 0;
+    if (role == Role::token_embd && untied) continue;
+    const bool expert = role == Role::experts && model.n_expert > 0;
     const int64_t rows = t.n_elements / t.row_length / (expert ? model.n_expert : 1);
     bytes[{t.type, t.row_length, std::max<int64_t>(rows, 1)}] += t.bytes;
   }
