@@ -38,6 +38,30 @@ std::vector<int32_t> bench_tokens(const Model &model, int32_t n) {
   return t;
 }
 
+// The planner's prediction for this run on the CPU alone (every block on the host, no prompt
+// streaming), from the machine measured as `vramfit plan --measure` measures it: read bandwidth,
+// and the CPU kernels' speed for the model's weight types at the run's thread count.
+Plan cpu_only_plan(const ModelBenchOptions &o, int32_t n_threads) {
+  const gguf::File file = gguf::File::open(o.model_path);
+  PlanRequest request;
+  request.n_ctx = static_cast<uint32_t>(o.context.n_ctx);
+  request.n_batch = static_cast<uint32_t>(o.context.n_batch);
+  request.kv_type = o.context.kv_type == GgmlType::F32    ? KvType::f32
+                    : o.context.kv_type == GgmlType::Q8_0 ? KvType::q8_0
+                                                           : KvType::f16;
+  request.policy.strategy = OffloadStrategy::layers;
+  request.policy.n_gpu_layers = 0;
+  request.policy.stream_prefill = false;
+  measure_host_read_bandwidth(request.machine);
+  measure_host_kernels(request.machine, kernel_shapes(ModelShape::from_gguf(file)), n_threads);
+  return make_plan(file, request);
+}
+
+// (predicted - measured) / measured; 0 when nothing was measured.
+double relative_error(double predicted, double measured) {
+  return measured > 0 ? (predicted - measured) / measured : 0;
+}
+
 }  // namespace
 
 int run_model_bench(const ModelBenchOptions &o) {
@@ -76,14 +100,20 @@ int run_model_bench(const ModelBenchOptions &o) {
   const double effective_gbs = tg_tok_s * static_cast<double>(bytes_per_token) / 1e9;
   const double fraction = read_gbs > 0 ? effective_gbs / read_gbs : 0;
   fmt::print(stderr, "{}", ctx.memory_report().to_table());
+  const Plan predicted = cpu_only_plan(o, ctx.n_threads());
+  const double pp_error = relative_error(predicted.predicted_pp_tok_s, pp_tok_s);
+  const double tg_error = relative_error(predicted.predicted_tg_tok_s, tg_tok_s);
 
   if (o.json) {
     fmt::print(
         "{{\"model\": {}, \"n_threads\": {}, \"n_prompt\": {}, \"n_gen\": {}, \"repeats\": {}, "
         "\"pp_tok_s\": {:.3f}, \"tg_tok_s\": {:.3f}, \"weight_bytes_per_token\": {}, "
-        "\"tg_effective_gbs\": {:.3f}, \"read_bandwidth_gbs\": {:.3f}, \"tg_bandwidth_fraction\": {:.4f}}}\n",
+        "\"tg_effective_gbs\": {:.3f}, \"read_bandwidth_gbs\": {:.3f}, \"tg_bandwidth_fraction\": {:.4f}, "
+        "\"cpu_only_prediction\": {{\"pp_tok_s\": {:.3f}, \"tg_tok_s\": {:.3f}, \"pp_error\": {:.4f}, "
+        "\"tg_error\": {:.4f}}}}}\n",
         vramfit::detail::json_quote(model.info().name), ctx.n_threads(), o.n_prompt, o.n_gen, o.repeats, pp_tok_s, tg_tok_s, bytes_per_token,
-        effective_gbs, read_gbs, fraction);
+        effective_gbs, read_gbs, fraction, predicted.predicted_pp_tok_s, predicted.predicted_tg_tok_s, pp_error,
+        tg_error);
     return 0;
   }
   fmt::print("model: {} ({:.1f} MB of weights, {} threads, median of {})\n", model.info().name,
@@ -93,6 +123,9 @@ int run_model_bench(const ModelBenchOptions &o) {
     fmt::print("tg{}: {:.2f} tok/s = {:.2f} GB/s of weights ({:.1f} MB per token); read bandwidth {:.2f} GB/s: "
                "{:.0f}% of the bound\n",
                o.n_gen, tg_tok_s, effective_gbs, bytes_per_token / 1e6, read_gbs, 100 * fraction);
+  fmt::print("planner's CPU-only prediction (plan -ngl 0 --measure): pp {:.2f} tok/s ({:+.0f}%), tg {:.2f} tok/s "
+             "({:+.0f}%)\n",
+             predicted.predicted_pp_tok_s, 100 * pp_error, predicted.predicted_tg_tok_s, 100 * tg_error);
   return 0;
 }
 

@@ -16,9 +16,9 @@ constexpr const char *kDescription =
     "Plans which tensors and KV-cache layers go to the GPU so that everything vramfit allocates\n"
     "there stays within the budget, and predicts prompt and generation speed. Reads only the\n"
     "header, so header-only files work. The machine is measured where it can be (host memory;\n"
-    "host bandwidth with --measure), given by the flags below, or assumed (a 12 GiB RTX\n"
-    "3060-class card on PCIe 4.0 x16); the table says which. -t is accepted as in run,\n"
-    "but no plan depends on it.";
+    "with --measure, host bandwidth and the CPU kernels' speed for the model's weight types at\n"
+    "-t threads), given by the flags below, or assumed (a 12 GiB RTX 3060-class card on PCIe\n"
+    "4.0 x16); the table says which.";
 
 struct PlanOptions {
   bool json = false;
@@ -65,14 +65,16 @@ void add_machine_options(OptionParser &p, PlanOptions &plan) {
              m.host_available_bytes = m.host_memory_bytes = parse_size_flag("--host-memory", v);
              m.given.host_memory = true;
            });
-  p.flag({"--measure"}, "measure host read bandwidth (~0.5 s) instead of assuming it", [&plan] { plan.measure = true; });
+  p.flag({"--measure"}, "measure host read bandwidth and the CPU kernels' speed per weight type at -t threads (~0.5 s)",
+         [&plan] { plan.measure = true; });
 }
 
 // The plan's machine: what this one measures, then what the flags give (they win), then --device sim.
-MachineProfile machine_for(const PlanOptions &plan, const CommonOptions &o) {
+MachineProfile machine_for(const PlanOptions &plan, const CommonOptions &o, const ModelShape &model) {
   MachineProfile m = plan.machine;
   if (!m.given.host_memory) probe_host_memory(m);
   if (plan.measure && !m.given.host_read_bandwidth) measure_host_read_bandwidth(m);
+  if (plan.measure) measure_host_kernels(m, kernel_shapes(model), o.context.n_threads);
   // A simulated device is exactly its capacity, with no CUDA context: plan what run would do.
   const std::string &device = o.model.device;
   if (device.starts_with("sim:")) {
@@ -103,8 +105,8 @@ int run_plan(std::span<const std::string_view> args) {
   const gguf::File file = gguf::File::open(o.model_path);
   const auto opened = std::chrono::steady_clock::now();
   PlanRequest request;
-  const int32_t n_ctx_train = static_cast<int32_t>(ModelShape::from_gguf(file).n_ctx_train);
-  resolve_context(o, n_ctx_train);
+  const ModelShape shape = ModelShape::from_gguf(file);
+  resolve_context(o, static_cast<int32_t>(shape.n_ctx_train));
   request.n_ctx = static_cast<uint32_t>(o.context.n_ctx);
   request.n_batch = static_cast<uint32_t>(o.context.n_batch);
   request.kv_type = o.context.kv_type == GgmlType::F32 ? KvType::f32
@@ -112,7 +114,7 @@ int run_plan(std::span<const std::string_view> args) {
                                                            : KvType::f16;
   request.policy = o.model.offload;
   request.n_contexts = static_cast<uint32_t>(o.model.n_contexts);  // -np: serve's slots
-  request.machine = machine_for(plan, o);
+  request.machine = machine_for(plan, o, shape);
   // As run: a simulated device's budget is its capacity unless one is given.
   if (o.model.device.starts_with("sim:") && request.policy.vram_budget_bytes == 0)
     request.policy.vram_budget_bytes = request.machine.device_memory_bytes;

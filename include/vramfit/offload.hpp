@@ -14,7 +14,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -88,6 +90,16 @@ struct OffloadPolicy {
   int32_t n_cpu_moe = 0;
 };
 
+// How fast the host's matrix kernels run one weight type, at the planned thread count. A tensor
+// of a type without a rate costs the roofline: bytes / host_read_bandwidth, flops / host_flops.
+struct HostKernelRate {
+  // One token (y = W x, the matrix streamed from RAM): weight bytes per second. The host part of
+  // generation costs bytes / min(host_read_bandwidth, this).
+  double matvec_bytes_per_s = 0;
+  // A prompt batch (tens of tokens: compute bound): flop/s, two per weight per token.
+  double matmul_flops = 0;
+};
+
 // Inputs of the memory and cost models. The defaults describe a desktop with a 12 GB
 // RTX 3060-class card on PCIe 4.0 x16; the CLI overrides what it can measure.
 struct MachineProfile {
@@ -106,6 +118,11 @@ struct MachineProfile {
   uint64_t device_fixed_overhead_bytes = 384ull << 20;
   uint64_t host_memory_bytes = 0;     // MemTotal (0 = unknown)
   uint64_t host_available_bytes = 0;  // MemAvailable (0 = unknown: host fit not checked)
+  // Per weight type: the host's kernel speed (measure_host_kernels); empty = the roofline above.
+  std::map<GgmlType, HostKernelRate> host_kernels;
+  // flop/s of the host's attention (scores, softmax, weighted sum over the KV cache), far below
+  // its matmul rate; 0 = host_flops. Measured with host_kernels.
+  double host_attention_flops = 0;
 
   struct Measured {  // which inputs were measured rather than defaulted
     bool host_read_bandwidth = false;
@@ -116,6 +133,7 @@ struct MachineProfile {
     bool device_memory = false;
     bool device_fixed_overhead = false;
     bool host_memory = false;
+    bool host_kernels = false;
   } measured;
   // Which inputs the caller set on purpose (the CLI's --device-memory, --host-bandwidth...). An
   // input neither measured nor given is an assumption (the defaults above), and plans say so.
@@ -125,7 +143,7 @@ struct MachineProfile {
 // Fills host_memory_bytes / host_available_bytes from /proc/meminfo (unchanged where absent).
 VRAMFIT_API void probe_host_memory(MachineProfile &machine);
 // Measures host read bandwidth with all hardware threads streaming a buffer of `bytes` bytes
-// (about 0.1 s for the default) and stores it in `machine`.
+// (about 0.1 s for the default; the best of five passes) and stores it in `machine`.
 VRAMFIT_API void measure_host_read_bandwidth(MachineProfile &machine, uint64_t bytes = 256ull << 20);
 
 // What the planner needs of a model: hyper-parameters and the tensor list (name, type, shape,
@@ -183,6 +201,24 @@ struct WeightCounts {
   double active_bytes = 0;  // bytes read per generated token, the KV cache aside
 };
 VRAMFIT_API WeightCounts count_weights(const ModelShape &model);
+
+// A matrix the CPU kernels multiply: its weight type and shape (one expert's, for expert tensors).
+struct KernelShape {
+  GgmlType type = GgmlType::F32;
+  int64_t row_length = 4096;  // n_in: a multiple of the type's block size
+  int64_t rows = 4096;        // n_out
+};
+// Each matrix type of a model once, in the shape that holds most of its bytes: the kernels' speed
+// depends on it (a short row pays its per-row setup over fewer bytes).
+VRAMFIT_API std::vector<KernelShape> kernel_shapes(const ModelShape &model);
+// Measures machine.host_kernels[type] for each shape by running the CPU kernels on n_threads
+// threads (0: all cores): mat-vec over copies of the matrix filling a working set a few times the
+// L3 cache (so every byte comes from RAM, as a model's weights do), and the product with a
+// 64-token batch; each the best of six runs, the types taking turns (~0.1 s per type). Also
+// measures host_attention_flops. Types the CPU kernels cannot multiply are skipped (the
+// roofline); a shape whose row is not whole blocks is an Error(invalid_argument). Sets
+// measured.host_kernels.
+VRAMFIT_API void measure_host_kernels(MachineProfile &machine, std::span<const KernelShape> shapes, int n_threads = 0);
 
 struct PlanRequest {
   uint32_t n_ctx = 4096;

@@ -10,26 +10,54 @@ namespace vramfit::offload {
 
 namespace {
 
-// Stage costs from the machine profile: rooflines and crossings.
+// Read and flop rates of one stage, [host, device].
+struct Rates {
+  double tg_read[2];  // bytes/s one token reads at
+  double flops[2];    // flop/s
+};
+
+// Stage costs from the machine profile: rooflines and crossings. The host side of a weight
+// stage uses the kernels' measured speed for its type where known (MachineProfile::host_kernels):
+// one token reads at min(bandwidth, mat-vec rate), a batch computes at the type's matmul rate.
 class StageCoster {
  public:
   StageCoster(const MachineProfile &m, uint32_t n_batch)
-      : bandwidth_{m.host_read_bandwidth, m.device_read_bandwidth},
-        flops_{m.host_flops, m.device_flops},
+      : machine_(m),
         link_(m.host_to_device_bandwidth),
         latency_(m.transfer_latency_s),
         n_batch_(n_batch) {}
 
+  Rates roofline() const {
+    return {{machine_.host_read_bandwidth, machine_.device_read_bandwidth},
+            {machine_.host_flops, machine_.device_flops}};
+  }
+  Rates weight_rates(GgmlType type) const {
+    Rates r = roofline();
+    const auto known = machine_.host_kernels.find(type);
+    if (known == machine_.host_kernels.end()) return r;
+    r.tg_read[0] = std::min(r.tg_read[0], known->second.matvec_bytes_per_s);
+    r.flops[0] = known->second.matmul_flops;
+    return r;
+  }
+  Rates attention_rates() const {
+    Rates r = roofline();
+    if (machine_.host_attention_flops > 0) r.flops[0] = machine_.host_attention_flops;
+    return r;
+  }
+
   // A stage reading `tg_bytes` per generated token and `pp_bytes` once per prompt batch (weights,
-  // KV cache) and doing `flops` per token, whose input is `input_bytes` per token.
-  Stage make(Stage::Kind kind, int32_t index, double tg_bytes, double pp_bytes, double flops,
-             double input_bytes) const {
+  // KV cache) and doing `flops` per token, whose input is `input_bytes` per token. A batch reads
+  // at the plain bandwidth: its time is the compute's unless the batch is tiny.
+  Stage make(Stage::Kind kind, int32_t index, double tg_bytes, double pp_bytes, double flops, double input_bytes,
+             const Rates &r) const {
+    const double bandwidth[2] = {machine_.host_read_bandwidth, machine_.device_read_bandwidth};
     Stage s;
     s.kind = kind;
     s.index = index;
     for (int d = 0; d < 2; ++d) {
-      s.tg_s[d] = std::max(tg_bytes / bandwidth_[d], flops / flops_[d]);
-      s.pp_s[d] = std::max(pp_bytes / bandwidth_[d] / n_batch_, flops / flops_[d]);
+      s.tg_s[d] = std::max(tg_bytes / r.tg_read[d], flops / r.flops[d]);
+      s.pp_s[d] = std::max(pp_bytes / bandwidth[d] / n_batch_, flops / r.flops[d]);
+      s.flop_rate[d] = r.flops[d];
     }
     s.tg_cross_s = latency_ + input_bytes / link_;
     s.pp_cross_s = latency_ / n_batch_ + input_bytes / link_;
@@ -39,12 +67,16 @@ class StageCoster {
     return s;
   }
   Stage make(Stage::Kind kind, int32_t index, double bytes, double flops, double input_bytes) const {
-    return make(kind, index, bytes, bytes, flops, input_bytes);
+    return make(kind, index, bytes, bytes, flops, input_bytes, roofline());
+  }
+  // The output head: a prompt batch computes the logits of its last token only, one mat-vec.
+  void last_token_only(Stage &s) const {
+    s.last_token_only = true;
+    for (int d = 0; d < 2; ++d) s.pp_s[d] = s.tg_s[d] / n_batch_;
   }
 
  private:
-  double bandwidth_[2];
-  double flops_[2];
+  const MachineProfile &machine_;
   double link_;
   double latency_;
   double n_batch_;
@@ -126,14 +158,16 @@ void add_stages(Layout &layout, const ModelShape &model, const PlanRequest &requ
   auto weight_stage = [&](int32_t t, double input_floats) {
     const auto i = static_cast<size_t>(t);
     const TensorReads r = tensor_reads(model, tensors[i], layout.facts[i].role, request.n_batch);
-    Stage s = coster.make(Stage::Kind::tensor, t, r.tg_bytes, r.pp_bytes, r.flops, 4.0 * input_floats);
+    Stage s = coster.make(Stage::Kind::tensor, t, r.tg_bytes, r.pp_bytes, r.flops, 4.0 * input_floats,
+                          coster.weight_rates(tensors[i].type));
     s.streamable = layout.facts[i].layer >= 0;  // layer tensors: not the embeddings or the output head
     s.stream_bytes = double(tensors[i].bytes);
     return s;
   };
 
   auto &stages = layout.stages;
-  stages.push_back(Stage{Stage::Kind::source, -1, {0, 0}, {0, 0}, 0, 0});
+  stages.push_back(coster.make(Stage::Kind::source, -1, 0, 0, 0));
+  stages.back().tg_cross_s = stages.back().pp_cross_s = 0;
   if (layout.token_embd >= 0) {  // the lookup reads one row per token, batch or not
     const double row = embedding_row_bytes(tensors[static_cast<size_t>(layout.token_embd)]);
     Stage lookup = coster.make(Stage::Kind::tensor, layout.token_embd, row, 0, sizeof(int32_t));
@@ -147,8 +181,9 @@ void add_stages(Layout &layout, const ModelShape &model, const PlanRequest &requ
     auto add_attention = [&] {
       const double kv_bytes_read = kv_bytes_per_token(model, request.kv_type, n_ctx, l);
       const double attention_flops = 4.0 * model.n_head * model.head_dim * visible_keys(model, n_ctx, l);
-      Stage s = coster.make(Stage::Kind::attention, static_cast<int32_t>(l), kv_bytes_read, attention_flops,
-                            4.0 * stage_input_floats(model, {Role::attention, -1, kAttentionOrder}));
+      Stage s = coster.make(Stage::Kind::attention, static_cast<int32_t>(l), kv_bytes_read, kv_bytes_read,
+                            attention_flops, 4.0 * stage_input_floats(model, {Role::attention, -1, kAttentionOrder}),
+                            coster.attention_rates());
       s.streamable = true;  // through a device copy of the layer's KV: its new rows go back per token
       s.stream_bytes_per_token = 2.0 * double(kv_row_bytes(model, request.kv_type));
       stages.push_back(s);
@@ -161,7 +196,10 @@ void add_stages(Layout &layout, const ModelShape &model, const PlanRequest &requ
     if (!attention_done) add_attention();
   }
   if (output_norm >= 0) stages.push_back(weight_stage(output_norm, model.n_embd));
-  if (layout.output_tensor >= 0) stages.push_back(weight_stage(layout.output_tensor, model.n_embd));
+  if (layout.output_tensor >= 0) {
+    stages.push_back(weight_stage(layout.output_tensor, model.n_embd));
+    coster.last_token_only(stages.back());
+  }
   stages.push_back(coster.make(Stage::Kind::sink, -1, 0, 0, 4.0 * model.n_vocab));
   stages.back().tg_s[0] = stages.back().tg_s[1] = stages.back().pp_s[0] = stages.back().pp_s[1] = 0;
 }
@@ -279,7 +317,6 @@ Times crossing_into(const Layout &layout, const Placement &p, size_t i) {
 double prompt_seconds(const Layout &layout, const Placement &placement, const MachineProfile &m, double n,
                       bool streamed) {
   const double bandwidth[2] = {m.host_read_bandwidth, m.device_read_bandwidth};
-  const double flops[2] = {m.host_flops, m.device_flops};
   const double link = m.host_to_device_bandwidth;
   double seconds = 0;
   int previous = 0;  // the source: the caller's host memory
@@ -288,10 +325,12 @@ double prompt_seconds(const Layout &layout, const Placement &placement, const Ma
     double t = 0;
     if (streamed && d == 0 && s.streamable) {
       d = 1;
-      t = std::max({(s.stream_bytes + n * s.stream_bytes_per_token) / link, n * s.flops / flops[1],
+      t = std::max({(s.stream_bytes + n * s.stream_bytes_per_token) / link, n * s.flops / s.flop_rate[1],
                     s.pp_bytes / bandwidth[1]});
+    } else if (s.last_token_only) {
+      t = s.tg_s[d];
     } else {
-      t = std::max(s.pp_bytes / bandwidth[d], n * s.flops / flops[d]) + n * s.bytes_per_token / bandwidth[d];
+      t = std::max(s.pp_bytes / bandwidth[d], n * s.flops / s.flop_rate[d]) + n * s.bytes_per_token / bandwidth[d];
     }
     if (s.kind == Stage::Kind::sink) d = 0;
     if (d != previous) t += m.transfer_latency_s + n * s.input_bytes / link;
@@ -345,8 +384,7 @@ namespace vramfit {
 
 WeightCounts count_weights(const ModelShape &model) {
   using offload::Role;
-  bool untied = false;  // an output.weight of its own: token_embd is only looked up
-  for (const ModelShape::Tensor &t : model.tensors) untied = untied || offload::classify(t.name).role == Role::output;
+  const bool untied = offload::has_output_tensor(model);  // token_embd is only looked up
   WeightCounts c;
   for (const ModelShape::Tensor &t : model.tensors) {
     const Role role = offload::classify(t.name).role;

@@ -1,5 +1,6 @@
 #include "offload/layout.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace vramfit::offload {
@@ -61,6 +62,11 @@ TensorFacts classify(std::string_view name) {
   else if (starts_with(name, "output."))
     f.role = Role::output;
   return f;
+}
+
+bool has_output_tensor(const ModelShape &model) {
+  return std::ranges::any_of(model.tensors,
+                             [](const ModelShape::Tensor &t) { return classify(t.name).role == Role::output; });
 }
 
 }  // namespace vramfit::offload

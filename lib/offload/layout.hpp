@@ -35,6 +35,8 @@ struct TensorFacts {
 };
 
 TensorFacts classify(std::string_view name);
+// An output.weight of its own: token_embd is then only looked up (else it is the output projection).
+bool has_output_tensor(const ModelShape &model);
 
 // Throws Error(code) when the expert counts make no sense (used > count, used without count...).
 void check_expert_counts(const ModelShape &model, ErrorCode code, std::string_view who);
@@ -61,6 +63,8 @@ struct Stage {
   double pp_bytes = 0;         // read once per batch (weights, KV cache)
   double bytes_per_token = 0;  // read per token whatever the batch (the embedding row)
   double flops = 0;            // per token
+  double flop_rate[2] = {0, 0};  // flop/s it computes at, [host, device] (the host's kernel speed for its type)
+  bool last_token_only = false;  // the output head: a prompt batch computes its last token's logits only
   double input_bytes = 0;      // per token, when the previous stage ran on the other side
   // Streamed (a host-placed stage run on the device for a long prompt): bytes copied to the
   // device once per batch (the weights) and per token (a host layer's new K and V rows).

@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <map>
+#include <tuple>
 
 #include "common/error.hpp"
 #include "offload/layout.hpp"
@@ -85,6 +87,29 @@ ModelShape ModelShape::from_gguf(const gguf::File &file) {
   if (m.n_vocab == 0 && file.has("tokenizer.ggml.tokens"))
     m.n_vocab = static_cast<uint32_t>(file.find("tokenizer.ggml.tokens")->array_size());
   return m;
+}
+
+std::vector<KernelShape> kernel_shapes(const ModelShape &model) {
+  using offload::Role;
+  const bool untied = offload::has_output_tensor(model);  // token_embd only looked up, never multiplied
+  std::map<std::tuple<GgmlType, int64_t, int64_t>, uint64_t> bytes;  // (type, n_in, n_out) -> bytes
+  for (const ModelShape::Tensor &t : model.tensors) {
+    const Role role = offload::classify(t.name).role;
+    if (t.row_length <= 0 || t.n_elements <= t.row_length) continue;  // a vector: no matrix product
+    if (role == Role::token_embd && untied) continue;
+    const bool expert = role == Role::experts && model.n_expert > 0;
+    const int64_t rows = t.n_elements / t.row_length / (expert ? model.n_expert : 1);
+    bytes[{t.type, t.row_length, std::max<int64_t>(rows, 1)}] += t.bytes;
+  }
+  std::map<GgmlType, std::pair<uint64_t, KernelShape>> largest;  // type -> (bytes, shape)
+  for (const auto &[key, n] : bytes) {
+    const auto &[type, row_length, rows] = key;
+    auto &[most, shape] = largest[type];
+    if (n > most) most = n, shape = KernelShape{type, row_length, rows};
+  }
+  std::vector<KernelShape> shapes;
+  for (const auto &[type, entry] : largest) shapes.push_back(entry.second);
+  return shapes;
 }
 
 }  // namespace vramfit

@@ -83,6 +83,15 @@ std::vector<LayerSides> layer_sides(const Plan &plan) {
   return sides;
 }
 
+// {"Q4_K": {"matvec_bytes_per_s": ..., "matmul_flops": ...}, ...}: {} when the host is a roofline.
+std::string json_host_kernels(const MachineProfile &m) {
+  std::string out = "{";
+  for (const auto &[type, rate] : m.host_kernels)
+    out += fmt::format("{}\"{}\": {{\"matvec_bytes_per_s\": {:.6g}, \"matmul_flops\": {:.6g}}}",
+                       out.size() > 1 ? ", " : "", type_name(type), rate.matvec_bytes_per_s, rate.matmul_flops);
+  return out + "}";
+}
+
 std::string json_side(const std::string &side) { return side == "-" ? "null" : "\"" + side + "\""; }
 
 }  // namespace
@@ -115,20 +124,22 @@ std::string Plan::to_json() const {
       "\"device_read_bandwidth\": {:.6g}, \"host_to_device_bandwidth\": {:.6g}, \"transfer_latency_s\": {:.6g}, "
       "\"host_flops\": {:.6g}, \"device_flops\": {:.6g}, \"device_memory_bytes\": {}, "
       "\"device_fixed_overhead_bytes\": {}, \"device_fixed_overhead_measured\": {}, \"host_memory_bytes\": {}, "
-      "\"host_available_bytes\": {}}},\n",
+      "\"host_available_bytes\": {}, \"host_attention_flops\": {:.6g}, \"host_kernels\": {}}},\n",
       m.host_read_bandwidth, m.measured.host_read_bandwidth, m.device_read_bandwidth, m.host_to_device_bandwidth,
       m.transfer_latency_s, m.host_flops, m.device_flops, m.device_memory_bytes, m.device_fixed_overhead_bytes,
-      m.measured.device_fixed_overhead, m.host_memory_bytes, m.host_available_bytes);
+      m.measured.device_fixed_overhead, m.host_memory_bytes, m.host_available_bytes,
+      m.host_attention_flops, json_host_kernels(m));
   const auto &ms = m.measured, &gv = m.given;
   out += fmt::format(
       "  \"machine_sources\": {{\"device_memory\": \"{}\", \"device_fixed_overhead\": \"{}\", "
       "\"device_read_bandwidth\": \"{}\", \"host_read_bandwidth\": \"{}\", \"host_to_device_bandwidth\": \"{}\", "
-      "\"host_flops\": \"{}\", \"device_flops\": \"{}\", \"host_memory\": \"{}\"}},\n",
+      "\"host_flops\": \"{}\", \"device_flops\": \"{}\", \"host_memory\": \"{}\", \"host_kernels\": \"{}\"}},\n",
       fact_source(ms.device_memory, gv.device_memory), fact_source(ms.device_fixed_overhead, gv.device_fixed_overhead),
       fact_source(ms.device_read_bandwidth, gv.device_read_bandwidth),
       fact_source(ms.host_read_bandwidth, gv.host_read_bandwidth),
       fact_source(ms.host_to_device_bandwidth, gv.host_to_device_bandwidth), fact_source(ms.host_flops, gv.host_flops),
-      fact_source(ms.device_flops, gv.device_flops), fact_source(ms.host_memory, gv.host_memory));
+      fact_source(ms.device_flops, gv.device_flops), fact_source(ms.host_memory, gv.host_memory),
+      fact_source(ms.host_kernels, gv.host_kernels));
   out += "  \"notes\": [";
   for (size_t i = 0; i < notes.size(); ++i) out += (i ? ", " : "") + detail::json_quote(notes[i]);
   out += "],\n  \"layers\": [\n";
@@ -172,6 +183,15 @@ std::string machine_table(const MachineProfile &m) {
        ms.host_to_device_bandwidth, gv.host_to_device_bandwidth);
   line(fmt::format("compute: gpu {:.1f} Tflop/s, host {:.2f} Tflop/s", m.device_flops / 1e12, m.host_flops / 1e12),
        ms.device_flops && ms.host_flops, gv.device_flops || gv.host_flops);
+  if (m.host_kernels.empty())
+    line("host kernels: no per-type rates (the roofline)", false, false);
+  if (m.host_attention_flops > 0)
+    line(fmt::format("host attention {:.0f} Gflop/s", m.host_attention_flops / 1e9), ms.host_kernels,
+         gv.host_kernels);
+  for (const auto &[type, rate] : m.host_kernels)
+    line(fmt::format("host {} kernels: mat-vec {:.1f} GB/s, matmul {:.0f} Gflop/s", type_name(type),
+                     rate.matvec_bytes_per_s / 1e9, rate.matmul_flops / 1e9),
+         ms.host_kernels, gv.host_kernels);
   if (m.host_available_bytes == 0)
     line("host memory unknown", false, false);
   else

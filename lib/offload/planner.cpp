@@ -556,6 +556,14 @@ void validate(const ModelShape &model, const PlanRequest &request) {
        {m.host_read_bandwidth, m.device_read_bandwidth, m.host_to_device_bandwidth, m.host_flops, m.device_flops})
     if (!(rate > 0))
       detail::fail(ErrorCode::invalid_argument, "machine profile: bandwidths and flop rates must be positive");
+  if (!(m.host_attention_flops >= 0))
+    detail::fail(ErrorCode::invalid_argument, "machine profile: host_attention_flops ({}) must not be negative",
+                 m.host_attention_flops);
+  for (const auto &[type, rate] : m.host_kernels)
+    if (!(rate.matvec_bytes_per_s > 0) || !(rate.matmul_flops > 0))
+      detail::fail(ErrorCode::invalid_argument,
+                   "machine profile: host kernel rates of {} must be positive ({} B/s, {} flop/s)", type_name(type),
+                   rate.matvec_bytes_per_s, rate.matmul_flops);
   if (request.policy.min_ctx > request.n_ctx)
     detail::fail(ErrorCode::invalid_argument, "min_ctx {} is larger than n_ctx {}", request.policy.min_ctx,
                  request.n_ctx);

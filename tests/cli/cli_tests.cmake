@@ -97,7 +97,10 @@ vramfit_cli_test(cli_plan_machine_given ARGS plan -m ${llama70b} --host-memory 6
   "--device-memory=24 GiB"
   OUT "host memory: fits \\([0-9.]+ GiB needed, 64.00 GiB available\\).*  gpu memory 24.00 GiB +given\n.*  host read bandwidth 80.0 GB/s +given\n.*  host memory 64.00 GiB available of 64.00 GiB +given\n")
 vramfit_cli_test(cli_plan_machine_json ARGS plan ${llama70b} --vram-budget 11.5GiB --host-memory 64GiB --json
-  OUT "\"machine_sources\": {\"device_memory\": \"assumed\", [^\n]*\"host_memory\": \"given\"}")
+  OUT "\"machine_sources\": {\"device_memory\": \"assumed\", [^\n]*\"host_memory\": \"given\", \"host_kernels\": \"assumed\"}")
+# --measure: the CPU kernels' speed for the model's weight types (header only: the types suffice).
+vramfit_cli_test(cli_plan_measure_kernels ARGS plan -m ${llama70b} --measure -t 1
+  OUT "host read bandwidth [0-9.]+ GB/s +measured\n.*  host Q4_K kernels: mat-vec [0-9.]+ GB/s, matmul [0-9]+ Gflop/s +measured\n")
 # plan and run share the default context (the trained 2048 of stories260K here) and shrink it alike.
 vramfit_cli_test(cli_plan_sim_like_run ARGS plan -m ${stories} --device sim:3MiB -ngl 6
   OUT "n_ctx 1024, n_batch 512.*budget 0.00 GiB \\(3145728 bytes\\).*context shrunk from 2048 to 1024 tokens")
@@ -133,7 +136,7 @@ vramfit_cli_test(cli_tokenize_dash_p ARGS tokenize -m ${stories} -p "Hello world
 vramfit_cli_test(cli_tokenize_file_dir RC 2 ARGS tokenize -m ${stories} -f ${VRAMFIT_SHARED}
   ERR "-f: cannot read '[^']*': Is a directory")
 vramfit_cli_test(cli_bench_model_sim ARGS bench -m ${stories} -p 32 -n 8 -r 1 -t 1 --device=sim:64MiB -ngl 3
-  OUT "pp32: [0-9.]+ tok/s\ntg8: [0-9.]+ tok/s = [0-9.]+ GB/s of weights .* read bandwidth [0-9.]+ GB/s"
+  OUT "pp32: [0-9.]+ tok/s\ntg8: [0-9.]+ tok/s = [0-9.]+ GB/s of weights .* read bandwidth [0-9.]+ GB/s.*\nplanner's CPU-only prediction \\(plan -ngl 0 --measure\\): pp [0-9.]+ tok/s \\([-+][0-9]+%\\), tg [0-9.]+"
   ERR "\nsim +[0-9.]+ ")
 vramfit_cli_test(cli_bench_ctx_too_small RC 2 ARGS bench -m ${stories} -p 32 -n 8 -c 16
   ERR "-c 16 cannot hold -p 32 \\+ -n 8 tokens")
