@@ -53,7 +53,7 @@ Plan cpu_only_plan(const ModelBenchOptions &o, int32_t n_threads) {
   request.policy.n_gpu_layers = 0;
   request.policy.stream_prefill = false;
   measure_host_read_bandwidth(request.machine);
-  measure_host_kernels(request.machine, kernel_shapes(ModelShape::from_gguf(file)), n_threads);
+  measure_host_kernels(request.machine, kernel_shapes(ModelShape::from_gguf(file), request.n_batch), n_threads);
   return make_plan(file, request);
 }
 

@@ -74,7 +74,8 @@ MachineProfile machine_for(const PlanOptions &plan, const CommonOptions &o, cons
   MachineProfile m = plan.machine;
   if (!m.given.host_memory) probe_host_memory(m);
   if (plan.measure && !m.given.host_read_bandwidth) measure_host_read_bandwidth(m);
-  if (plan.measure) measure_host_kernels(m, kernel_shapes(model), o.context.n_threads);
+  if (plan.measure)
+    measure_host_kernels(m, kernel_shapes(model, static_cast<uint32_t>(o.context.n_batch)), o.context.n_threads);
   // A simulated device is exactly its capacity, with no CUDA context: plan what run would do.
   const std::string &device = o.model.device;
   if (device.starts_with("sim:")) {

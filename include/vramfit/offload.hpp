@@ -207,14 +207,17 @@ struct KernelShape {
   GgmlType type = GgmlType::F32;
   int64_t row_length = 4096;  // n_in: a multiple of the type's block size
   int64_t rows = 4096;        // n_out
+  int64_t tokens = 64;        // of a prompt batch's product: an expert sees only its share of them
 };
 // Each matrix type of a model once, in the shape that holds most of its bytes: the kernels' speed
-// depends on it (a short row pays its per-row setup over fewer bytes).
-VRAMFIT_API std::vector<KernelShape> kernel_shapes(const ModelShape &model);
+// depends on it (a short row pays its per-row setup over fewer bytes). An expert matrix's prompt
+// product has the tokens a batch of n_batch routes to one expert (n_batch * k / N, at least 1):
+// few tokens per call cost more per flop; other matrices have min(n_batch, 64).
+VRAMFIT_API std::vector<KernelShape> kernel_shapes(const ModelShape &model, uint32_t n_batch = 512);
 // Measures machine.host_kernels[type] for each shape by running the CPU kernels on n_threads
 // threads (0: all cores): mat-vec over copies of the matrix filling a working set a few times the
-// L3 cache (so every byte comes from RAM, as a model's weights do), and the product with a
-// 64-token batch; each the best of six runs, the types taking turns (~0.1 s per type). Also
+// L3 cache (so every byte comes from RAM, as a model's weights do), and the product with a batch
+// of shape.tokens tokens; each the best of six runs, the types taking turns (~0.1 s per type). Also
 // measures host_attention_flops. Types the CPU kernels cannot multiply are skipped (the
 // roofline); a shape whose row is not whole blocks is an Error(invalid_argument). Sets
 // measured.host_kernels.

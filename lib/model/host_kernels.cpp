@@ -18,10 +18,10 @@
 namespace vramfit {
 namespace {
 
-constexpr int64_t kBatchTokens = 64;     // enough tokens to be compute bound, as a prompt batch is
+constexpr int64_t kAttentionTokens = 64;  // queries of the attention probe, as a prompt batch has
 constexpr int64_t kMaxBatchRows = 2048;  // of a batched product: its rate no longer depends on the rows
 constexpr int kRuns = 6;
-// Attention as a prompt batch runs it: kBatchTokens queries of kHeads heads, each over kKeys
+// Attention as a prompt batch runs it: kAttentionTokens queries of kHeads heads, each over kKeys
 // cached positions of head_dim kHeadDim, kHeads / kHeadsKv query heads sharing a K and V head
 // (grouped-query attention, as TinyLlama and gpt-oss have it).
 constexpr int64_t kHeads = 32, kHeadsKv = 4, kHeadDim = 64, kKeys = 256;
@@ -53,7 +53,7 @@ double best_seconds(F &&run) {
 
 // One shape's work: a mat-vec over copies of the matrix filling `weights` (several times the L3,
 // so every byte comes from RAM, as a model's weights do), one call per matrix as the forward pass
-// makes them; and the product of its first rows with kBatchTokens tokens. A matrix larger than
+// makes them; and the product of its first rows with shape.tokens tokens. A matrix larger than
 // half the working set (an output head) is cut to fewer rows: its row length sets the speed.
 class ShapeProbe {
  public:
@@ -64,8 +64,9 @@ class ShapeProbe {
         matrix_bytes_(row_bytes(shape.type, shape.row_length) * static_cast<uint64_t>(rows_)),
         copies_(working_set / matrix_bytes_),
         batch_rows_(std::min(rows_, kMaxBatchRows)),
-        x_(static_cast<size_t>(shape.row_length * kBatchTokens), 0.01f),
-        y_(static_cast<size_t>(std::max(rows_, batch_rows_ * kBatchTokens))) {}
+        tokens_(std::max<int64_t>(shape.tokens, 1)),
+        x_(static_cast<size_t>(shape.row_length * tokens_), 0.01f),
+        y_(static_cast<size_t>(std::max(rows_, batch_rows_ * tokens_))) {}
 
   void time_matvec(cpu::ThreadPool &pool, const std::byte *weights) {
     matvec_s_ = std::min(matvec_s_, seconds_of([&] {
@@ -75,12 +76,12 @@ class ShapeProbe {
   }
   void time_batch(cpu::ThreadPool &pool, const std::byte *weights) {
     batch_s_ = std::min(batch_s_, seconds_of([&] {
-      cpu::matmul(pool, shape_.type, weights, batch_rows_, shape_.row_length, x_.data(), kBatchTokens, y_.data());
+      cpu::matmul(pool, shape_.type, weights, batch_rows_, shape_.row_length, x_.data(), tokens_, y_.data());
     }));
   }
   HostKernelRate rate() const {
     return {double(copies_ * matrix_bytes_) / matvec_s_,
-            2.0 * double(shape_.row_length) * double(batch_rows_) * kBatchTokens / batch_s_};
+            2.0 * double(shape_.row_length) * double(batch_rows_) * double(tokens_) / batch_s_};
   }
 
  private:
@@ -88,6 +89,7 @@ class ShapeProbe {
   int64_t rows_;
   uint64_t matrix_bytes_, copies_;
   int64_t batch_rows_;
+  int64_t tokens_;
   std::vector<float> x_, y_;
   double matvec_s_ = 1e30, batch_s_ = 1e30;  // the fastest run so far
 };
@@ -96,10 +98,10 @@ class ShapeProbe {
 // included), the work the forward pass spreads over the pool one (token, head) per task.
 double measure_attention(cpu::ThreadPool &pool) {
   const int64_t stride = kHeadsKv * kHeadDim;  // one K (or V) row: every KV head's
-  std::vector<float> q(kBatchTokens * kHeads * kHeadDim, 0.01f), out(q.size());
+  std::vector<float> q(kAttentionTokens * kHeads * kHeadDim, 0.01f), out(q.size());
   std::vector<float> k(kKeys * stride, 0.02f), v(kKeys * stride, 0.03f);
   const double seconds = best_seconds([&] {
-    pool.parallel_for(kBatchTokens * kHeads, [&](int64_t begin, int64_t end) {
+    pool.parallel_for(kAttentionTokens * kHeads, [&](int64_t begin, int64_t end) {
       std::vector<float> scores(kKeys);
       for (int64_t task = begin; task < end; ++task) {
         const int64_t head = (task % kHeads) / (kHeads / kHeadsKv) * kHeadDim;
@@ -108,7 +110,7 @@ double measure_attention(cpu::ThreadPool &pool) {
       }
     });
   });
-  return 4.0 * kHeadDim * kKeys * kBatchTokens * kHeads / seconds;
+  return 4.0 * kHeadDim * kKeys * kAttentionTokens * kHeads / seconds;
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <tuple>
 
@@ -89,23 +90,27 @@ ModelShape ModelShape::from_gguf(const gguf::File &file) {
   return m;
 }
 
-std::vector<KernelShape> kernel_shapes(const ModelShape &model) {
+std::vector<KernelShape> kernel_shapes(const ModelShape &model, uint32_t n_batch) {
   using offload::Role;
   const bool untied = offload::has_output_tensor(model);  // token_embd only looked up, never multiplied
-  std::map<std::tuple<GgmlType, int64_t, int64_t>, uint64_t> bytes;  // (type, n_in, n_out) -> bytes
+  const int64_t dense_tokens = std::clamp<int64_t>(n_batch, 1, 64);
+  const int64_t expert_tokens =
+      model.n_expert > 0 ? std::max<int64_t>(1, std::llround(double(n_batch) * model.expert_fraction())) : 1;
+  // (type, n_in, n_out, tokens) -> bytes
+  std::map<std::tuple<GgmlType, int64_t, int64_t, int64_t>, uint64_t> bytes;
   for (const ModelShape::Tensor &t : model.tensors) {
     const Role role = offload::classify(t.name).role;
     if (t.row_length <= 0 || t.n_elements <= t.row_length) continue;  // a vector: no matrix product
     if (role == Role::token_embd && untied) continue;
     const bool expert = role == Role::experts && model.n_expert > 0;
     const int64_t rows = t.n_elements / t.row_length / (expert ? model.n_expert : 1);
-    bytes[{t.type, t.row_length, std::max<int64_t>(rows, 1)}] += t.bytes;
+    bytes[{t.type, t.row_length, std::max<int64_t>(rows, 1), expert ? expert_tokens : dense_tokens}] += t.bytes;
   }
   std::map<GgmlType, std::pair<uint64_t, KernelShape>> largest;  // type -> (bytes, shape)
   for (const auto &[key, n] : bytes) {
-    const auto &[type, row_length, rows] = key;
+    const auto &[type, row_length, rows, tokens] = key;
     auto &[most, shape] = largest[type];
-    if (n > most) most = n, shape = KernelShape{type, row_length, rows};
+    if (n > most) most = n, shape = KernelShape{type, row_length, rows, tokens};
   }
   std::vector<KernelShape> shapes;
   for (const auto &[type, entry] : largest) shapes.push_back(entry.second);
