@@ -212,7 +212,9 @@ struct KernelShape {
 // Each matrix type of a model once, in the shape that holds most of its bytes: the kernels' speed
 // depends on it (a short row pays its per-row setup over fewer bytes). An expert matrix's prompt
 // product has the tokens a batch of n_batch routes to one expert (n_batch * k / N, at least 1):
-// few tokens per call cost more per flop; other matrices have min(n_batch, 64).
+// few tokens per call cost more per flop; other matrices have min(n_batch, 128) (measured against
+// vramfit bench: 64 tokens pack the weights for too few, 256 or more leave out the elementwise work
+// of a prompt, swiglu, norms and rope, that no stage of the cost model holds).
 VRAMFIT_API std::vector<KernelShape> kernel_shapes(const ModelShape &model, uint32_t n_batch = 512);
 // Measures machine.host_kernels[type] for each shape by running the CPU kernels on n_threads
 // threads (0: all cores): mat-vec over copies of the matrix filling a working set a few times the

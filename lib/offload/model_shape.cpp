@@ -93,7 +93,7 @@ ModelShape ModelShape::from_gguf(const gguf::File &file) {
 std::vector<KernelShape> kernel_shapes(const ModelShape &model, uint32_t n_batch) {
   using offload::Role;
   const bool untied = offload::has_output_tensor(model);  // token_embd only looked up, never multiplied
-  const int64_t dense_tokens = std::clamp<int64_t>(n_batch, 1, 64);
+  const int64_t dense_tokens = std::clamp<int64_t>(n_batch, 1, 128);
   const int64_t expert_tokens =
       model.n_expert > 0 ? std::max<int64_t>(1, std::llround(double(n_batch) * model.expert_fraction())) : 1;
   // (type, n_in, n_out, tokens) -> bytes
