@@ -74,11 +74,19 @@ inline __m128i q3_scales(const uint8_t *packed) {
 // Q4_0 / Q8_0 / MXFP4 against Q8_0 activations: one exact integer sum per 32-weight block, combined in
 // the same scalar order as vec_dot_q8_0_generic.
 
-// Q4_0 and MXFP4 quants as unsigned bytes u = q + offset (Q4_0: the raw nibbles, offset 8; MXFP4:
-// the doubled E2M1 value + 12, in 0..24). maddubs takes them as they are: sum(q * y) =
-// sum(u * y) - offset * sum(y), exact in integers (the row kernels correct once per block).
+// Quants as unsigned bytes u = q + offset (Q4_0: the raw nibbles, offset 8; MXFP4: the doubled
+// E2M1 value + 12, in 0..24; Q8_0: q + 128, for dpbusd only: maddubs's pair sums of it would
+// saturate). maddubs and dpbusd take them as they are: sum(q * y) = sum(u * y) - offset * sum(y),
+// exact in integers (the kernels correct once per block).
 template <class Block>
-constexpr int kQuantOffset = std::is_same_v<Block, block_q4_0> ? 8 : 12;
+constexpr int kQuantOffset = std::is_same_v<Block, block_q4_0> ? 8 : std::is_same_v<Block, block_mxfp4> ? 12 : 128;
+
+// VNNI on 256-bit registers (the AVX-512 table): dpbusd replaces maddubs + madd.
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define VRAMFIT_VNNI256 1
+#else
+#define VRAMFIT_VNNI256 0
+#endif
 
 // ggml's kvalues_mxfp4 (the doubled E2M1 value of each 4-bit code) + 12, in both 128-bit lanes.
 inline __m256i mxfp4_unsigned_values() {
@@ -90,6 +98,7 @@ inline __m256i block_nibbles(const uint8_t *qs) {
   const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i *>(qs));
   return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(bits, 4), bits), _mm256_set1_epi8(0x0F));
 }
+inline __m256i unsigned_quants(const block_q8_0 &b) { return _mm256_xor_si256(load256(b.qs), _mm256_set1_epi8(-128)); }
 inline __m256i unsigned_quants(const block_q4_0 &b) { return block_nibbles(b.qs); }
 inline __m256i unsigned_quants(const block_mxfp4 &b) {
   return _mm256_shuffle_epi8(mxfp4_unsigned_values(), block_nibbles(b.qs));
@@ -168,24 +177,19 @@ inline void quantize_q8_0_block_avx2(const float *x, block_q8_0 &y) {
 // Q8_0 (its quants span all of int8), unsigned quants for Q4_0 / MXFP4 (corrected per block by
 // block_sums8). |pair sums| <= 2 * 24 * 128: maddubs cannot saturate.
 // With VNNI, Q8_0 goes unsigned too (q + 128, one xor) into a single dpbusd.
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-constexpr bool kQ8_0Unsigned = true;
-#else
-constexpr bool kQ8_0Unsigned = false;
-#endif
 template <class Block>
-constexpr int kRowOffset = std::is_same_v<Block, block_q8_0> ? 128 : kQuantOffset<Block>;
+constexpr bool kUnsignedRows = !std::is_same_v<Block, block_q8_0> || VRAMFIT_VNNI256;
 
 template <class Block>
 __m256i row_lane_sums(const Block &w, const block_q8_0 &a, __m256i y) {
-  if constexpr (std::is_same_v<Block, block_q8_0>) {
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_xor_si256(load256(w.qs), _mm256_set1_epi8(-128)), y);
-#else
+  if constexpr (!kUnsignedRows<Block>) {
     return q8_0_lane_sums(w, a);
-#endif
   } else {
+#if VRAMFIT_VNNI256
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), unsigned_quants(w), y);
+#else
     return _mm256_madd_epi16(_mm256_maddubs_epi16(unsigned_quants(w), y), _mm256_set1_epi16(1));
+#endif
   }
 }
 
@@ -193,11 +197,11 @@ __m256i row_lane_sums(const Block &w, const block_q8_0 &a, __m256i y) {
 template <class Block>
 __m256i block_sums8(const __m256i *lane_sums, __m256i y) {
   const __m256i sums = hsum8x8(lane_sums);
-  if constexpr (std::is_same_v<Block, block_q8_0> && !kQ8_0Unsigned) {
+  if constexpr (!kUnsignedRows<Block>) {
     return sums;
   } else {
     const __m256i pairs = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), y), _mm256_set1_epi16(1));
-    return _mm256_sub_epi32(sums, _mm256_set1_epi32(kRowOffset<Block> * hsum(pairs)));
+    return _mm256_sub_epi32(sums, _mm256_set1_epi32(kQuantOffset<Block> * hsum(pairs)));
   }
 }
 
@@ -309,7 +313,7 @@ void rows_dot_q8_0_avx2(int64_t n, const std::byte *w, size_t w_stride, const vo
       __m256i lane_sums[kRowTile];
       for (int r = 0; r < kRowTile; ++r) {
         const QuantPair q = unsigned_quant_pair(rows[r] + i);
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#if VRAMFIT_VNNI256
         lane_sums[r] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q.lo, ylo), q.hi, yhi);
 #else
         // |each maddubs pair| <= 2 * 24 * 127, so the int16 sum of two cannot overflow.

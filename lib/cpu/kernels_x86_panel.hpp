@@ -1,16 +1,16 @@
-// Prompt processing for the 32-weight formats (Q4_0, Q8_0, MXFP4) with AVX-512 VNNI: a panel of
-// kPanelRows weight rows against every token of a batch.
+// Prompt processing with AVX-512 VNNI: a panel of kPanelRows weight rows against every token of
+// a batch, for Q4_0, Q8_0, MXFP4 and the K-quants.
 //
 // The panel is packed once per call into a thread-local buffer, VNNI's layout: for each block,
-// 8 vectors whose 32-bit lane r holds 4 consecutive quants of row r as unsigned bytes (u = q +
-// offset, see kQuantOffset). One dpbusd with 4 activation bytes broadcast then adds 4 products
-// to each of the 16 rows, so a block costs 8 dpbusd per token and no reduction at all: lane r
-// is row r. Each packed vector serves kPanelTokens tokens from a register.
+// vectors whose 32-bit lane r holds 4 consecutive quants of row r as unsigned bytes (u = q +
+// offset: kQuantOffset, or 32 for the K-quants). One dpbusd with 4 activation bytes broadcast
+// then adds 4 products to each of the 16 rows, so no reduction is needed at all: lane r is row r.
+// Each packed vector serves kPanelTokens tokens from a register.
 //
-// Exact integer sums: sum(q * y) = sum(u * y) - offset * sum(y), with sum(y) per token and block
-// computed once per matmul, when the tokens are packed (PanelTokenBlock). Each lane then does vec_dot_q8_0_avx2's float operations in
-// block order (d = weight scale * activation scale, then d * isum, then the add), so y[t][r] is
-// vec_dot of row r and token t bit for bit.
+// Exact integer sums: sum(q * y) = sum(u * y) - offset * sum(y), with the tokens' sums computed
+// once per matmul, when the tokens are packed (PanelTokenBlock, PanelTokenBlockK). Each lane then
+// does the float operations of the one-row kernels in block order, so y[t][r] is vec_dot of row
+// r and token t bit for bit.
 // Included by kernels_simd.hpp after kernels_x86_fused.hpp (uses its unpacking).
 #pragma once
 
@@ -37,13 +37,6 @@ struct alignas(64) PanelBlock {
 };
 static_assert(sizeof(PanelBlock) == 576);
 
-// The 32 quants of a block as unsigned bytes in weight order (u = q + kQuantOffset<Block>).
-inline __m256i panel_quants(const block_q8_0 &b) { return _mm256_xor_si256(load256(b.qs), _mm256_set1_epi8(-128)); }
-inline __m256i panel_quants(const block_q4_0 &b) { return unsigned_quants(b); }
-inline __m256i panel_quants(const block_mxfp4 &b) { return unsigned_quants(b); }
-template <class Block>
-constexpr int32_t kPanelOffset = std::is_same_v<Block, block_q8_0> ? 128 : kQuantOffset<Block>;
-
 // Row by row, so the weights are read as one ascending stream (the rows are contiguous).
 template <class Block>
 void pack_panel(int64_t nb, const std::byte *w, size_t w_stride, int n_rows, PanelBlock *panel) {
@@ -53,7 +46,7 @@ void pack_panel(int64_t nb, const std::byte *w, size_t w_stride, int n_rows, Pan
     for (int64_t i = 0; i < nb; ++i) {
       PanelBlock &p = panel[i];
       if (r < n_rows) {
-        _mm256_store_si256(reinterpret_cast<__m256i *>(groups), panel_quants(row[i]));
+        _mm256_store_si256(reinterpret_cast<__m256i *>(groups), unsigned_quants(row[i]));
         p.d[r] = block_scale(row[i]);
       } else {
         std::memset(groups, 0, sizeof groups);
@@ -90,7 +83,7 @@ void panel_tokens(int64_t nb, const PanelBlock *panel, const PanelTokenBlock *ti
     const __m512 wd = _mm512_load_ps(p.d);
 #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) {
-      const __m512i exact = _mm512_sub_epi32(isum[t], _mm512_set1_epi32(kPanelOffset<Block> * a.sum[t]));
+      const __m512i exact = _mm512_sub_epi32(isum[t], _mm512_set1_epi32(kQuantOffset<Block> * a.sum[t]));
       const __m512 d = _mm512_mul_ps(wd, _mm512_set1_ps(a.d[t]));
       sum[t] = _mm512_add_ps(sum[t], _mm512_mul_ps(d, _mm512_cvtepi32_ps(exact)));
     }

@@ -155,6 +155,7 @@ void attention_head(const float *q, const float *k, const float *v, int64_t firs
     }
     std::copy(acc, acc + kBlock, out + d0);
   }
+  if (d0 == head_dim) return;  // head_dim 64, 128: no remainder
   std::fill(out + d0, out + head_dim, 0.0f);
   for (int64_t p = first; p < n_kv; ++p) {
     const float *vp = v + p * stride;

@@ -153,6 +153,23 @@ const Tile *pack_panel_tokens(ThreadPool &pool, const std::byte *act, size_t act
   return packed;
 }
 
+// Prompts through the table's panel kernel: the tokens packed once, then each thread's band of
+// rows kPanelRows at a time.
+void matmul_panels(ThreadPool &pool, PanelDot panel_dot, GgmlType type, const std::byte *weights, size_t w_bytes,
+                   int64_t n_out, int64_t n_in, const std::byte *act, size_t act_bytes, int64_t n_tokens, float *y) {
+  const void *tokens =
+      vec_dot_type(type) == GgmlType::Q8_K
+          ? static_cast<const void *>(pack_panel_tokens<PanelTokenBlockK, quant::block_q8_K>(
+                pool, act, act_bytes, n_in / quant::QK_K, n_tokens))
+          : pack_panel_tokens<PanelTokenBlock, quant::block_q8_0>(pool, act, act_bytes, n_in / 32, n_tokens);
+  pool.parallel_for(n_out, [&](int64_t r_begin, int64_t r_end) {
+    for (int64_t r0 = r_begin; r0 < r_end; r0 += kPanelRows) {
+      const int rows = static_cast<int>(std::min<int64_t>(kPanelRows, r_end - r0));
+      panel_dot(n_in, weights + r0 * w_bytes, w_bytes, rows, tokens, n_tokens, y + r0, static_cast<size_t>(n_out));
+    }
+  });
+}
+
 }  // namespace
 
 void matmul(ThreadPool &pool, GgmlType type, const void *w, int64_t n_out, int64_t n_in, const float *x,
@@ -171,20 +188,8 @@ void matmul(ThreadPool &pool, GgmlType type, const void *w, int64_t n_out, int64
   });
 
   const auto *weights = static_cast<const std::byte *>(w);
-  if (const PanelDot panel_dot = n_tokens >= kPanelMinTokens ? k.panel_dot(type) : nullptr) {
-    const void *tokens = vec_dot_type(type) == GgmlType::Q8_K
-                             ? static_cast<const void *>(pack_panel_tokens<PanelTokenBlockK, quant::block_q8_K>(
-                                   pool, act, act_bytes, n_in / quant::QK_K, n_tokens))
-                             : pack_panel_tokens<PanelTokenBlock, quant::block_q8_0>(pool, act, act_bytes, n_in / 32,
-                                                                                     n_tokens);
-    pool.parallel_for(n_out, [&](int64_t r_begin, int64_t r_end) {
-      for (int64_t r0 = r_begin; r0 < r_end; r0 += kPanelRows) {
-        const int rows = static_cast<int>(std::min<int64_t>(kPanelRows, r_end - r0));
-        panel_dot(n_in, weights + r0 * w_bytes, w_bytes, rows, tokens, n_tokens, y + r0, static_cast<size_t>(n_out));
-      }
-    });
-    return;
-  }
+  if (const PanelDot panel_dot = n_tokens >= kPanelMinTokens ? k.panel_dot(type) : nullptr)
+    return matmul_panels(pool, panel_dot, type, weights, w_bytes, n_out, n_in, act, act_bytes, n_tokens, y);
 
   // Each thread takes a contiguous band of weight rows, so every weight byte is read once per
   // call; tiles of 16 rows x kTileTokens tokens keep both in cache. The tiled kernel (where the

@@ -71,6 +71,17 @@ inline std::vector<std::byte> random_row(std::mt19937 &rng, GgmlType type, int64
   return row;
 }
 
+// n_out rows of n_in weights, one after the other: odd rows random_row, even rows the quantized
+// form of small Gaussian values.
+inline std::vector<std::byte> mixed_rows(std::mt19937 &rng, GgmlType type, int64_t n_out, int64_t n_in) {
+  std::vector<std::byte> w;
+  for (int64_t r = 0; r < n_out; ++r) {
+    const auto row = r % 2 ? random_row(rng, type, n_in) : quantized_row(type, gaussian_row(rng, n_in, 0.05f));
+    w.insert(w.end(), row.begin(), row.end());
+  }
+  return w;
+}
+
 inline std::vector<double> dequantized(GgmlType type, const void *data, int64_t n) {
   std::vector<float> f(static_cast<size_t>(n));
   quant::dequantize_row_ref(type, data, f.data(), n);

@@ -181,11 +181,7 @@ TEST_CASE("matmul over tiles of tokens gives vec_dot's bits for every token, typ
     x.insert(x.end(), xt.begin(), xt.end());
   }
   for (GgmlType type : compute_types()) {
-    std::vector<std::byte> w;
-    for (int64_t r = 0; r < n_out; ++r) {
-      const auto row = r % 2 ? random_row(rng, type, n_in) : quantized_row(type, gaussian_row(rng, n_in, 0.05f));
-      w.insert(w.end(), row.begin(), row.end());
-    }
+    const std::vector<std::byte> w = mixed_rows(rng, type, n_out, n_in);
     const size_t w_bytes = row_bytes(type, n_in);
     std::vector<std::byte> act(row_bytes(cpu::vec_dot_type(type), n_in));
     for (cpu::Isa isa : cpu::supported_isas()) {
@@ -217,11 +213,7 @@ TEST_CASE("matmul of one token over 8-row tiles gives vec_dot's bits for 32-weig
   for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::MXFP4})
     for (int64_t n_in : {32, 64, 96, 160, 224}) {
       const int64_t n_out = 19;
-      std::vector<std::byte> w;
-      for (int64_t r = 0; r < n_out; ++r) {
-        const auto row = r % 2 ? random_row(rng, type, n_in) : quantized_row(type, gaussian_row(rng, n_in, 0.05f));
-        w.insert(w.end(), row.begin(), row.end());
-      }
+      const std::vector<std::byte> w = mixed_rows(rng, type, n_out, n_in);
       const size_t w_bytes = row_bytes(type, n_in);
       std::vector<std::byte> act(row_bytes(cpu::vec_dot_type(type), n_in));
       for (int token = 0; token < 2; ++token) {
