@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (libFuzzer + ASan + UBSan, clang): builds tests/fuzz into build-fuzz,
-# replays the regression inputs of tests/fuzz/corpus, then fuzzes every harness for SECONDS
-# seconds each (default 20) from seeds it derives from ../shared (never copied into the repo).
-# Any crash, leak, sanitizer report, uncaught exception or timeout fails the script; its input is
-# saved as build-fuzz/crashes/HARNESS-* (add it to tests/fuzz/corpus/HARNESS/ with the fix).
+# replays the regression inputs (tests/fuzz/corpus, and the GGUF ones tests/gguf/hostile_gguf.py
+# writes), then fuzzes every harness for SECONDS seconds each (default 20) from seeds it derives
+# from ../shared (never copied into the repo). Any crash, leak, sanitizer report, uncaught
+# exception or timeout fails the script; its input is saved as build-fuzz/crashes/HARNESS-* (with
+# the fix, add it to tests/fuzz/corpus/HARNESS/, or a GGUF file to hostile_gguf.py).
 # Prints executions and coverage per harness and writes them to build-fuzz/fuzz-report.txt.
 #   scripts/fuzz.sh [SECONDS] [HARNESS...]      e.g. scripts/fuzz.sh 600 fuzz_gguf
 set -euo pipefail
@@ -35,12 +36,18 @@ report=build-fuzz/fuzz-report.txt
 failed=0
 for h in "${harnesses[@]}"; do
   bin=build-fuzz/fuzz/$h
-  regressions=tests/fuzz/corpus/$h
+  regressions=build-fuzz/regressions/$h
+  rm -rf "$regressions"
+  mkdir -p "$regressions"
+  if compgen -G "tests/fuzz/corpus/$h/*" >/dev/null; then cp tests/fuzz/corpus/"$h"/* "$regressions"/; fi
+  if [[ $h == fuzz_gguf ]]; then
+    python3 tests/gguf/hostile_gguf.py vocab-30000-cjk "$regressions/vocab-30000-cjk.gguf"
+  fi
   work=build-fuzz/corpus/$h
   seeds=build-fuzz/seeds/$h
   rm -rf "$seeds"
   VRAMFIT_FUZZ_SEEDS=$seeds "$bin" 2>/dev/null
-  mkdir -p "$work" "$regressions"
+  mkdir -p "$work"
   # Every crash found so far, run once each: none may fail again.
   if compgen -G "$regressions/*" >/dev/null; then
     if ! "$bin" -timeout=30 "$regressions"/* >"build-fuzz/$h.replay.log" 2>&1; then
