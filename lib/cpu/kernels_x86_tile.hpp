@@ -55,10 +55,49 @@ struct LaneSums {
 };
 
 #if defined(__AVX512BW__)  // ---- 512-bit blocks, VNNI ----
+// Each format's quants are unpacked in the order its bits lie in the block (shifts and masks, no
+// lane shuffles), and the activations are loaded in that same order instead: once per block for
+// all the rows a kernel takes, so the reordering costs the rows nothing. Every 16-byte lane of an
+// unpacked vector holds one sub-block of 16 consecutive weights, so the scales still apply lane by
+// lane. The integer sums are exact, so the order does not change them.
+
+// The activations of one Q8_K block as 4 x 64 bytes, in the order the weights' quants come in.
+struct ActQuants {
+  __m512i v[4];
+};
+
+inline __m512i load512(const void *p) { return _mm512_loadu_si512(p); }
+inline __m512i join_loads(const int8_t *lo, const int8_t *hi) { return join256(load256(lo), load256(hi)); }
+
+// Natural order (Q6_K): vector j = weights 64j..64j+63.
+inline ActQuants act_natural(const int8_t *a) { return {{load512(a), load512(a + 64), load512(a + 128), load512(a + 192)}}; }
+
+// Nibble order (Q4_K, Q5_K: the low and high nibbles of 64 bytes): vector 2h = weights
+// 128h + 0..31 | 128h + 64..95 (low nibbles), 2h + 1 = 128h + 32..63 | 128h + 96..127 (high).
+inline ActQuants act_nibbles(const int8_t *a) {
+  return {{join_loads(a, a + 64), join_loads(a + 32, a + 96), join_loads(a + 128, a + 192),
+           join_loads(a + 160, a + 224)}};
+}
+
+// Crumb order (Q2_K, Q3_K: bit pair s of 64 bytes): vector s = weights 32s + 0..31 | 128 + 32s + 0..31.
+inline ActQuants act_crumbs(const int8_t *a) {
+  return {{join_loads(a, a + 128), join_loads(a + 32, a + 160), join_loads(a + 64, a + 192),
+           join_loads(a + 96, a + 224)}};
+}
+
+template <class Block>
+inline ActQuants act_quants(const block_q8_K &a) {
+  if constexpr (std::is_same_v<Block, block_q6_K>)
+    return act_natural(a.qs);
+  else if constexpr (std::is_same_v<Block, block_q2_K> || std::is_same_v<Block, block_q3_K>)
+    return act_crumbs(a.qs);
+  else
+    return act_nibbles(a.qs);
+}
 
 // Shuffle control spreading int16 scale elements over packs_epi32(P(q[2p]), P(q[2p+1])), where
 // P(q[j]) are the 4-product sums of dot256_quants: 128-bit lane k of the pack holds four sums of
-// q[2p] (scale element lo[k]) then four of q[2p+1] (element hi[k]).
+// q[2p] (scale element lo[k]) then four of q[2p+1] (element hi[k]), elements of lane k's own 128 bits.
 inline __m512i pick_packed(const int (&lo)[4], const int (&hi)[4]) {
   const auto ctl = [](int e) { return static_cast<int16_t>(((2 * e + 1) << 8) | (2 * e)); };
   __m128i lane[4];
@@ -72,33 +111,47 @@ inline __m512i pick_packed(const int (&lo)[4], const int (&hi)[4]) {
 // sum_k q[k] * a[k] * scale(k) for 4 x 64 unsigned quants, folded to 8 int32 lanes. VNNI's
 // dpbusd sums 4 products per int32 (|sum| <= 4 * 63 * 128 < 2^15 for every format), so pairs
 // of vectors pack to int16 exactly and one dpwssd (madd + add) per 128 weights applies the scales.
-inline __m256i dot256_quants(const __m512i *q, const __m512i *scale, const int8_t *a) {
+inline __m256i dot256_quants(const __m512i *q, const __m512i *scale, const ActQuants &a) {
   const __m512i zero = _mm512_setzero_si512();
   __m512i acc = zero;
   for (int p = 0; p < 2; ++p) {
-    const __m512i s0 = _mm512_dpbusd_epi32(zero, q[2 * p], _mm512_loadu_si512(a + 128 * p));
-    const __m512i s1 = _mm512_dpbusd_epi32(zero, q[2 * p + 1], _mm512_loadu_si512(a + 128 * p + 64));
+    const __m512i s0 = _mm512_dpbusd_epi32(zero, q[2 * p], a.v[2 * p]);
+    const __m512i s1 = _mm512_dpbusd_epi32(zero, q[2 * p + 1], a.v[2 * p + 1]);
     acc = _mm512_dpwssd_epi32(acc, _mm512_packs_epi32(s0, s1), scale[p]);  // acc += madd(...)
   }
   return fold512(acc);
 }
 
-// Scales of 16 sub-blocks of 16 (int16) spread for dot256_quants over q[2h] = weights 128h +
-// 0..63 and q[2h+1] = 128h + 64..127: pack lane k covers sub-blocks 8h + k and 8h + 4 + k.
-inline void spread_scales16(__m256i sc16, __m512i *scale) {
+// Scales of 16 sub-blocks of 16 (int16) for natural order: q[2h] = weights 128h + 0..63, q[2h+1] =
+// 128h + 64..127, so pack lane k covers sub-blocks 8h + k and 8h + 4 + k.
+inline void spread_scales_natural(__m256i sc16, __m512i *scale) {
   for (int half = 0; half < 2; ++half) {
     const __m512i s = _mm512_broadcast_i32x4(half ? _mm256_extracti128_si256(sc16, 1) : _mm256_castsi256_si128(sc16));
     scale[half] = _mm512_shuffle_epi8(s, pick_packed({0, 1, 2, 3}, {4, 5, 6, 7}));
   }
 }
 
-// A block with mins (Q2_K, Q4_K, Q5_K) unpacked: q[j] = weights 64j..64j+63 as unsigned bytes,
+// The same for crumb order: q[s] lane k is sub-block {2s, 2s + 1, 8 + 2s, 9 + 2s}[k], so lanes 0-1
+// read sub-blocks 0-7 and lanes 2-3 sub-blocks 8-15, each from its own copy.
+inline void spread_scales_crumbs(__m256i sc16, __m512i *scale) {
+  const __m512i s = _mm512_castsi256_si512(sc16);
+  const __m512i halves = _mm512_shuffle_i64x2(s, s, _MM_SHUFFLE(1, 1, 0, 0));  // 0-7, 0-7, 8-15, 8-15
+  scale[0] = _mm512_shuffle_epi8(halves, pick_packed({0, 1, 0, 1}, {2, 3, 2, 3}));
+  scale[1] = _mm512_shuffle_epi8(halves, pick_packed({4, 5, 4, 5}, {6, 7, 6, 7}));
+}
+
+// a | (b & c), one instruction.
+inline __m512i or_masked(__m512i a, __m512i b, __m512i c) { return _mm512_ternarylogic_epi32(a, b, c, 0xF8); }
+
+// A block with mins (Q2_K, Q4_K, Q5_K) unpacked: q[j] the unsigned quants of ActQuants vector j,
 // scale their scales for dot256_quants, mins16 the min of each bsum's 16 weights.
 struct MinsBlock {
   __m512i q[4], scale[2];
   __m256i mins16;
 };
 
+// Q4_K / Q5_K in nibble order; 8 scales of 32 weights: q[2p] lane k is sub-block of 32
+// {4p, 4p, 4p + 2, 4p + 2}[k], q[2p + 1] lane k {4p + 1, 4p + 1, 4p + 3, 4p + 3}[k].
 template <class Block>
 inline MinsBlock unpack_q45(const Block &b) {
   const __m512i low4 = _mm512_set1_epi8(0x0F);
@@ -106,47 +159,43 @@ inline MinsBlock unpack_q45(const Block &b) {
   const __m128i sm = k4_scales_mins(b.scales);  // bytes 0..7 scales, 8..15 mins
   const __m512i scales8 = _mm512_broadcast_i32x4(_mm256_castsi256_si128(_mm256_cvtepu8_epi16(sm)));
   u.mins16 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
-  for (int half = 0; half < 2; ++half) {  // 64 bytes: low nibbles w 0..31|64..95, high 32..63|96..127
-    const __m512i bits = _mm512_loadu_si512(b.qs + 64 * half);
-    const __m512i lo = _mm512_and_si512(bits, low4);
-    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(bits, 4), low4);
-    u.q[2 * half] = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(1, 0, 1, 0));
-    u.q[2 * half + 1] = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(3, 2, 3, 2));
+  for (int half = 0; half < 2; ++half) {
+    const __m512i bits = load512(b.qs + 64 * half);
+    u.q[2 * half] = _mm512_and_si512(bits, low4);
+    u.q[2 * half + 1] = _mm512_and_si512(_mm512_srli_epi16(bits, 4), low4);
   }
-  if constexpr (std::is_same_v<Block, block_q5_K>) {  // bit 2j of qh[l]: weight 64j + l; 2j+1: 64j + 32 + l
-    const __m512i one = _mm512_set1_epi8(1);
+  if constexpr (std::is_same_v<Block, block_q5_K>) {
+    // Bit 2j of qh[l]: weight 64j + l; 2j + 1: 64j + 32 + l. With h = qh | qh >> 2 (halves),
+    // q[0]'s fifth bit is bit 0 of h, q[1]'s bit 1, q[2]'s bit 4, q[3]'s bit 5; each goes to bit 4.
+    const __m512i bit4 = _mm512_set1_epi8(0x10);
     const __m256i qh = load256(b.qh);
-    const __m512i h = join256(qh, _mm256_srli_epi16(qh, 1));
-    for (int j = 0; j < 4; ++j)
-      u.q[j] = _mm512_or_si512(u.q[j], _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h, 2 * j), one), 4));
+    const __m512i h = join256(qh, _mm256_srli_epi16(qh, 2));
+    u.q[0] = or_masked(u.q[0], _mm512_slli_epi16(h, 4), bit4);
+    u.q[1] = or_masked(u.q[1], _mm512_slli_epi16(h, 3), bit4);
+    u.q[2] = or_masked(u.q[2], h, bit4);
+    u.q[3] = or_masked(u.q[3], _mm512_srli_epi16(h, 1), bit4);
   }
-  // P(q[j]) lanes 0-7: sub-block 2j, 8-15: 2j+1, so pack lane k covers sub-blocks 4p + (k >= 2)
-  // (from q[2p]) and 4p + 2 + (k >= 2) (from q[2p+1]).
-  u.scale[0] = _mm512_shuffle_epi8(scales8, pick_packed({0, 0, 1, 1}, {2, 2, 3, 3}));
-  u.scale[1] = _mm512_shuffle_epi8(scales8, pick_packed({4, 4, 5, 5}, {6, 6, 7, 7}));
+  u.scale[0] = _mm512_shuffle_epi8(scales8, pick_packed({0, 0, 2, 2}, {1, 1, 3, 3}));
+  u.scale[1] = _mm512_shuffle_epi8(scales8, pick_packed({4, 4, 6, 6}, {5, 5, 7, 7}));
   return u;
 }
 
-// Q2_K: weight 128h + 32s + l is bits 2s of qs[32h + l]; scales[g]: scale low nibble, min high.
+// Q2_K in crumb order: weight 128h + 32s + l is bits 2s of qs[32h + l]; scales[g]: scale low
+// nibble, min high.
 inline MinsBlock unpack_q2(const block_q2_K &b) {
   const __m512i three = _mm512_set1_epi8(0x03);
   const __m128i low4 = _mm_set1_epi8(0x0F);
   MinsBlock u;
   const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i *>(b.scales));
-  spread_scales16(_mm256_cvtepu8_epi16(_mm_and_si128(packed, low4)), u.scale);
+  spread_scales_crumbs(_mm256_cvtepu8_epi16(_mm_and_si128(packed, low4)), u.scale);
   u.mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), low4));
-  for (int half = 0; half < 2; ++half) {
-    const __m256i qs = load256(b.qs + 32 * half);
-    const __m512i low = join256(qs, _mm256_srli_epi16(qs, 2));  // s = 0 | 1 at bits 0-1, s = 2 | 3 at 4-5
-    u.q[2 * half] = _mm512_and_si512(low, three);
-    u.q[2 * half + 1] = _mm512_and_si512(_mm512_srli_epi16(low, 4), three);
-  }
+  const __m512i bits = load512(b.qs);
+  for (int s = 0; s < 4; ++s) u.q[s] = _mm512_and_si512(_mm512_srli_epi16(bits, 2 * s), three);
   return u;
 }
 
 // Q3_K / Q6_K block unpacked: 16 sub-blocks of 16 with signed scales; quants used unsigned
 // (q + 2^kOffsetShift: Q3_K's q + 4, Q6_K's q + 32), the offset taken back from the bsums.
-// q[2h]: weights 128h + 0..63, q[2h+1]: 128h + 64..127.
 template <int kOffsetShift>
 struct OffsetBlock {
   __m512i q[4], scale[2];
@@ -155,42 +204,40 @@ struct OffsetBlock {
 using Q3Block = OffsetBlock<2>;
 using Q6Block = OffsetBlock<5>;
 
+// Q6_K in natural order: weight 128h + 32k + l has its low 4 bits in ql[64h + 32(k & 1) + l]
+// (nibble k / 2) and its high 2 at bits 2k of qh[32h + l].
 inline Q6Block unpack_q6(const block_q6_K &b) {
   const __m512i low4 = _mm512_set1_epi8(0x0F);
   const __m512i two = _mm512_set1_epi8(0x03);
   Q6Block u;
   u.sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(b.scales)));
   for (int half = 0; half < 2; ++half) {
-    const __m512i l = _mm512_loadu_si512(b.ql + 64 * half);
+    const __m512i l = load512(b.ql + 64 * half);
     const __m256i hq = load256(b.qh + 32 * half);
     const __m512i h = join256(hq, _mm256_srli_epi16(hq, 2));
     u.q[2 * half] = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_slli_epi16(_mm512_and_si512(h, two), 4));
     u.q[2 * half + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4),
                                         _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h, 4), two), 4));
   }
-  spread_scales16(u.sc16, u.scale);
+  spread_scales_natural(u.sc16, u.scale);
   return u;
 }
 
-// Q3_K: q + 4 = low 2 bits | hmask bit << 2; weight 128h + 32s + l has its low bits at bits 2s
-// of qs[32h + l] and its high bit at bit 4h + s of hmask[l].
+// Q3_K in crumb order: q + 4 = low 2 bits | hmask bit << 2; weight 128h + 32s + l has its low
+// bits at bits 2s of qs[32h + l] and its high bit at bit 4h + s of hmask[l]. With
+// h = hmask | hmask >> 4 (halves), q[s]'s high bit is bit s of h; it goes to bit 2.
 inline Q3Block unpack_q3(const block_q3_K &b) {
-  const __m512i two = _mm512_set1_epi8(0x03);
-  const __m512i one = _mm512_set1_epi8(0x01);
+  const __m512i three = _mm512_set1_epi8(0x03);
+  const __m512i bit2 = _mm512_set1_epi8(0x04);
   Q3Block u;
   u.sc16 = _mm256_cvtepi8_epi16(q3_scales(b.scales));
+  spread_scales_crumbs(u.sc16, u.scale);
   const __m256i hm = load256(b.hmask);
-  const __m512i high = join256(hm, _mm256_srli_epi16(hm, 1));  // bit 4h+s: s even low half, odd high
-  for (int half = 0; half < 2; ++half) {
-    const __m256i qs = load256(b.qs + 32 * half);
-    const __m512i low = join256(qs, _mm256_srli_epi16(qs, 2));  // s = 0 | 1 at bits 0-1, s = 2 | 3 at 4-5
-    for (int k = 0; k < 2; ++k) {
-      const __m512i low2 = _mm512_and_si512(_mm512_srli_epi16(low, 4 * k), two);
-      const __m512i bit = _mm512_and_si512(_mm512_srli_epi16(high, 4 * half + 2 * k), one);
-      u.q[2 * half + k] = _mm512_or_si512(low2, _mm512_slli_epi16(bit, 2));
-    }
-  }
-  spread_scales16(u.sc16, u.scale);
+  const __m512i h = join256(hm, _mm256_srli_epi16(hm, 4));
+  const __m512i high[4] = {_mm512_slli_epi16(h, 2), _mm512_slli_epi16(h, 1), h, _mm512_srli_epi16(h, 1)};
+  const __m512i bits = load512(b.qs);
+  for (int s = 0; s < 4; ++s)
+    u.q[s] = or_masked(_mm512_and_si512(_mm512_srli_epi16(bits, 2 * s), three), high[s], bit2);
   return u;
 }
 
@@ -212,9 +259,20 @@ struct OffsetBlock {
 using Q3Block = OffsetBlock<2>;
 using Q6Block = OffsetBlock<5>;
 
+// The activations of one Q8_K block, read in natural order as the quants are unpacked.
+struct ActQuants {
+  const int8_t *qs;
+};
+
+template <class Block>
+inline ActQuants act_quants(const block_q8_K &a) {
+  return {a.qs};
+}
+
 // sum_k q[k] * a[k] * scale(k) for 8 x 32 unsigned quants, as 8 int32 lanes (a maddubs pair
 // stays below 2^15: 2 * 63 * 128).
-inline __m256i dot256_quants(const __m256i *q, const __m256i *scale, const int8_t *a) {
+inline __m256i dot256_quants(const __m256i *q, const __m256i *scale, const ActQuants &act) {
+  const int8_t *a = act.qs;
   __m256i acc = _mm256_madd_epi16(_mm256_maddubs_epi16(q[0], load256(a)), scale[0]);
 #pragma GCC unroll 7
   for (int c = 1; c < 8; ++c)
@@ -310,16 +368,6 @@ inline Q6Block unpack_q6(const block_q6_K &b) {
 
 #endif  // __AVX512BW__
 
-inline LaneSums lane_sums(const MinsBlock &w, const block_q8_K &a) {
-  return {dot256_quants(w.q, w.scale, a.qs), _mm256_madd_epi16(w.mins16, load256(a.bsums))};
-}
-
-template <int kOffsetShift>
-inline LaneSums lane_sums(const OffsetBlock<kOffsetShift> &w, const block_q8_K &a) {
-  const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(w.sc16, load256(a.bsums)), kOffsetShift);
-  return {_mm256_sub_epi32(dot256_quants(w.q, w.scale, a.qs), offset), _mm256_setzero_si256()};
-}
-
 template <class Block>
 inline auto unpack_block(const Block &b) {
   if constexpr (std::is_same_v<Block, block_q6_K>)
@@ -331,6 +379,23 @@ inline auto unpack_block(const Block &b) {
   else
     return unpack_q45(b);
 }
+
+// `x` is act_quants<Block>(a): the kernels load it once for all the rows they take.
+inline LaneSums lane_sums(const MinsBlock &w, const block_q8_K &a, const ActQuants &x) {
+  return {dot256_quants(w.q, w.scale, x), _mm256_madd_epi16(w.mins16, load256(a.bsums))};
+}
+
+template <int kOffsetShift>
+inline LaneSums lane_sums(const OffsetBlock<kOffsetShift> &w, const block_q8_K &a, const ActQuants &x) {
+  const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(w.sc16, load256(a.bsums)), kOffsetShift);
+  return {_mm256_sub_epi32(dot256_quants(w.q, w.scale, x), offset), _mm256_setzero_si256()};
+}
+
+template <class Block>
+inline LaneSums lane_sums(const Block &w, const block_q8_K &a) {
+  return lane_sums(unpack_block(w), a, act_quants<Block>(a));
+}
+
 
 template <class Block>
 inline float block_dmin(const Block &b) {
@@ -349,7 +414,8 @@ void tile_dot_k_x86(int64_t n, const void *w_row, const std::byte *act, size_t s
     const auto block = unpack_block(w[i]);
     __m256i dots[kTile], mins[kTile];
     for (int t = 0; t < kTile; ++t) {
-      const LaneSums s = lane_sums(block, act_block(act, stride, t, i));
+      const block_q8_K &a = act_block(act, stride, t, i);
+      const LaneSums s = lane_sums(block, a, act_quants<Block>(a));
       dots[t] = s.dot;
       mins[t] = s.mins;
     }
@@ -373,7 +439,7 @@ float vec_dot_k_x86(int64_t n, const void *w_row, const void *act_row) {
     __m256i dots[kTile], mins[kTile];
     alignas(32) float act_d[kTile], w_d[kTile], w_dmin[kTile];
     for (int b = 0; b < kTile; ++b) {
-      const LaneSums s = lane_sums(unpack_block(w[i + b]), a[i + b]);
+      const LaneSums s = lane_sums(w[i + b], a[i + b]);
       dots[b] = s.dot;
       mins[b] = s.mins;
       act_d[b] = a[i + b].d;
@@ -390,44 +456,87 @@ float vec_dot_k_x86(int64_t n, const void *w_row, const void *act_row) {
     for (int b = 0; b < kTile; ++b) sum += term[b];
   }
   for (; i < nb; ++i) {
-    const LaneSums s = lane_sums(unpack_block(w[i]), a[i]);
+    const LaneSums s = lane_sums(w[i], a[i]);
     sum += k_block_sum(a[i].d, half_to_float(w[i].d), block_dmin(w[i]), hsum(s.dot), hsum(s.mins));
   }
   return sum;
 }
 
-// The f16 field at `offset` bytes into block i of 8 rows, as 8 floats (exact: F16C).
+// Block i's f16 scales of 8 rows (d, and dmin for the formats with mins), by one gather of the
+// 32-bit word that holds them in each row: 8 scalar loads and inserts per field cost the 8-row
+// kernel as much as unpacking a row. The word is d | dmin << 16 where dmin follows d (Q2_K,
+// Q4_K, Q5_K), else the word ending with d (it ends Q3_K and Q6_K blocks), so every read lies in
+// the block. F16C converts exactly, as half_to_float.
 template <class Block>
-inline __m256 row_halves8(const Block *const *rows, int64_t i, size_t offset) {
-  uint16_t h[kRowTile];
-  for (int r = 0; r < kRowTile; ++r) std::memcpy(&h[r], reinterpret_cast<const char *>(&rows[r][i]) + offset, 2);
-  return _mm256_cvtph_ps(_mm_setr_epi16(h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]));
-}
+class RowScales8 {
+ public:
+  static constexpr bool kHasMins = !std::is_same_v<Block, block_q6_K> && !std::is_same_v<Block, block_q3_K>;
+
+  RowScales8(const Block *row0, size_t w_stride)
+      : row0_(reinterpret_cast<const char *>(row0) + kWordOffset),
+        row_offsets_(_mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                        _mm256_set1_epi32(static_cast<int>(w_stride)))) {}
+
+  // Gather offsets are int32: fine while 8 rows span < 2 GiB (a row of 268 MB would not).
+  static bool fits(size_t w_stride) { return w_stride <= (size_t{1} << 31) / kRowTile - sizeof(Block); }
+
+  void load(int64_t i) {
+    words_ = _mm256_i32gather_epi32(reinterpret_cast<const int *>(row0_ + i * static_cast<int64_t>(sizeof(Block))),
+                                    row_offsets_, 1);
+  }
+  __m256 d() const { return kHasMins ? halves(_mm256_and_si256(words_, _mm256_set1_epi32(0xFFFF))) : high_halves(); }
+  __m256 dmin() const { return kHasMins ? high_halves() : _mm256_setzero_ps(); }  // block_dmin: 0 without mins
+
+ private:
+  static constexpr size_t word_offset() {
+    if constexpr (kHasMins) {
+      static_assert(offsetof(Block, dmin) == offsetof(Block, d) + 2, "d and dmin share a word");
+      return offsetof(Block, d);
+    } else {
+      static_assert(offsetof(Block, d) + 2 == sizeof(Block), "d ends the block");
+      return offsetof(Block, d) - 2;
+    }
+  }
+  static constexpr size_t kWordOffset = word_offset();
+
+  __m256 high_halves() const { return halves(_mm256_srli_epi32(words_, 16)); }
+  static __m256 halves(__m256i u16) {
+    return _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(u16), _mm256_extracti128_si256(u16, 1)));
+  }
+
+  const char *row0_;
+  __m256i row_offsets_;
+  __m256i words_ = _mm256_setzero_si256();
+};
 
 // Eight weight rows, one token (RowsDot): lane r accumulates row r's blocks in order with
 // k_block_sum's operations, as vec_dot_k_x86 does for one row, so the bits are the same.
 template <class Block>
 void rows_dot_k_x86(int64_t n, const std::byte *w, size_t w_stride, const void *act, float *out) {
   static_assert(kRowTile == 8, "hsum8x8 reduces 8 rows");
-  constexpr bool has_mins = !std::is_same_v<Block, block_q6_K> && !std::is_same_v<Block, block_q3_K>;
+  if (!RowScales8<Block>::fits(w_stride)) {
+    for (int r = 0; r < kRowTile; ++r) out[r] = vec_dot_k_x86<Block>(n, w + r * w_stride, act);
+    return;
+  }
   const auto *a = static_cast<const block_q8_K *>(act);
   const Block *rows[kRowTile];
   for (int r = 0; r < kRowTile; ++r) rows[r] = reinterpret_cast<const Block *>(w + r * w_stride);
   NextTilePrefetch prefetch(w, w_stride, sizeof(Block));
+  RowScales8<Block> scales(rows[0], w_stride);
   __m256 sum = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / QK_K; ++i) {
     prefetch.at_block(i);
+    scales.load(i);
+    const ActQuants x = act_quants<Block>(a[i]);
     __m256i dots[kRowTile], mins[kRowTile];
     for (int r = 0; r < kRowTile; ++r) {
-      const LaneSums s = lane_sums(unpack_block(rows[r][i]), a[i]);
+      const LaneSums s = lane_sums(unpack_block(rows[r][i]), a[i], x);
       dots[r] = s.dot;
       mins[r] = s.mins;
     }
-    __m256 w_dmin = _mm256_setzero_ps();  // block_dmin: 0 for the formats without mins
-    if constexpr (has_mins) w_dmin = row_halves8(rows, i, offsetof(Block, dmin));
     const __m256 ad = _mm256_set1_ps(a[i].d);
-    const __m256 d = _mm256_mul_ps(ad, row_halves8(rows, i, offsetof(Block, d)));
-    const __m256 dmin = _mm256_mul_ps(ad, w_dmin);
+    const __m256 d = _mm256_mul_ps(ad, scales.d());
+    const __m256 dmin = _mm256_mul_ps(ad, scales.dmin());
     const __m256 term = _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(hsum8x8(dots))),
                                       _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(hsum8x8(mins))));
     sum = _mm256_add_ps(sum, term);
