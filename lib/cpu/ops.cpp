@@ -153,70 +153,161 @@ const Tile *pack_panel_tokens(ThreadPool &pool, const std::byte *act, size_t act
   return packed;
 }
 
-// Prompts through the table's panel kernel: the tokens packed once, then each thread's band of
-// rows kPanelRows at a time.
-void matmul_panels(ThreadPool &pool, PanelDot panel_dot, GgmlType type, const std::byte *weights, size_t w_bytes,
-                   int64_t n_out, int64_t n_in, const std::byte *act, size_t act_bytes, int64_t n_tokens, float *y) {
-  const void *tokens =
-      vec_dot_type(type) == GgmlType::Q8_K
-          ? static_cast<const void *>(pack_panel_tokens<PanelTokenBlockK, quant::block_q8_K>(
-                pool, act, act_bytes, n_in / quant::QK_K, n_tokens))
-          : pack_panel_tokens<PanelTokenBlock, quant::block_q8_0>(pool, act, act_bytes, n_in / 32, n_tokens);
-  pool.parallel_for(n_out, [&](int64_t r_begin, int64_t r_end) {
+// The activations of one matmul_many call in the form each kind of weight reads them: x quantized
+// once per activation type (Q8_K for the K-quants, Q8_0 for Q4_0/Q8_0/MXFP4, ...), and packed
+// once more into panel tiles for the prompt kernels. At most one per type, in per-thread buffers.
+class PreparedInputs {
+ public:
+  PreparedInputs(ThreadPool &pool, const Kernels &k, int64_t n_in, const float *x, int64_t n_tokens)
+      : pool_(pool), k_(k), n_in_(n_in), x_(x), n_tokens_(n_tokens) {}
+
+  struct Input {
+    const std::byte *act;
+    size_t act_bytes;
+    const void *panel_tokens;  // null until a panel kernel asks for it
+  };
+
+  // x as weights of `type` read it (quantized on first use).
+  Input &for_type(GgmlType type, bool panels) {
+    const GgmlType act_type = vec_dot_type(type);
+    size_t slot = 0;
+    while (slot < count_ && types_[slot] != act_type) ++slot;
+    if (slot == kMaxTypes) detail::fail(ErrorCode::internal, "matmul_many: more than {} activation types", kMaxTypes);
+    if (slot == count_) quantize(slot, type, act_type);
+    Input &in = inputs_[slot];
+    if (panels && !in.panel_tokens) in.panel_tokens = pack(in, act_type);
+    return in;
+  }
+
+ private:
+  static constexpr size_t kMaxTypes = 4;  // Q8_K, Q8_0, F16, BF16/F32: every vec_dot type
+
+  void quantize(size_t slot, GgmlType type, GgmlType act_type) {
+    thread_local std::vector<std::byte> buffers[kMaxTypes];
+    const size_t act_bytes = row_bytes(act_type, n_in_);
+    std::byte *act = scratch(buffers[slot], act_bytes * static_cast<size_t>(n_tokens_));
+    pool_.parallel_for(n_tokens_, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) quantize_with(k_, type, x_ + t * n_in_, act + t * act_bytes, n_in_);
+    });
+    types_[slot] = act_type;
+    inputs_[slot] = {act, act_bytes, nullptr};
+    count_ = slot + 1;
+  }
+
+  const void *pack(const Input &in, GgmlType act_type) {
+    if (act_type == GgmlType::Q8_K)
+      return pack_panel_tokens<PanelTokenBlockK, quant::block_q8_K>(pool_, in.act, in.act_bytes, n_in_ / quant::QK_K,
+                                                                    n_tokens_);
+    return pack_panel_tokens<PanelTokenBlock, quant::block_q8_0>(pool_, in.act, in.act_bytes, n_in_ / 32, n_tokens_);
+  }
+
+  ThreadPool &pool_;
+  const Kernels &k_;
+  int64_t n_in_;
+  const float *x_;
+  int64_t n_tokens_;
+  GgmlType types_[kMaxTypes] = {};
+  Input inputs_[kMaxTypes] = {};
+  size_t count_ = 0;
+};
+
+// One matrix of a matmul_many call with its kernels and its input.
+struct PreparedTask {
+  MatmulTask task;
+  size_t w_bytes;
+  PreparedInputs::Input input;
+  PanelDot panel_dot;
+  TileDot tile_dot;
+  RowsDot rows_dot;
+};
+
+PreparedTask prepare(const Kernels &k, const MatmulTask &task, int64_t n_in, int64_t n_tokens, PreparedInputs &inputs) {
+  PreparedTask p{task, row_bytes(task.type, n_in), {}, nullptr, nullptr, k.rows_dot(task.type)};
+  if (n_tokens >= kPanelMinTokens) p.panel_dot = k.panel_dot(task.type);
+  if (!p.panel_dot && n_tokens >= kTileTokens) p.tile_dot = k.tile_dot(task.type);
+  p.input = inputs.for_type(task.type, p.panel_dot != nullptr);
+  return p;
+}
+
+// Rows [r_begin, r_end) of one matrix for every token. Prompts go through the panel kernel,
+// kPanelRows rows at a time. Otherwise tiles of 16 rows x kTileTokens tokens keep both in cache:
+// the tiled kernel (where the table has one) unpacks each weight block once for kTileTokens
+// tokens; leftover tokens go through vec_dot, 8 rows at a time where the table has a row-tiled
+// kernel: the same bits.
+void run_rows(const Kernels &k, const PreparedTask &p, int64_t n_in, int64_t n_tokens, int64_t r_begin, int64_t r_end) {
+  const auto *weights = static_cast<const std::byte *>(p.task.w);
+  const int64_t n_out = p.task.n_out;
+  float *y = p.task.y;
+  const std::byte *act = p.input.act;
+  const size_t act_bytes = p.input.act_bytes, w_bytes = p.w_bytes;
+  if (p.panel_dot) {
     for (int64_t r0 = r_begin; r0 < r_end; r0 += kPanelRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kPanelRows, r_end - r0));
-      panel_dot(n_in, weights + r0 * w_bytes, w_bytes, rows, tokens, n_tokens, y + r0, static_cast<size_t>(n_out));
+      p.panel_dot(n_in, weights + r0 * w_bytes, w_bytes, rows, p.input.panel_tokens, n_tokens, y + r0,
+                  static_cast<size_t>(n_out));
+    }
+    return;
+  }
+  constexpr int64_t kTileRows = 16;
+  const int64_t n_tiled = p.tile_dot ? n_tokens / kTileTokens * kTileTokens : 0;
+  for (int64_t r0 = r_begin; r0 < r_end; r0 += kTileRows) {
+    const int64_t r1 = std::min(r_end, r0 + kTileRows);
+    for (int64_t t = 0; t < n_tiled; t += kTileTokens)
+      for (int64_t r = r0; r < r1; ++r) {
+        float out[kTileTokens];
+        p.tile_dot(n_in, weights + r * w_bytes, act + t * act_bytes, act_bytes, out);
+        for (int64_t j = 0; j < kTileTokens; ++j) y[(t + j) * n_out + r] = out[j];
+      }
+    for (int64_t t = n_tiled; t < n_tokens; ++t) {
+      int64_t r = r0;
+      if (p.rows_dot)
+        for (; r + kRowTile <= r1; r += kRowTile)
+          p.rows_dot(n_in, weights + r * w_bytes, w_bytes, act + t * act_bytes, y + t * n_out + r);
+      for (; r < r1; ++r) y[t * n_out + r] = dot_row(k, p.task.type, n_in, weights + r * w_bytes, act + t * act_bytes);
+    }
+  }
+}
+
+// The split unit across threads: every matrix's rows in bands of kBandRows (a multiple of the
+// row and panel kernels' tiles), so a thread's share of a matrix starts on a tile.
+constexpr int64_t kBandRows = 16;
+static_assert(kBandRows % kRowTile == 0 && kBandRows % kPanelRows == 0);
+
+}  // namespace
+
+void matmul_many(ThreadPool &pool, std::span<const MatmulTask> tasks, int64_t n_in, const float *x,
+                 int64_t n_tokens) {
+  for (const MatmulTask &t : tasks) {
+    check_row(t.type, n_in, "matmul");
+    if (t.n_out < 0) detail::fail(ErrorCode::invalid_argument, "matmul: negative shape ({} rows)", t.n_out);
+  }
+  if (n_tokens < 0) detail::fail(ErrorCode::invalid_argument, "matmul: negative shape ({} tokens)", n_tokens);
+  if (n_tokens == 0) return;
+  const Kernels &k = active_kernels();
+  PreparedInputs inputs(pool, k, n_in, x, n_tokens);
+  std::vector<PreparedTask> prepared;
+  std::vector<int64_t> first_band;  // matrix i's bands start at first_band[i]
+  int64_t bands = 0;
+  for (const MatmulTask &t : tasks) {
+    prepared.push_back(prepare(k, t, n_in, n_tokens, inputs));
+    first_band.push_back(bands);
+    bands += (t.n_out + kBandRows - 1) / kBandRows;
+  }
+  // One job for all the matrices: each thread's bands, matrix by matrix.
+  pool.parallel_for(bands, [&](int64_t b0, int64_t b1) {
+    for (size_t i = 0; i < prepared.size(); ++i) {
+      const int64_t lo = std::max(b0, first_band[i]) - first_band[i];
+      const int64_t hi = std::min(b1 - first_band[i], (prepared[i].task.n_out + kBandRows - 1) / kBandRows);
+      if (lo < hi)
+        run_rows(k, prepared[i], n_in, n_tokens, lo * kBandRows, std::min(hi * kBandRows, prepared[i].task.n_out));
     }
   });
 }
 
-}  // namespace
-
 void matmul(ThreadPool &pool, GgmlType type, const void *w, int64_t n_out, int64_t n_in, const float *x,
             int64_t n_tokens, float *y) {
-  check_row(type, n_in, "matmul");
-  if (n_out < 0 || n_tokens < 0)
-    detail::fail(ErrorCode::invalid_argument, "matmul: negative shape ({} rows, {} tokens)", n_out, n_tokens);
-  const Kernels &k = active_kernels();
-  const size_t act_bytes = row_bytes(vec_dot_type(type), n_in);
-  const size_t w_bytes = row_bytes(type, n_in);
-
-  thread_local std::vector<std::byte> act_buffer;
-  std::byte *act = scratch(act_buffer, act_bytes * static_cast<size_t>(n_tokens));
-  pool.parallel_for(n_tokens, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) quantize_with(k, type, x + t * n_in, act + t * act_bytes, n_in);
-  });
-
-  const auto *weights = static_cast<const std::byte *>(w);
-  if (const PanelDot panel_dot = n_tokens >= kPanelMinTokens ? k.panel_dot(type) : nullptr)
-    return matmul_panels(pool, panel_dot, type, weights, w_bytes, n_out, n_in, act, act_bytes, n_tokens, y);
-
-  // Each thread takes a contiguous band of weight rows, so every weight byte is read once per
-  // call; tiles of 16 rows x kTileTokens tokens keep both in cache. The tiled kernel (where the
-  // table has one) unpacks each weight block once for kTileTokens tokens; leftover tokens go
-  // through vec_dot, 8 rows at a time where the table has a row-tiled kernel: the same bits.
-  constexpr int64_t kTileRows = 16;
-  const TileDot tile_dot = n_tokens >= kTileTokens ? k.tile_dot(type) : nullptr;
-  const int64_t n_tiled = tile_dot ? n_tokens / kTileTokens * kTileTokens : 0;
-  const RowsDot rows_dot = k.rows_dot(type);
-  pool.parallel_for(n_out, [&](int64_t r_begin, int64_t r_end) {
-    for (int64_t r0 = r_begin; r0 < r_end; r0 += kTileRows) {
-      const int64_t r1 = std::min(r_end, r0 + kTileRows);
-      for (int64_t t = 0; t < n_tiled; t += kTileTokens)
-        for (int64_t r = r0; r < r1; ++r) {
-          float out[kTileTokens];
-          tile_dot(n_in, weights + r * w_bytes, act + t * act_bytes, act_bytes, out);
-          for (int64_t j = 0; j < kTileTokens; ++j) y[(t + j) * n_out + r] = out[j];
-        }
-      for (int64_t t = n_tiled; t < n_tokens; ++t) {
-        int64_t r = r0;
-        if (rows_dot)
-          for (; r + kRowTile <= r1; r += kRowTile)
-            rows_dot(n_in, weights + r * w_bytes, w_bytes, act + t * act_bytes, y + t * n_out + r);
-        for (; r < r1; ++r) y[t * n_out + r] = dot_row(k, type, n_in, weights + r * w_bytes, act + t * act_bytes);
-      }
-    }
-  });
+  const MatmulTask task{type, w, n_out, y};
+  matmul_many(pool, {&task, 1}, n_in, x, n_tokens);
 }
 
 }  // namespace vramfit::cpu

@@ -96,6 +96,21 @@ void CpuDevice::matmul(const Weight &w, const float *x, int64_t n_tokens, float 
   cpu::matmul(pool_, w.type, w.data, w.ne1, w.ne0, x, n_tokens, y);
 }
 
+void CpuDevice::matmul_shared(std::span<const Product> products, const float *x, int64_t n_tokens) {
+  constexpr size_t kMaxTasks = 8;
+  if (products.empty()) return;
+  if (products.size() > kMaxTasks) return Device::matmul_shared(products, x, n_tokens);
+  cpu::MatmulTask tasks[kMaxTasks];
+  for (size_t i = 0; i < products.size(); ++i) {
+    const Weight &w = products[i].w;
+    if (w.ne0 != products[0].w.ne0)
+      detail::fail(ErrorCode::invalid_argument, "matmul_shared: '{}' has rows of {}, '{}' of {}", w.name, w.ne0,
+                   products[0].w.name, products[0].w.ne0);
+    tasks[i] = {w.type, w.data, w.ne1, products[i].y};
+  }
+  cpu::matmul_many(pool_, {tasks, products.size()}, products[0].w.ne0, x, n_tokens);
+}
+
 void CpuDevice::rms_norm(const float *x, const Weight &weight, int64_t n_tokens, float eps, float *y) {
   const float *w = f32_data(weight, "rms_norm");
   const int64_t n = weight.ne0;

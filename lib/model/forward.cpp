@@ -84,15 +84,32 @@ void Forward::project(Device &d, const Weight &w, const std::optional<Weight> &b
   if (bias) d.add_bias(out, use(*bias, d), n_);
 }
 
+// Several projections of one input: one job on d where every weight is there (a staged weight
+// must be used before the next is staged), else one by one.
+void Forward::project_all(Device &d, std::span<const Projection> projections, const float *in) {
+  constexpr size_t kMax = 3;
+  const bool resident = std::all_of(projections.begin(), projections.end(), [&](const Projection &p) {
+    return p.w.device == &d && (!p.bias || p.bias->device == &d);
+  });
+  if (!resident || projections.size() > kMax) {
+    for (const Projection &p : projections) project(d, p.w, p.bias, in, p.out);
+    return;
+  }
+  Device::Product products[kMax];
+  for (size_t i = 0; i < projections.size(); ++i) products[i] = {projections[i].w, projections[i].out};
+  d.matmul_shared({products, projections.size()}, in, n_);
+  for (const Projection &p : projections)
+    if (p.bias) d.add_bias(p.out, *p.bias, n_);
+}
+
 void Forward::attention(int32_t l, int64_t window) {
   const AttentionWeights &at = layer(l).attn;
   const float eps = info_.rms_norm_eps;
   Device &d = run_on(target(at.wq));
   Activations &a = *a_;
   d.rms_norm(a.x, use(at.norm, d), n_, eps, a.xb);
-  project(d, at.wq, at.bq, a.xb, a.q);
-  project(d, at.wk, at.bk, a.xb, a.k);
-  project(d, at.wv, at.bv, a.xb, a.v);
+  const Projection qkv[] = {{at.wq, at.bq, a.q}, {at.wk, at.bk, a.k}, {at.wv, at.bv, a.v}};
+  project_all(d, qkv, a.xb);
   if (at.q_norm) d.rms_norm(a.q, use(*at.q_norm, d), n_ * info_.n_head, eps, a.q);  // per head
   if (at.k_norm) d.rms_norm(a.k, use(*at.k_norm, d), n_ * info_.n_head_kv, eps, a.k);
   Weight factors;
@@ -118,8 +135,9 @@ void Forward::dense_ffn(int32_t l) {
   Device &d = run_on(target(f.gate));
   Activations &a = *a_;
   d.rms_norm(a.x, use(f.norm, d), n_, info_.rms_norm_eps, a.xb);
-  d.matmul(use(f.gate, d), a.xb, n_, a.gate);
-  d.matmul(use(f.up, d), a.xb, n_, a.up);
+  const std::optional<Weight> no_bias;
+  const Projection gate_up[] = {{f.gate, no_bias, a.gate}, {f.up, no_bias, a.up}};
+  project_all(d, gate_up, a.xb);
   d.swiglu(a.gate, a.up, n_ * info_.n_ff, a.gate);
   d.matmul(use(f.down, d), a.gate, n_, a.xb);
   d.add(a.x, a.xb, n_ * info_.n_embd);

@@ -75,6 +75,12 @@ class Forward {
   KvLayer kv_on(Device &d, int32_t l, int64_t n_rows);
   void copy(Activations &from, const float *src, Activations &to, float *dst, int64_t n_floats);
   void project(Device &d, const Weight &w, const std::optional<Weight> &bias, const float *in, float *out);
+  struct Projection {
+    const Weight &w;
+    const std::optional<Weight> &bias;
+    float *out;
+  };
+  void project_all(Device &d, std::span<const Projection> projections, const float *in);
   RopeParams rope_for(Device &d, Weight &staged_factors);
   void run_experts(Activations &e, const MoeWeights &m, const Routing &routing,
                    const std::optional<ClampedSwiglu> &clamp);
