@@ -22,10 +22,10 @@
 
 namespace vramfit::cpu {
 
-// Persistent workers; the calling thread runs the first chunk itself. One parallel_for runs at
-// a time (concurrent callers queue on a mutex); a parallel_for issued from inside a chunk runs
-// inline on that thread, so nesting cannot deadlock. An exception thrown by fn is rethrown to the
-// caller after every chunk has finished.
+// Persistent workers; the calling thread takes chunks too. One parallel_for runs at a time
+// (concurrent callers queue on a mutex); a parallel_for issued from inside a chunk runs inline on
+// that thread, so nesting cannot deadlock. An exception thrown by fn is rethrown to the caller
+// after every chunk has finished.
 //
 // A decoded token issues a few hundred short parallel_for calls, so waiting threads (workers for
 // the next job, the caller for the last chunk) first spin for up to kSpinMicroseconds, then sleep
@@ -39,15 +39,21 @@ class ThreadPool {
 
   int size() const noexcept { return static_cast<int>(workers_.size()) + 1; }
 
-  // Splits [0, n) into size() contiguous chunks (empty ones are skipped), runs fn(begin, end)
-  // on each and returns when all are done.
+  // Splits [0, n) into up to kChunksPerThread * size() contiguous chunks, which the threads
+  // take in turn, runs fn(begin, end) on each and returns when all are done. A thread the machine
+  // slows down (another process on its core) takes fewer chunks instead of holding up the job.
+  // fn may run several chunks on one thread; thread_index() says which thread.
   void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)> &fn);
+
+  // The running thread's index in [0, size()) inside a chunk (0 = the caller); 0 outside.
+  static int thread_index() noexcept;
 
  private:
   static constexpr int kSpinMicroseconds = 50;
+  static constexpr int kChunksPerThread = 4;
 
   void worker_loop(int index);
-  void run_chunk(int index) noexcept;
+  void run_chunks(int index) noexcept;
 
   std::vector<std::thread> workers_;
   std::mutex call_mutex_;  // one parallel_for at a time
@@ -58,6 +64,8 @@ class ThreadPool {
   std::atomic<int> pending_{0};          // workers still running the current job
   std::atomic<bool> stop_{false};
   int64_t n_ = 0;
+  int64_t chunks_ = 0;
+  std::atomic<int64_t> next_chunk_{0};  // the next chunk to take
   const std::function<void(int64_t, int64_t)> *fn_ = nullptr;
   std::exception_ptr error_;
 };

@@ -8,11 +8,19 @@ namespace vramfit::cpu {
 namespace {
 
 thread_local bool t_inside_pool = false;  // set while this thread runs a chunk
+thread_local int t_thread_index = 0;
 
 struct InsideScope {
   bool saved = t_inside_pool;
-  InsideScope() { t_inside_pool = true; }
-  ~InsideScope() { t_inside_pool = saved; }
+  int saved_index = t_thread_index;
+  explicit InsideScope(int index) {
+    t_inside_pool = true;
+    t_thread_index = index;
+  }
+  ~InsideScope() {
+    t_inside_pool = saved;
+    t_thread_index = saved_index;
+  }
 };
 
 // Polls `ready` for up to `microseconds` (reading the clock every 64 polls); true once ready.
@@ -55,17 +63,19 @@ ThreadPool::~ThreadPool() {
   for (std::thread &t : workers_) t.join();
 }
 
-void ThreadPool::run_chunk(int index) noexcept {
-  const int64_t parts = size();
-  const int64_t begin = n_ * index / parts;
-  const int64_t end = n_ * (index + 1) / parts;
-  if (begin >= end) return;
-  try {
-    InsideScope inside;
-    (*fn_)(begin, end);
-  } catch (...) {
-    std::lock_guard lock(mutex_);
-    if (!error_) error_ = std::current_exception();
+int ThreadPool::thread_index() noexcept { return t_thread_index; }
+
+void ThreadPool::run_chunks(int index) noexcept {
+  InsideScope inside(index);
+  for (;;) {
+    const int64_t chunk = next_chunk_.fetch_add(1, std::memory_order_relaxed);
+    if (chunk >= chunks_) return;
+    try {
+      (*fn_)(n_ * chunk / chunks_, n_ * (chunk + 1) / chunks_);
+    } catch (...) {
+      std::lock_guard lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
   }
 }
 
@@ -81,7 +91,7 @@ void ThreadPool::worker_loop(int index) {
     }
     if (stop_.load(std::memory_order_acquire)) return;
     seen = generation_.load(std::memory_order_acquire);
-    run_chunk(index);
+    run_chunks(index);
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard lock(mutex_);  // the caller tests pending_ under it before sleeping
       done_.notify_one();
@@ -92,12 +102,14 @@ void ThreadPool::worker_loop(int index) {
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)> &fn) {
   if (n <= 0) return;
   if (workers_.empty() || n == 1 || t_inside_pool) {
-    InsideScope inside;
+    InsideScope inside(t_thread_index);
     fn(0, n);
     return;
   }
   std::lock_guard call(call_mutex_);
   n_ = n;
+  chunks_ = std::min<int64_t>(n, int64_t{kChunksPerThread} * size());
+  next_chunk_.store(0, std::memory_order_relaxed);  // published by the generation bump below
   fn_ = &fn;
   error_ = nullptr;
   pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
@@ -106,7 +118,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
-  run_chunk(0);
+  run_chunks(0);
   const auto all_done = [&] { return pending_.load(std::memory_order_acquire) == 0; };
   if (!spin_until(all_done, kSpinMicroseconds)) {
     std::unique_lock lock(mutex_);

@@ -191,15 +191,8 @@ void CpuDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int64
   // of them with a sliding window.
   const int64_t group = p.n_head / p.n_head_kv;  // query heads per KV head
   const float *sinks = p.sinks ? f32_data(*p.sinks, "attention sinks") : nullptr;
-  std::mutex slot_mutex;
-  int next_slot = 0;
   pool_.parallel_for(n_tokens * p.n_head, [&](int64_t begin, int64_t end) {
-    int slot;
-    {
-      std::lock_guard lock(slot_mutex);
-      slot = next_slot++;
-    }
-    float *scores = scores_base + slot * attention_ctx_;
+    float *scores = scores_base + cpu::ThreadPool::thread_index() * attention_ctx_;  // this thread's
     for (int64_t task = begin; task < end; ++task) {
       const int64_t t = task / p.n_head, h = task % p.n_head;
       const int64_t kv_offset = (h / group) * p.head_dim;
