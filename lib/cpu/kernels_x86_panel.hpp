@@ -3,7 +3,7 @@
 //
 // The panel is packed once per call into a thread-local buffer, VNNI's layout: for each block,
 // vectors whose 32-bit lane r holds 4 consecutive quants of row r as unsigned bytes (u = q +
-// offset: kQuantOffset, or 32 for the K-quants). One dpbusd with 4 activation bytes broadcast
+// offset: kQuantOffset, or PanelK's for the K-quants). One dpbusd with 4 activation bytes broadcast
 // then adds 4 products to each of the 16 rows, so no reduction is needed at all: lane r is row r.
 // Each packed vector serves kPanelTokens tokens from a register.
 //
@@ -94,10 +94,19 @@ void panel_tokens(int64_t nb, const PanelBlock *panel, const PanelTokenBlock *ti
 
 // ---- K-quants: 256-weight blocks through UnpackedK (w = d * scale * q - dmin * min per 16) ----
 
-// One K block of the packed panel. Quants as u = q + 32 (every K format's q lies in -32..31), in
-// the same 4-byte groups; per sub-block j of 16 weights, the rows' scales; and, as int16 pairs of
-// sub-blocks 2p and 2p + 1 for dpwssd against the tokens' bsums, 32 * scale (the offset's
-// correction) and the mins.
+// How each K format goes into the panel: the offset that makes its quants unsigned (none for
+// the formats with mins, whose quants are 0..2^bits - 1), and the width of the sub-blocks its
+// scales cover (32 for Q4_K and Q5_K, 16 for the others): one scale multiply per sub-block.
+template <class Block>
+struct PanelK {
+  static constexpr bool kHasMins = !std::is_same_v<Block, block_q3_K> && !std::is_same_v<Block, block_q6_K>;
+  static constexpr int kOffset = std::is_same_v<Block, block_q6_K> ? 32 : std::is_same_v<Block, block_q3_K> ? 4 : 0;
+  static constexpr int kSubWeights = std::is_same_v<Block, block_q4_K> || std::is_same_v<Block, block_q5_K> ? 32 : 16;
+};
+
+// One K block of the packed panel. Quants as u = q + kOffset, in the same 4-byte groups; per
+// sub-block j, the rows' scales; and, as int16 pairs of 16-weight sub-blocks 2p and 2p + 1 for
+// dpwssd against the tokens' bsums, kOffset * scale (the offset's correction) and the mins.
 struct alignas(64) PanelBlockK {
   uint8_t q[64][64];
   int32_t scale[16][kPanelRows];
@@ -108,10 +117,9 @@ struct alignas(64) PanelBlockK {
 };
 static_assert(sizeof(PanelBlockK) == 6272);
 
-constexpr int kPanelOffsetK = 32;
-
 template <class Block>
 void pack_panel_k(int64_t nb, const std::byte *w, size_t w_stride, int n_rows, PanelBlockK *panel) {
+  using K = PanelK<Block>;
   UnpackedK u;
   for (int r = 0; r < kPanelRows; ++r) {
     const auto *row = reinterpret_cast<const Block *>(w + static_cast<size_t>(r) * w_stride);
@@ -120,12 +128,12 @@ void pack_panel_k(int64_t nb, const std::byte *w, size_t w_stride, int n_rows, P
       if (r < n_rows) unpack(row[i], u);
       else u = UnpackedK{};  // a row past the panel: zero quants, scales and block scales
       alignas(64) uint8_t biased[QK_K];
-      for (int k = 0; k < QK_K; ++k) biased[k] = static_cast<uint8_t>(u.q[k] + kPanelOffsetK);
+      for (int k = 0; k < QK_K; ++k) biased[k] = static_cast<uint8_t>(u.q[k] + K::kOffset);
       for (int g = 0; g < 64; ++g) std::memcpy(&p.q[g][4 * r], biased + 4 * g, 4);
-      for (int j = 0; j < 16; ++j) p.scale[j][r] = u.scale[j];
+      for (int j = 0; j < QK_K / K::kSubWeights; ++j) p.scale[j][r] = u.scale[j * K::kSubWeights / 16];
       for (int pair = 0; pair < 8; ++pair)
         for (int h = 0; h < 2; ++h) {
-          p.offset_pairs[pair][2 * r + h] = static_cast<int16_t>(kPanelOffsetK * u.scale[2 * pair + h]);
+          p.offset_pairs[pair][2 * r + h] = static_cast<int16_t>(K::kOffset * u.scale[2 * pair + h]);
           p.min_pairs[pair][2 * r + h] = u.min[2 * pair + h];
         }
       p.d[r] = u.d;
@@ -135,10 +143,12 @@ void pack_panel_k(int64_t nb, const std::byte *w, size_t w_stride, int n_rows, P
 }
 
 // A tile of T tokens against the packed K panel. Per block, lane r: isum = sum_j scale_j *
-// dot16(u, a)_j - sum_j 32 * scale_j * bsum_j, isum_min = sum_j min_j * bsum_j, then
-// k_block_sum's float operations and the add, in block order.
-template <bool kHasMins, int T>
+// dot(u, a)_j - sum_j16 kOffset * scale_j16 * bsum_j16, isum_min = sum_j16 min_j16 * bsum_j16,
+// then k_block_sum's float operations and the add, in block order.
+template <class Block, int T>
 void panel_tokens_k(int64_t nb, const PanelBlockK *panel, const PanelTokenBlockK *tile, float (*out)[kPanelRows]) {
+  using K = PanelK<Block>;
+  constexpr int kGroups = K::kSubWeights / 4;  // dpbusd per sub-block
   __m512 sum[T];
 #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) sum[t] = _mm512_setzero_ps();
@@ -148,18 +158,18 @@ void panel_tokens_k(int64_t nb, const PanelBlockK *panel, const PanelTokenBlockK
     __m512i isum[T];
 #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
-    for (int j = 0; j < 16; ++j) {
-      __m512i q[4];
-#pragma GCC unroll 4
-      for (int g = 0; g < 4; ++g) q[g] = _mm512_load_si512(p.q[4 * j + g]);
+    for (int j = 0; j < QK_K / K::kSubWeights; ++j) {
+      __m512i q[kGroups];
+#pragma GCC unroll 8
+      for (int g = 0; g < kGroups; ++g) q[g] = _mm512_load_si512(p.q[kGroups * j + g]);
       const __m512i scale = _mm512_load_si512(p.scale[j]);
 #pragma GCC unroll 8
       for (int t = 0; t < T; ++t) {
-        __m512i dot = _mm512_setzero_si512();
-#pragma GCC unroll 4
-        for (int g = 0; g < 4; ++g) {
+        __m512i dot = _mm512_setzero_si512();  // |dot| <= 32 * 63 * 127: no overflow
+#pragma GCC unroll 8
+        for (int g = 0; g < kGroups; ++g) {
           int32_t four;
-          std::memcpy(&four, a.qs[t] + 16 * j + 4 * g, 4);
+          std::memcpy(&four, a.qs[t] + K::kSubWeights * j + 4 * g, 4);
           dot = _mm512_dpbusd_epi32(dot, q[g], _mm512_set1_epi32(four));
         }
         isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot, scale));
@@ -174,8 +184,9 @@ void panel_tokens_k(int64_t nb, const PanelBlockK *panel, const PanelTokenBlockK
         int32_t bsums;
         std::memcpy(&bsums, &a.bsums[t][2 * pair], 4);
         const __m512i b = _mm512_set1_epi32(bsums);
-        correction = _mm512_dpwssd_epi32(correction, _mm512_load_si512(p.offset_pairs[pair]), b);
-        if constexpr (kHasMins) isum_min = _mm512_dpwssd_epi32(isum_min, _mm512_load_si512(p.min_pairs[pair]), b);
+        if constexpr (K::kOffset != 0)
+          correction = _mm512_dpwssd_epi32(correction, _mm512_load_si512(p.offset_pairs[pair]), b);
+        if constexpr (K::kHasMins) isum_min = _mm512_dpwssd_epi32(isum_min, _mm512_load_si512(p.min_pairs[pair]), b);
       }
       const __m512i exact = _mm512_sub_epi32(isum[t], correction);
       const __m512 ad = _mm512_set1_ps(a.d[t]);
@@ -208,13 +219,12 @@ struct PanelFormatK {  // Q2_K..Q6_K: 256-weight blocks, Q8_K activations
   using Packed = PanelBlockK;
   using Tokens = PanelTokenBlockK;
   static constexpr int kWeights = QK_K;
-  static constexpr bool kHasMins = !std::is_same_v<Block, block_q3_K> && !std::is_same_v<Block, block_q6_K>;
   static void pack(int64_t nb, const std::byte *w, size_t w_stride, int n_rows, Packed *panel) {
     pack_panel_k<Block>(nb, w, w_stride, n_rows, panel);
   }
   template <int T>
   static void tokens(int64_t nb, const Packed *panel, const Tokens *tile, float (*out)[kPanelRows]) {
-    panel_tokens_k<kHasMins, T>(nb, panel, tile, out);
+    panel_tokens_k<Block, T>(nb, panel, tile, out);
   }
 };
 
