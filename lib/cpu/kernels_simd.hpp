@@ -223,7 +223,11 @@ float vec_dot_simd(GgmlType type, int64_t n, const void *w, const void *a) {
 }
 
 inline void quantize_rows_q8_K(const float *x, block_q8_K *y, int64_t n) {
+#if defined(__AVX2__)
+  for (int64_t i = 0; i < n / QK_K; ++i) quantize_q8_K_block_avx2(x + i * QK_K, y[i]);
+#else
   for (int64_t i = 0; i < n / QK_K; ++i) quantize_q8_K_block(x + i * QK_K, y[i]);
+#endif
 }
 inline void quantize_rows_q8_0(const float *x, block_q8_0 *y, int64_t n) {
 #if defined(__AVX2__)

@@ -173,6 +173,60 @@ inline void quantize_q8_0_block_avx2(const float *x, block_q8_0 &y) {
                       _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
 }
 
+// quantize_q8_K_block in 256-bit registers, with the same values: amax is the same whatever the
+// order (a NaN is skipped, as the scalar compare skips it), max is the first value of that
+// magnitude, iscale and its products are the same scalar and float operations, and nearest_int
+// is done as it is written (the 1.5 * 2^23 trick on the bits), so NaN and Inf give its values.
+inline void quantize_q8_K_block_avx2(const float *x, block_q8_K &y) {
+  constexpr int kVectors = QK_K / 8;
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256 amax8 = _mm256_setzero_ps();
+  for (int k = 0; k < kVectors; ++k)  // max_ps returns its second operand when the first is NaN
+    amax8 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + 8 * k), abs_mask), amax8);
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax8), _mm256_extractf128_ps(amax8, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  const float amax = _mm_cvtss_f32(m);
+  if (amax == 0) {
+    std::memset(&y, 0, sizeof y);
+    return;
+  }
+  float max = 0;
+  const __m256 amax_all = _mm256_set1_ps(amax);
+  for (int k = 0; k < kVectors; ++k) {
+    const int hits = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(_mm256_loadu_ps(x + 8 * k), abs_mask), amax_all,
+                                                      _CMP_EQ_OQ));
+    if (hits) {
+      max = x[8 * k + __builtin_ctz(static_cast<unsigned>(hits))];
+      break;
+    }
+  }
+  const float iscale = -127.f / max;
+  const __m256 scale = _mm256_set1_ps(iscale);
+  const __m256i limit = _mm256_set1_epi32(127);
+  const auto nearest_int = [](__m256 v) {
+    const __m256i bits = _mm256_castps_si256(_mm256_add_ps(v, _mm256_set1_ps(12582912.f)));
+    return _mm256_sub_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x00400000));
+  };
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);  // packs work within 128-bit lanes
+  for (int k = 0; k < QK_K / 32; ++k) {
+    __m256i q[4];
+    for (int v = 0; v < 4; ++v)
+      q[v] = _mm256_min_epi32(nearest_int(_mm256_mul_ps(scale, _mm256_loadu_ps(x + 32 * k + 8 * v))), limit);
+    const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    const __m256i bytes = _mm256_permutevar8x32_epi32(packed, order);
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(y.qs + 32 * k), bytes);
+    // Two bsums: sums of 16 bytes, through int16 pairs.
+    const __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), bytes);
+    const __m256i quads = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));  // 4 per 128-bit lane
+    const __m128i sums = _mm_hadd_epi32(_mm256_castsi256_si128(quads), _mm256_extracti128_si256(quads, 1));
+    const __m128i two = _mm_hadd_epi32(sums, sums);  // {bsum 2k, bsum 2k + 1, ...}
+    y.bsums[2 * k] = static_cast<int16_t>(_mm_extract_epi32(two, 0));
+    y.bsums[2 * k + 1] = static_cast<int16_t>(_mm_extract_epi32(two, 1));
+  }
+  y.d = 1 / iscale;
+}
+
 // The 8 integer lane sums of one weight block with one activation block: the sign trick for
 // Q8_0 (its quants span all of int8), unsigned quants for Q4_0 / MXFP4 (corrected per block by
 // block_sums8). |pair sums| <= 2 * 24 * 128: maddubs cannot saturate.

@@ -101,6 +101,26 @@ TEST_CASE("quantize_row_q8_K follows ggml: -127/max with the sign, round half to
   CHECK(std::all_of(y[0].qs, y[0].qs + 256, [](int8_t q) { return q == 0; }));
 }
 
+TEST_CASE("quantize_row_q8_K gives the same bytes on every ISA: sign ties, halves, NaN and zero blocks") {
+  // Block 0 random; block 1 zero; block 2 with -5 then +5 (the first, negative, sets the sign)
+  // and exact halves after scaling; block 3 with a NaN (skipped by the max) and its max last.
+  std::mt19937 rng(13);
+  auto x = gaussian_row(rng, 1024);
+  std::fill(x.begin() + 256, x.begin() + 512, 0.f);
+  for (int j = 0; j < 256; ++j) x[512 + j] = static_cast<float>(j % 11) * 0.25f - 1.25f;
+  x[512 + 40] = -5.f;
+  x[512 + 90] = 5.f;
+  x[768 + 3] = NAN;
+  x[768 + 255] = 7.f;
+  std::vector<quant::block_q8_K> expected(4), got(4);
+  cpu::scalar_kernels().quantize_row_q8_K(x.data(), expected.data(), 1024);
+  for (cpu::Isa isa : cpu::supported_isas()) {
+    cpu::kernels_for(isa).quantize_row_q8_K(x.data(), got.data(), 1024);
+    INFO(cpu::isa_name(isa));
+    CHECK(std::memcmp(got.data(), expected.data(), sizeof(quant::block_q8_K) * 4) == 0);
+  }
+}
+
 TEST_CASE("quantize_row_q8_0 gives the same bytes on every ISA, ties and zero blocks included") {
   // Block 0 random, block 1 zero, block 2 with x * 127/amax exactly on .5 ties (amax 127: id 1).
   std::mt19937 rng(11);
