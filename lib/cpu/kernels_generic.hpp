@@ -109,17 +109,34 @@ inline void scale_min_k4(int j, const uint8_t *q, int &scale, int &min) {
   }
 }
 
-inline void unpack(const block_q2_K &b, UnpackedK &u) {
-  for (int half = 0; half < 2; ++half)
-    for (int shift = 0; shift < 4; ++shift)
-      for (int l = 0; l < 32; ++l)
-        u.q[128 * half + 32 * shift + l] = static_cast<int8_t>((b.qs[32 * half + l] >> (2 * shift)) & 3);
+// unpack_scales fills everything but q (the SIMD panel packing unpacks the quants itself);
+// unpack fills it all.
+inline void unpack_scales(const block_q2_K &b, UnpackedK &u) {
   for (int g = 0; g < 16; ++g) {
     u.scale[g] = static_cast<int16_t>(b.scales[g] & 0xF);
     u.min[g] = static_cast<int16_t>(b.scales[g] >> 4);
   }
   u.d = half_to_float(b.d);
   u.dmin = half_to_float(b.dmin);
+}
+
+inline void unpack(const block_q2_K &b, UnpackedK &u) {
+  for (int half = 0; half < 2; ++half)
+    for (int shift = 0; shift < 4; ++shift)
+      for (int l = 0; l < 32; ++l)
+        u.q[128 * half + 32 * shift + l] = static_cast<int8_t>((b.qs[32 * half + l] >> (2 * shift)) & 3);
+  unpack_scales(b, u);
+}
+
+inline void unpack_scales(const block_q3_K &b, UnpackedK &u) {
+  for (int g = 0; g < 16; ++g) {
+    const int low = g < 8 ? (b.scales[g] & 0xF) : (b.scales[g - 8] >> 4);
+    const int high = (b.scales[8 + g % 4] >> (2 * (g / 4))) & 3;
+    u.scale[g] = static_cast<int16_t>((low | (high << 4)) - 32);
+    u.min[g] = 0;
+  }
+  u.d = half_to_float(b.d);
+  u.dmin = 0;
 }
 
 inline void unpack(const block_q3_K &b, UnpackedK &u) {
@@ -131,23 +148,19 @@ inline void unpack(const block_q3_K &b, UnpackedK &u) {
         u.q[128 * half + 32 * shift + l] = static_cast<int8_t>(low - ((b.hmask[l] & mask) ? 0 : 4));
       }
     }
-  for (int g = 0; g < 16; ++g) {
-    const int low = g < 8 ? (b.scales[g] & 0xF) : (b.scales[g - 8] >> 4);
-    const int high = (b.scales[8 + g % 4] >> (2 * (g / 4))) & 3;
-    u.scale[g] = static_cast<int16_t>((low | (high << 4)) - 32);
-    u.min[g] = 0;
-  }
-  u.d = half_to_float(b.d);
-  u.dmin = 0;
+  unpack_scales(b, u);
 }
 
-inline void unpack_scales_k4(const uint8_t *scales, UnpackedK &u) {
+template <class Block>  // block_q4_K or block_q5_K
+inline void unpack_scales(const Block &b, UnpackedK &u) {
   for (int j = 0; j < 8; ++j) {
     int sc, m;
-    scale_min_k4(j, scales, sc, m);
+    scale_min_k4(j, b.scales, sc, m);
     u.scale[2 * j] = u.scale[2 * j + 1] = static_cast<int16_t>(sc);
     u.min[2 * j] = u.min[2 * j + 1] = static_cast<int16_t>(m);
   }
+  u.d = half_to_float(b.d);
+  u.dmin = half_to_float(b.dmin);
 }
 
 inline void unpack(const block_q4_K &b, UnpackedK &u) {
@@ -156,9 +169,7 @@ inline void unpack(const block_q4_K &b, UnpackedK &u) {
       u.q[64 * j + l] = static_cast<int8_t>(b.qs[32 * j + l] & 0xF);
       u.q[64 * j + 32 + l] = static_cast<int8_t>(b.qs[32 * j + l] >> 4);
     }
-  unpack_scales_k4(b.scales, u);
-  u.d = half_to_float(b.d);
-  u.dmin = half_to_float(b.dmin);
+  unpack_scales(b, u);
 }
 
 inline void unpack(const block_q5_K &b, UnpackedK &u) {
@@ -168,9 +179,16 @@ inline void unpack(const block_q5_K &b, UnpackedK &u) {
       u.q[64 * j + l] = static_cast<int8_t>((b.qs[32 * j + l] & 0xF) | ((h & 1) << 4));
       u.q[64 * j + 32 + l] = static_cast<int8_t>((b.qs[32 * j + l] >> 4) | ((h & 2) << 3));
     }
-  unpack_scales_k4(b.scales, u);
+  unpack_scales(b, u);
+}
+
+inline void unpack_scales(const block_q6_K &b, UnpackedK &u) {
+  for (int g = 0; g < 16; ++g) {
+    u.scale[g] = b.scales[g];
+    u.min[g] = 0;
+  }
   u.d = half_to_float(b.d);
-  u.dmin = half_to_float(b.dmin);
+  u.dmin = 0;
 }
 
 inline void unpack(const block_q6_K &b, UnpackedK &u) {
@@ -185,12 +203,7 @@ inline void unpack(const block_q6_K &b, UnpackedK &u) {
       q[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
     }
   }
-  for (int g = 0; g < 16; ++g) {
-    u.scale[g] = b.scales[g];
-    u.min[g] = 0;
-  }
-  u.d = half_to_float(b.d);
-  u.dmin = 0;
+  unpack_scales(b, u);
 }
 
 // The float scale of a 32-weight block (Q4_0, Q8_0: f16 d; MXFP4: the E8M0 exponent).

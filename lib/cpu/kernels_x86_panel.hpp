@@ -117,19 +117,90 @@ struct alignas(64) PanelBlockK {
 };
 static_assert(sizeof(PanelBlockK) == 6272);
 
+// A block's quants plus the panel offset (u = q + kOffset, the format's raw unsigned bits) in
+// natural order: u[c] = weights 64c..64c+63.
+// x shifted left by n bits (right for n < 0) in 16-bit lanes; the callers keep one bit of each
+// byte that no other byte's bits reach.
+inline __m256i shift_bits(__m256i x, int n) { return n >= 0 ? _mm256_slli_epi16(x, n) : _mm256_srli_epi16(x, -n); }
+
+template <class Block>  // block_q4_K, block_q5_K (+ bit 2c of qh[l] for weight 64c + l, 2c + 1 for 64c + 32 + l)
+inline void natural_quants(const Block &b, __m512i (&u)[4]) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
+  for (int c = 0; c < 4; ++c) {  // 32 bytes: low nibbles weights 64c + 0..31, high 64c + 32..63
+    const __m256i bits = load256(b.qs + 32 * c);
+    __m256i lo = _mm256_and_si256(bits, low4), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low4);
+    if constexpr (std::is_same_v<Block, block_q5_K>) {
+      const __m256i qh = load256(b.qh);
+      lo = _mm256_or_si256(lo, _mm256_and_si256(shift_bits(qh, 4 - 2 * c), bit4));
+      hi = _mm256_or_si256(hi, _mm256_and_si256(shift_bits(qh, 3 - 2 * c), bit4));
+    }
+    u[c] = join256(lo, hi);
+  }
+}
+inline void natural_quants(const block_q2_K &b, __m512i (&u)[4]) {  // weight 128h + 32s + l: bits 2s of qs[32h + l]
+  const __m256i three = _mm256_set1_epi8(0x03);
+  for (int c = 0; c < 4; ++c) {
+    const __m256i bits = _mm256_srli_epi16(load256(b.qs + 32 * (c / 2)), 4 * (c % 2));
+    u[c] = join256(_mm256_and_si256(bits, three), _mm256_and_si256(_mm256_srli_epi16(bits, 2), three));
+  }
+}
+inline void natural_quants(const block_q3_K &b, __m512i (&u)[4]) {  // + the hmask bit 4h + s, as 4
+  const __m256i three = _mm256_set1_epi8(0x03), four = _mm256_set1_epi8(0x04);
+  const __m256i hm = load256(b.hmask);
+  for (int c = 0; c < 4; ++c) {
+    const int h = c / 2, s = 2 * (c % 2);  // weights 64c..: s and s + 1 of half h
+    const __m256i bits = _mm256_srli_epi16(load256(b.qs + 32 * h), 2 * s);
+    const __m256i lo = _mm256_or_si256(_mm256_and_si256(bits, three),
+                                       _mm256_and_si256(shift_bits(hm, 2 - (4 * h + s)), four));
+    const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 2), three),
+                                       _mm256_and_si256(shift_bits(hm, 2 - (4 * h + s + 1)), four));
+    u[c] = join256(lo, hi);
+  }
+}
+inline void natural_quants(const block_q6_K &b, __m512i (&u)[4]) {
+  const Q6Block q = unpack_q6(b);  // natural order, q + 32
+  for (int c = 0; c < 4; ++c) u[c] = q.q[c];
+}
+
+// The 16 x 16 int32 matrix in v (v[i] = row i) transposed in place: off-diagonal blocks of 8,
+// 4, 2, then 1 swapped.
+inline void transpose16_epi32(__m512i (&v)[16]) {
+#pragma GCC unroll 4
+  for (int b = 8; b >= 1; b /= 2) {
+    alignas(64) int32_t keep[16], take[16];  // the upper row of a pair keeps / takes
+    for (int c = 0; c < 16; ++c) {
+      keep[c] = (c & b) ? 16 + c - b : c;
+      take[c] = (c & b) ? 16 + c : c + b;
+    }
+    const __m512i keep_idx = _mm512_load_si512(keep), take_idx = _mm512_load_si512(take);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i)
+      if (!(i & b)) {
+        const __m512i upper = v[i], lower = v[i + b];
+        v[i] = _mm512_permutex2var_epi32(upper, keep_idx, lower);
+        v[i + b] = _mm512_permutex2var_epi32(upper, take_idx, lower);
+      }
+  }
+}
+
+// The panel block by block: the 16 rows' quants of block i unpacked in registers, then each
+// 64-weight chunk's 16 x 16 matrix of 4-byte groups transposed into the groups' vectors.
 template <class Block>
 void pack_panel_k(int64_t nb, const std::byte *w, size_t w_stride, int n_rows, PanelBlockK *panel) {
   using K = PanelK<Block>;
-  UnpackedK u;
-  for (int r = 0; r < kPanelRows; ++r) {
-    const auto *row = reinterpret_cast<const Block *>(w + static_cast<size_t>(r) * w_stride);
-    for (int64_t i = 0; i < nb; ++i) {
-      PanelBlockK &p = panel[i];
-      if (r < n_rows) unpack(row[i], u);
-      else u = UnpackedK{};  // a row past the panel: zero quants, scales and block scales
-      alignas(64) uint8_t biased[QK_K];
-      for (int k = 0; k < QK_K; ++k) biased[k] = static_cast<uint8_t>(u.q[k] + K::kOffset);
-      for (int g = 0; g < 64; ++g) std::memcpy(&p.q[g][4 * r], biased + 4 * g, 4);
+  UnpackedK u{};  // scales only: the quants go through natural_quants
+  alignas(64) __m512i rows[kPanelRows][4];
+  for (int64_t i = 0; i < nb; ++i) {
+    PanelBlockK &p = panel[i];
+    for (int r = 0; r < kPanelRows; ++r) {
+      if (r < n_rows) {
+        const Block &b = reinterpret_cast<const Block *>(w + static_cast<size_t>(r) * w_stride)[i];
+        natural_quants(b, rows[r]);
+        unpack_scales(b, u);
+      } else {  // a row past the panel: zero quants, scales and block scales
+        for (__m512i &c : rows[r]) c = _mm512_setzero_si512();
+        u = UnpackedK{};
+      }
       for (int j = 0; j < QK_K / K::kSubWeights; ++j) p.scale[j][r] = u.scale[j * K::kSubWeights / 16];
       for (int pair = 0; pair < 8; ++pair)
         for (int h = 0; h < 2; ++h) {
@@ -138,6 +209,12 @@ void pack_panel_k(int64_t nb, const std::byte *w, size_t w_stride, int n_rows, P
         }
       p.d[r] = u.d;
       p.dmin[r] = u.dmin;
+    }
+    for (int c = 0; c < 4; ++c) {
+      __m512i groups[kPanelRows];
+      for (int r = 0; r < kPanelRows; ++r) groups[r] = rows[r][c];
+      transpose16_epi32(groups);
+      for (int g = 0; g < 16; ++g) _mm512_store_si512(p.q[16 * c + g], groups[g]);
     }
   }
 }
