@@ -182,8 +182,10 @@ void Forward::run_experts(Activations &e, const MoeWeights &m, const Routing &ro
     if (streamed) streamer_->stage_together(w.present());
     const int64_t n_act = rows * info_.n_ff_exp;
     d.gather_rows(e.xb, n_embd, b.tokens.data(), rows, e.moe_in);
-    project_rows(d, w.gate, w.gate_bias, e.moe_in, rows, e.gate);
-    project_rows(d, w.up, w.up_bias, e.moe_in, rows, e.up);
+    const Device::Product gate_up[] = {{w.gate, e.gate}, {w.up, e.up}};  // readable by d: resident or staged
+    d.matmul_shared(gate_up, e.moe_in, rows);
+    if (w.gate_bias) d.add_bias(e.gate, *w.gate_bias, rows);
+    if (w.up_bias) d.add_bias(e.up, *w.up_bias, rows);
     if (clamp) d.swiglu_clamped(e.gate, e.up, n_act, clamp->alpha, clamp->limit, e.gate);
     else d.swiglu(e.gate, e.up, n_act, e.gate);
     project_rows(d, w.down, w.down_bias, e.gate, rows, e.moe_out);
