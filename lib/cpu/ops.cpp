@@ -135,14 +135,13 @@ void fill_panel_slot(PanelTokenBlockK &p, int slot, const quant::block_q8_K &a) 
 }
 
 // The activation rows (ActBlock: Q8_0 or Q8_K) in a panel kernel's tiles of kPanelTokens tokens,
-// the last tile padded with zero tokens, in a per-thread buffer.
+// the last tile padded with zero tokens, in `buffer`.
 template <class Tile, class ActBlock>
 const Tile *pack_panel_tokens(ThreadPool &pool, const std::byte *act, size_t act_bytes, int64_t blocks,
-                              int64_t n_tokens) {
-  thread_local std::vector<Tile> buffer;
+                              int64_t n_tokens, std::vector<Tile> &buffer) {
   const int64_t tiles = (n_tokens + kPanelTokens - 1) / kPanelTokens;
   buffer.assign(static_cast<size_t>(tiles * blocks), Tile{});
-  Tile *packed = buffer.data();  // the workers fill this thread's buffer, not their own
+  Tile *packed = buffer.data();  // the workers fill the caller's buffer, not their own
   pool.parallel_for(n_tokens, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const auto *a = reinterpret_cast<const ActBlock *>(act + static_cast<size_t>(t) * act_bytes);
@@ -153,13 +152,14 @@ const Tile *pack_panel_tokens(ThreadPool &pool, const std::byte *act, size_t act
   return packed;
 }
 
-// The activations of one matmul_many call in the form each kind of weight reads them: x quantized
-// once per activation type (Q8_K for the K-quants, Q8_0 for Q4_0/Q8_0/MXFP4, ...), and packed
-// once more into panel tiles for the prompt kernels. At most one per type, in per-thread buffers.
+// The inputs of one matmul_many call in the form each kind of weight reads them: each distinct x
+// quantized once per activation type (Q8_K for the K-quants, Q8_0 for Q4_0/Q8_0/MXFP4, ...), and
+// packed once more into panel tiles for the prompt kernels, in the calling thread's buffers
+// (they only grow, so a warm caller allocates nothing).
 class PreparedInputs {
  public:
-  PreparedInputs(ThreadPool &pool, const Kernels &k, int64_t n_in, const float *x, int64_t n_tokens)
-      : pool_(pool), k_(k), n_in_(n_in), x_(x), n_tokens_(n_tokens) {}
+  PreparedInputs(ThreadPool &pool, const Kernels &k, int64_t n_in, int64_t n_tokens)
+      : pool_(pool), k_(k), n_in_(n_in), n_tokens_(n_tokens) {}
 
   struct Input {
     const std::byte *act;
@@ -167,47 +167,61 @@ class PreparedInputs {
     const void *panel_tokens;  // null until a panel kernel asks for it
   };
 
-  // x as weights of `type` read it (quantized on first use).
-  Input &for_type(GgmlType type, bool panels) {
+  static constexpr size_t kMaxInputs = 16;  // one per product at most: matmul_many's group size
+
+  // x as weights of `type` read it (quantized, and packed for panels, on first use).
+  Input get(const float *x, GgmlType type, bool panels) {
     const GgmlType act_type = vec_dot_type(type);
-    size_t slot = 0;
-    while (slot < count_ && types_[slot] != act_type) ++slot;
-    if (slot == kMaxTypes) detail::fail(ErrorCode::internal, "matmul_many: more than {} activation types", kMaxTypes);
-    if (slot == count_) quantize(slot, type, act_type);
-    Input &in = inputs_[slot];
-    if (panels && !in.panel_tokens) in.panel_tokens = pack(in, act_type);
-    return in;
+    size_t i = 0;
+    while (i < count_ && !(keys_[i].x == x && keys_[i].act_type == act_type)) ++i;
+    if (i == count_) {
+      if (buffers().size() <= i) buffers().resize(i + 1);
+      keys_[i] = {x, act_type};
+      inputs_[i] = quantize(buffers()[i], x, type, act_type);
+      ++count_;
+    }
+    if (panels && !inputs_[i].panel_tokens) inputs_[i].panel_tokens = pack(buffers()[i], inputs_[i], act_type);
+    return inputs_[i];
   }
 
  private:
-  static constexpr size_t kMaxTypes = 4;  // Q8_K, Q8_0, F16, BF16/F32: every vec_dot type
-
-  void quantize(size_t slot, GgmlType type, GgmlType act_type) {
-    thread_local std::vector<std::byte> buffers[kMaxTypes];
-    const size_t act_bytes = row_bytes(act_type, n_in_);
-    std::byte *act = scratch(buffers[slot], act_bytes * static_cast<size_t>(n_tokens_));
-    pool_.parallel_for(n_tokens_, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) quantize_with(k_, type, x_ + t * n_in_, act + t * act_bytes, n_in_);
-    });
-    types_[slot] = act_type;
-    inputs_[slot] = {act, act_bytes, nullptr};
-    count_ = slot + 1;
+  struct Key {
+    const float *x;
+    GgmlType act_type;
+  };
+  struct Buffers {
+    std::vector<std::byte> act;
+    std::vector<PanelTokenBlockK> tiles_k;
+    std::vector<PanelTokenBlock> tiles;
+  };
+  static std::vector<Buffers> &buffers() {
+    thread_local std::vector<Buffers> per_input;
+    return per_input;
   }
 
-  const void *pack(const Input &in, GgmlType act_type) {
+  Input quantize(Buffers &b, const float *x, GgmlType type, GgmlType act_type) {
+    const size_t act_bytes = row_bytes(act_type, n_in_);
+    std::byte *act = scratch(b.act, act_bytes * static_cast<size_t>(n_tokens_));
+    pool_.parallel_for(n_tokens_, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) quantize_with(k_, type, x + t * n_in_, act + t * act_bytes, n_in_);
+    });
+    return {act, act_bytes, nullptr};
+  }
+
+  const void *pack(Buffers &b, const Input &in, GgmlType act_type) {
     if (act_type == GgmlType::Q8_K)
       return pack_panel_tokens<PanelTokenBlockK, quant::block_q8_K>(pool_, in.act, in.act_bytes, n_in_ / quant::QK_K,
-                                                                    n_tokens_);
-    return pack_panel_tokens<PanelTokenBlock, quant::block_q8_0>(pool_, in.act, in.act_bytes, n_in_ / 32, n_tokens_);
+                                                                    n_tokens_, b.tiles_k);
+    return pack_panel_tokens<PanelTokenBlock, quant::block_q8_0>(pool_, in.act, in.act_bytes, n_in_ / 32, n_tokens_,
+                                                                 b.tiles);
   }
 
   ThreadPool &pool_;
   const Kernels &k_;
   int64_t n_in_;
-  const float *x_;
   int64_t n_tokens_;
-  GgmlType types_[kMaxTypes] = {};
-  Input inputs_[kMaxTypes] = {};
+  Key keys_[kMaxInputs] = {};
+  Input inputs_[kMaxInputs] = {};
   size_t count_ = 0;
 };
 
@@ -225,7 +239,7 @@ PreparedTask prepare(const Kernels &k, const MatmulTask &task, int64_t n_in, int
   PreparedTask p{task, row_bytes(task.type, n_in), {}, nullptr, nullptr, k.rows_dot(task.type)};
   if (n_tokens >= kPanelMinTokens) p.panel_dot = k.panel_dot(task.type);
   if (!p.panel_dot && n_tokens >= kTileTokens) p.tile_dot = k.tile_dot(task.type);
-  p.input = inputs.for_type(task.type, p.panel_dot != nullptr);
+  p.input = inputs.get(task.x, task.type, p.panel_dot != nullptr);
   return p;
 }
 
@@ -275,39 +289,42 @@ static_assert(kBandRows % kRowTile == 0 && kBandRows % kPanelRows == 0);
 
 }  // namespace
 
-void matmul_many(ThreadPool &pool, std::span<const MatmulTask> tasks, int64_t n_in, const float *x,
-                 int64_t n_tokens) {
+void matmul_many(ThreadPool &pool, std::span<const MatmulTask> tasks, int64_t n_in, int64_t n_tokens) {
   for (const MatmulTask &t : tasks) {
     check_row(t.type, n_in, "matmul");
     if (t.n_out < 0) detail::fail(ErrorCode::invalid_argument, "matmul: negative shape ({} rows)", t.n_out);
   }
   if (n_tokens < 0) detail::fail(ErrorCode::invalid_argument, "matmul: negative shape ({} tokens)", n_tokens);
   if (n_tokens == 0) return;
-  const Kernels &k = active_kernels();
-  PreparedInputs inputs(pool, k, n_in, x, n_tokens);
-  std::vector<PreparedTask> prepared;
-  std::vector<int64_t> first_band;  // matrix i's bands start at first_band[i]
-  int64_t bands = 0;
-  for (const MatmulTask &t : tasks) {
-    prepared.push_back(prepare(k, t, n_in, n_tokens, inputs));
-    first_band.push_back(bands);
-    bands += (t.n_out + kBandRows - 1) / kBandRows;
-  }
-  // One job for all the matrices: each thread's bands, matrix by matrix.
-  pool.parallel_for(bands, [&](int64_t b0, int64_t b1) {
-    for (size_t i = 0; i < prepared.size(); ++i) {
-      const int64_t lo = std::max(b0, first_band[i]) - first_band[i];
-      const int64_t hi = std::min(b1 - first_band[i], (prepared[i].task.n_out + kBandRows - 1) / kBandRows);
-      if (lo < hi)
-        run_rows(k, prepared[i], n_in, n_tokens, lo * kBandRows, std::min(hi * kBandRows, prepared[i].task.n_out));
+  constexpr size_t kGroup = PreparedInputs::kMaxInputs;
+  for (size_t first = 0; first < tasks.size(); first += kGroup) {
+    const std::span<const MatmulTask> group = tasks.subspan(first, std::min(kGroup, tasks.size() - first));
+    const Kernels &k = active_kernels();
+    PreparedInputs inputs(pool, k, n_in, n_tokens);
+    PreparedTask prepared[kGroup];
+    int64_t first_band[kGroup];  // product i's bands start at first_band[i]
+    int64_t bands = 0;
+    for (size_t i = 0; i < group.size(); ++i) {
+      prepared[i] = prepare(k, group[i], n_in, n_tokens, inputs);
+      first_band[i] = bands;
+      bands += (group[i].n_out + kBandRows - 1) / kBandRows;
     }
-  });
+    // One job for all the products: each thread's bands, product by product.
+    pool.parallel_for(bands, [&](int64_t b0, int64_t b1) {
+      for (size_t i = 0; i < group.size(); ++i) {
+        const int64_t n_out = prepared[i].task.n_out;
+        const int64_t lo = std::max(b0, first_band[i]) - first_band[i];
+        const int64_t hi = std::min(b1 - first_band[i], (n_out + kBandRows - 1) / kBandRows);
+        if (lo < hi) run_rows(k, prepared[i], n_in, n_tokens, lo * kBandRows, std::min(hi * kBandRows, n_out));
+      }
+    });
+  }
 }
 
 void matmul(ThreadPool &pool, GgmlType type, const void *w, int64_t n_out, int64_t n_in, const float *x,
             int64_t n_tokens, float *y) {
-  const MatmulTask task{type, w, n_out, y};
-  matmul_many(pool, {&task, 1}, n_in, x, n_tokens);
+  const MatmulTask task{type, w, n_out, x, y};
+  matmul_many(pool, {&task, 1}, n_in, n_tokens);
 }
 
 }  // namespace vramfit::cpu

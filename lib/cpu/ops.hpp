@@ -83,19 +83,20 @@ void dequantize_row(GgmlType type, const void *src, float *dst, int64_t n);
 void matmul(ThreadPool &pool, GgmlType type, const void *w, int64_t n_out, int64_t n_in,
             const float *x, int64_t n_tokens, float *y);
 
-// One matrix of matmul_many: y [n_tokens][n_out] = W x, W = n_out rows of `type`.
+// One product of matmul_many: y [n_tokens][n_out] = W x, W = n_out rows of `type`, x
+// [n_tokens][n_in].
 struct MatmulTask {
   GgmlType type;
   const void *w;
   int64_t n_out;
+  const float *x;
   float *y;
 };
 
-// matmul for several matrices of the same input (a layer's Q, K and V; gate and up): x is
-// quantized (and packed for prompts) once per activation type, and all the rows are one job for
-// the pool, so a token waits for one thread barrier instead of one per matrix. The same bits as
-// one matmul per matrix.
-void matmul_many(ThreadPool &pool, std::span<const MatmulTask> tasks, int64_t n_in, const float *x,
-                 int64_t n_tokens);
+// matmul for several matrices with rows of n_in (a layer's Q, K and V; gate and up; the experts a
+// token chose): each distinct input x is quantized (and packed for prompts) once per activation
+// type, and all the rows are one job for the pool, so a token waits for one thread barrier
+// instead of one per matrix. The same bits as one matmul per matrix.
+void matmul_many(ThreadPool &pool, std::span<const MatmulTask> tasks, int64_t n_in, int64_t n_tokens);
 
 }  // namespace vramfit::cpu

@@ -110,15 +110,16 @@ class Device {
                         float *out) = 0;
   // y[t][r] = sum_k W[r][k] * x[t][k]
   virtual void matmul(const Weight &w, const float *x, int64_t n_tokens, float *y) = 0;
-  // y = W x for several weights of this device with one input x (a layer's Q, K and V; gate and
-  // up): a device may prepare x once and run them as one job. The same results as one matmul
-  // each, which is the default.
+  // y = W x for several weights of this device with rows of one length (a layer's Q, K and V;
+  // gate and up; the experts a token chose): a device may run them as one job and prepare each
+  // distinct x once. The same results as one matmul each, which is the default.
   struct Product {
     Weight w;
+    const float *x;
     float *y;
   };
-  virtual void matmul_shared(std::span<const Product> products, const float *x, int64_t n_tokens) {
-    for (const Product &p : products) matmul(p.w, x, n_tokens, p.y);
+  virtual void matmul_many(std::span<const Product> products, int64_t n_tokens) {
+    for (const Product &p : products) matmul(p.w, p.x, n_tokens, p.y);
   }
   // Each of n_tokens rows of weight.ne0 floats (so per head when weight is [head_dim] and
   // n_tokens counts heads); y may alias x.

@@ -96,19 +96,17 @@ void CpuDevice::matmul(const Weight &w, const float *x, int64_t n_tokens, float 
   cpu::matmul(pool_, w.type, w.data, w.ne1, w.ne0, x, n_tokens, y);
 }
 
-void CpuDevice::matmul_shared(std::span<const Product> products, const float *x, int64_t n_tokens) {
-  constexpr size_t kMaxTasks = 8;
+void CpuDevice::matmul_many(std::span<const Product> products, int64_t n_tokens) {
   if (products.empty()) return;
-  if (products.size() > kMaxTasks) return Device::matmul_shared(products, x, n_tokens);
-  cpu::MatmulTask tasks[kMaxTasks];
-  for (size_t i = 0; i < products.size(); ++i) {
-    const Weight &w = products[i].w;
-    if (w.ne0 != products[0].w.ne0)
-      detail::fail(ErrorCode::invalid_argument, "matmul_shared: '{}' has rows of {}, '{}' of {}", w.name, w.ne0,
+  std::vector<cpu::MatmulTask> tasks;
+  tasks.reserve(products.size());
+  for (const Product &p : products) {
+    if (p.w.ne0 != products[0].w.ne0)
+      detail::fail(ErrorCode::invalid_argument, "matmul_many: '{}' has rows of {}, '{}' of {}", p.w.name, p.w.ne0,
                    products[0].w.name, products[0].w.ne0);
-    tasks[i] = {w.type, w.data, w.ne1, products[i].y};
+    tasks.push_back({p.w.type, p.w.data, p.w.ne1, p.x, p.y});
   }
-  cpu::matmul_many(pool_, {tasks, products.size()}, products[0].w.ne0, x, n_tokens);
+  cpu::matmul_many(pool_, tasks, products[0].w.ne0, n_tokens);
 }
 
 void CpuDevice::rms_norm(const float *x, const Weight &weight, int64_t n_tokens, float eps, float *y) {

@@ -75,10 +75,10 @@ void SimDevice::get_rows(const Weight &table, const int32_t *host_tokens, int64_
 void SimDevice::matmul(const Weight &w, const float *x, int64_t n_tokens, float *y) {
   compute_.matmul(as_compute(w), x, n_tokens, y);
 }
-void SimDevice::matmul_shared(std::span<const Product> products, const float *x, int64_t n_tokens) {
+void SimDevice::matmul_many(std::span<const Product> products, int64_t n_tokens) {
   std::vector<Product> on_compute(products.begin(), products.end());
   for (Product &p : on_compute) p.w = as_compute(p.w);
-  compute_.matmul_shared(on_compute, x, n_tokens);
+  compute_.matmul_many(on_compute, n_tokens);
 }
 void SimDevice::rms_norm(const float *x, const Weight &weight, int64_t n_tokens, float eps, float *y) {
   compute_.rms_norm(x, as_compute(weight), n_tokens, eps, y);

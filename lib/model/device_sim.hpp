@@ -37,7 +37,7 @@ class SimDevice final : public Device {
   void get_rows(const Weight &table, const int32_t *host_tokens, int64_t n_tokens,
                 float *out) override;
   void matmul(const Weight &w, const float *x, int64_t n_tokens, float *y) override;
-  void matmul_shared(std::span<const Product> products, const float *x, int64_t n_tokens) override;
+  void matmul_many(std::span<const Product> products, int64_t n_tokens) override;
   void rms_norm(const float *x, const Weight &weight, int64_t n_tokens, float eps,
                 float *y) override;
   void rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t pos0,

@@ -96,8 +96,8 @@ void Forward::project_all(Device &d, std::span<const Projection> projections, co
     return;
   }
   Device::Product products[kMax];
-  for (size_t i = 0; i < projections.size(); ++i) products[i] = {projections[i].w, projections[i].out};
-  d.matmul_shared({products, projections.size()}, in, n_);
+  for (size_t i = 0; i < projections.size(); ++i) products[i] = {projections[i].w, in, projections[i].out};
+  d.matmul_many({products, projections.size()}, n_);
   for (const Projection &p : projections)
     if (p.bias) d.add_bias(p.out, *p.bias, n_);
 }
@@ -182,8 +182,8 @@ void Forward::run_experts(Activations &e, const MoeWeights &m, const Routing &ro
     if (streamed) streamer_->stage_together(w.present());
     const int64_t n_act = rows * info_.n_ff_exp;
     d.gather_rows(e.xb, n_embd, b.tokens.data(), rows, e.moe_in);
-    const Device::Product gate_up[] = {{w.gate, e.gate}, {w.up, e.up}};  // readable by d: resident or staged
-    d.matmul_shared(gate_up, e.moe_in, rows);
+    const Device::Product gate_up[] = {{w.gate, e.moe_in, e.gate}, {w.up, e.moe_in, e.up}};  // resident or staged
+    d.matmul_many(gate_up, rows);
     if (w.gate_bias) d.add_bias(e.gate, *w.gate_bias, rows);
     if (w.up_bias) d.add_bias(e.up, *w.up_bias, rows);
     if (clamp) d.swiglu_clamped(e.gate, e.up, n_act, clamp->alpha, clamp->limit, e.gate);

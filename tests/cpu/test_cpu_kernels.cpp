@@ -225,34 +225,37 @@ TEST_CASE("matmul over tiles of tokens gives vec_dot's bits for every token, typ
   }
 }
 
-TEST_CASE("matmul_many gives each matrix matmul's bits: mixed types, ragged row counts, 1 to 9 tokens") {
-  // Q4_K and Q6_K share Q8_K activations, Q8_0 has its own; 37 and 5 rows end bands and tiles
-  // part way, 1 token takes the row kernels, 3 the tiled path, 9 the panels.
+TEST_CASE("matmul_many gives each matrix matmul's bits: mixed types and inputs, ragged row counts, 1 to 9 tokens") {
+  // Q4_K and Q6_K share Q8_K activations, Q8_0 has its own; the second Q4_K reads another input
+  // (prepared separately); 37 and 5 rows end bands and tiles part way; 1 token takes the row
+  // kernels, 3 the tiled path, 9 the panels.
   IsaGuard guard;
   std::mt19937 rng(21);
   const int64_t n_in = 512;
-  const GgmlType types[] = {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q6_K, GgmlType::F16};
-  const int64_t rows[] = {37, 64, 5, 24};
+  const GgmlType types[] = {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q6_K, GgmlType::F16, GgmlType::Q4_K};
+  const int64_t rows[] = {37, 64, 5, 24, 16};
+  constexpr int kProducts = 5;
   std::vector<std::vector<std::byte>> w;
-  for (int i = 0; i < 4; ++i) w.push_back(mixed_rows(rng, types[i], rows[i], n_in));
+  for (int i = 0; i < kProducts; ++i) w.push_back(mixed_rows(rng, types[i], rows[i], n_in));
   for (int64_t n_tokens : {1, 3, 9}) {
-    const auto x = gaussian_row(rng, n_in * n_tokens);
+    const auto x = gaussian_row(rng, n_in * n_tokens), other_x = gaussian_row(rng, n_in * n_tokens);
     for (cpu::Isa isa : cpu::supported_isas()) {
       cpu::set_isa_override(isa);
       for (int threads : {1, 2, 3}) {
         cpu::ThreadPool pool(threads);
-        std::vector<std::vector<float>> got(4), expected(4);
+        std::vector<std::vector<float>> got(kProducts), expected(kProducts);
         std::vector<cpu::MatmulTask> tasks;
-        for (int i = 0; i < 4; ++i) {
+        for (int i = 0; i < kProducts; ++i) {
+          const float *input = i == kProducts - 1 ? other_x.data() : x.data();
           got[i].assign(static_cast<size_t>(rows[i] * n_tokens), NAN);
           expected[i].assign(got[i].size(), NAN);
-          tasks.push_back({types[i], w[i].data(), rows[i], got[i].data()});
-          cpu::matmul(pool, types[i], w[i].data(), rows[i], n_in, x.data(), n_tokens, expected[i].data());
+          tasks.push_back({types[i], w[i].data(), rows[i], input, got[i].data()});
+          cpu::matmul(pool, types[i], w[i].data(), rows[i], n_in, input, n_tokens, expected[i].data());
         }
-        cpu::matmul_many(pool, tasks, n_in, x.data(), n_tokens);
-        for (int i = 0; i < 4; ++i) {
-          INFO(type_name(types[i]) << " on " << cpu::isa_name(isa) << ", " << threads << " threads, " << n_tokens
-                                   << " tokens");
+        cpu::matmul_many(pool, tasks, n_in, n_tokens);
+        for (int i = 0; i < kProducts; ++i) {
+          INFO("product " << i << ", " << type_name(types[i]) << " on " << cpu::isa_name(isa) << ", " << threads
+                          << " threads, " << n_tokens << " tokens");
           REQUIRE(std::memcmp(got[i].data(), expected[i].data(), got[i].size() * sizeof(float)) == 0);
         }
       }
