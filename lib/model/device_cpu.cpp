@@ -26,6 +26,15 @@ const float *f32_data(const Weight &w, const char *op) {
   return static_cast<const float *>(w.data);
 }
 
+int64_t round_up_to_key_block(int64_t n) { return (n + cpu::kKeyBlock - 1) / cpu::kKeyBlock * cpu::kKeyBlock; }
+
+// Rows [begin, end) of a non-f32 cache (rows of n elements, row_bytes apart) as f32 rows.
+void dequantize_rows(GgmlType type, const void *cache, uint64_t row_bytes, int64_t n, int64_t begin, int64_t end,
+                     float *rows) {
+  for (int64_t pos = begin; pos < end; ++pos)
+    cpu::dequantize_row(type, static_cast<const std::byte *>(cache) + row_bytes * static_cast<uint64_t>(pos),
+                        rows + (pos - begin) * n, n);
+}
 
 }  // namespace
 
@@ -134,16 +143,43 @@ void CpuDevice::kv_store(KvLayer &kv, const float *k, const float *v, int64_t po
 }
 
 void CpuDevice::reserve_attention(int64_t n_ctx, int64_t n_kv_embd, GgmlType kv_type) {
-  if (kv_type == GgmlType::F32) n_kv_embd = 0;  // attention reads an f32 cache in place
-  if (n_ctx <= attention_ctx_ && n_kv_embd <= attention_kv_embd_) return;
+  n_ctx = round_up_to_key_block(n_ctx);
+  const int64_t n_values_embd = kv_type == GgmlType::F32 ? 0 : n_kv_embd;  // f32 values are read in place
+  if (n_ctx <= attention_ctx_ && n_kv_embd <= attention_keys_embd_ && n_values_embd <= attention_values_embd_)
+    return;
   n_ctx = std::max(n_ctx, attention_ctx_);
-  n_kv_embd = std::max(n_kv_embd, attention_kv_embd_);
+  n_kv_embd = std::max(n_kv_embd, attention_keys_embd_);
+  const int64_t n_values = std::max(n_values_embd, attention_values_embd_);
   deallocate(attention_ws_);
   attention_ws_ = nullptr;
-  const auto floats = static_cast<uint64_t>(n_threads() * n_ctx + 2 * n_ctx * n_kv_embd);
+  const auto floats = static_cast<uint64_t>(n_threads() * n_ctx + n_ctx * (n_kv_embd + n_values));
   attention_ws_ = static_cast<float *>(allocate(floats * sizeof(float), "attention workspace"));
   attention_ctx_ = n_ctx;
-  attention_kv_embd_ = n_kv_embd;
+  attention_keys_embd_ = n_kv_embd;
+  attention_values_embd_ = n_values;
+}
+
+void CpuDevice::lay_out_blocked_keys(const KvLayer &kv, int64_t n_visible, float *blocks) {
+  const int64_t n_kv_embd = kv.n_head_kv * kv.head_dim;
+  const int64_t block_floats = kv.head_dim * cpu::kKeyBlock;
+  const int64_t n_blocks = round_up_to_key_block(n_visible) / cpu::kKeyBlock;
+  auto lay_out = [&](int64_t begin, int64_t end) {
+    std::vector<float> rows;  // a non-f32 cache's keys of one block, as f32
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t pos = b * cpu::kKeyBlock, n_keys = std::min(cpu::kKeyBlock, n_visible - pos);
+      const float *keys = static_cast<const float *>(kv.k) + pos * n_kv_embd;
+      if (kv.type != GgmlType::F32) {
+        rows.resize(static_cast<size_t>(cpu::kKeyBlock * n_kv_embd));
+        dequantize_rows(kv.type, kv.k, kv.bytes_per_row(), n_kv_embd, pos, pos + n_keys, rows.data());
+        keys = rows.data();
+      }
+      for (int64_t h = 0; h < kv.n_head_kv; ++h)
+        cpu::block_keys(keys + h * kv.head_dim, n_kv_embd, kv.head_dim, n_keys,
+                        blocks + (h * n_blocks + b) * block_floats);
+    }
+  };
+  if (n_visible * n_kv_embd < kParallelMinElements) lay_out(0, n_blocks);
+  else pool_.parallel_for(n_blocks, lay_out);
 }
 
 void CpuDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int64_t n_tokens,
@@ -152,29 +188,37 @@ void CpuDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int64
   const int64_t n_visible = pos0 + n_tokens;
   reserve_attention(kv.n_ctx, n_kv_embd, kv.type);
   float *scores_base = attention_ws_;
+  float *keys_ws = attention_ws_ + n_threads() * attention_ctx_;
+  float *values_ws = keys_ws + attention_ctx_ * attention_keys_embd_;
 
-  // The cache as f32 rows: used in place when it is f32, else converted once for all heads.
+  // Blocked keys (cpu::attention_head_blocked) cost one pass over the keys and make every query's
+  // scores cheaper: they pay when a prompt's tokens or a wide GQA group share them. Same bits either way.
+  const int64_t group = p.n_head / p.n_head_kv;  // query heads per KV head
+  const bool blocked = n_tokens * group >= cpu::kKeyBlock;
+
+  // The cache as f32 rows: used in place when it is f32, else converted once for all heads (the
+  // keys straight into blocks when blocked).
   const float *k = static_cast<const float *>(kv.k);
   const float *v = static_cast<const float *>(kv.v);
   if (kv.type != GgmlType::F32) {
-    float *k32 = attention_ws_ + n_threads() * attention_ctx_, *v32 = k32 + attention_ctx_ * n_kv_embd;
     const uint64_t row = kv.bytes_per_row();
     auto convert = [&](int64_t begin, int64_t end) {
-      for (int64_t pos = begin; pos < end; ++pos) {
-        const uint64_t at = row * static_cast<uint64_t>(pos);
-        cpu::dequantize_row(kv.type, static_cast<const std::byte *>(kv.k) + at, k32 + pos * n_kv_embd, n_kv_embd);
-        cpu::dequantize_row(kv.type, static_cast<const std::byte *>(kv.v) + at, v32 + pos * n_kv_embd, n_kv_embd);
-      }
+      if (!blocked) dequantize_rows(kv.type, kv.k, row, n_kv_embd, begin, end, keys_ws + begin * n_kv_embd);
+      dequantize_rows(kv.type, kv.v, row, n_kv_embd, begin, end, values_ws + begin * n_kv_embd);
     };
     if (n_visible * n_kv_embd < kParallelMinElements) convert(0, n_visible);
     else pool_.parallel_for(n_visible, convert);
-    k = k32;
-    v = v32;
+    k = keys_ws;
+    v = values_ws;
   }
+  if (blocked) {
+    lay_out_blocked_keys(kv, n_visible, keys_ws);
+    k = keys_ws;
+  }
+  const int64_t head_blocks_floats = round_up_to_key_block(n_visible) * p.head_dim;  // one KV head's blocks
 
   // One task per (token, head); token t sees positions 0..pos0+t (causal), the last p.window
   // of them with a sliding window.
-  const int64_t group = p.n_head / p.n_head_kv;  // query heads per KV head
   const float *sinks = p.sinks ? f32_data(*p.sinks, "attention sinks") : nullptr;
   std::mutex slot_mutex;
   int next_slot = 0;
@@ -190,9 +234,15 @@ void CpuDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int64
       const int64_t kv_offset = (h / group) * p.head_dim;
       const int64_t n_kv = pos0 + t + 1;
       const int64_t first = p.window > 0 ? std::max<int64_t>(0, n_kv - p.window) : 0;
-      cpu::attention_head(q + (t * p.n_head + h) * p.head_dim, k + kv_offset, v + kv_offset, first, n_kv,
-                          n_kv_embd, p.head_dim, p.scale, sinks ? sinks + h : nullptr, scores,
-                          out + (t * p.n_head + h) * p.head_dim);
+      const float *q_head = q + (t * p.n_head + h) * p.head_dim;
+      const float *sink = sinks ? sinks + h : nullptr;
+      float *out_head = out + (t * p.n_head + h) * p.head_dim;
+      if (blocked)
+        cpu::attention_head_blocked(q_head, k + (h / group) * head_blocks_floats, v + kv_offset, first, n_kv,
+                                    n_kv_embd, p.head_dim, p.scale, sink, scores, out_head);
+      else
+        cpu::attention_head(q_head, k + kv_offset, v + kv_offset, first, n_kv, n_kv_embd, p.head_dim, p.scale,
+                            sink, scores, out_head);
     }
   });
 }

@@ -63,10 +63,15 @@ class CpuDevice final : public Device {
   mutable std::mutex mutex_;
   std::unordered_map<void *, uint64_t> live_;
   DeviceMemoryStats stats_;
-  // One row of n_ctx scores per thread, then (for non-f32 caches, converted before attention)
-  // K and V as f32 rows: [2][n_ctx][n_kv_embd].
+  // The keys of positions [0, n_visible) in cpu::attention_head_blocked's layout, one KV head's
+  // blocks after another's (converted to f32 from a non-f32 cache).
+  void lay_out_blocked_keys(const KvLayer &kv, int64_t n_visible, float *blocks);
+
+  // attention_ctx_ (n_ctx rounded up to cpu::kKeyBlock) floats of scores per thread, then the keys
+  // ([attention_ctx_][attention_keys_embd_]: blocked, or a non-f32 cache's keys as f32 rows),
+  // then a non-f32 cache's values as f32 rows ([attention_ctx_][attention_values_embd_]).
   float *attention_ws_ = nullptr;
-  int64_t attention_ctx_ = 0, attention_kv_embd_ = 0;
+  int64_t attention_ctx_ = 0, attention_keys_embd_ = 0, attention_values_embd_ = 0;
 };
 
 }  // namespace vramfit::model
