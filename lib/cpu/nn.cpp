@@ -253,7 +253,7 @@ void block_keys(const float *k, int64_t stride, int64_t head_dim, int64_t n_keys
 
 VRAMFIT_SIMD_CLONES
 void attention_head_blocked(const float *q, const float *k_blocks, const float *v, int64_t first, int64_t n_kv,
-                            int64_t stride, int64_t head_dim, float scale, const float *sink, float *scores,
+                            int64_t v_stride, int64_t head_dim, float scale, const float *sink, float *scores,
                             float *out) {
   // Whole blocks: the scores before `first` and from n_kv up to the block's end are computed
   // (the padding is zeros) and never read.
@@ -261,7 +261,7 @@ void attention_head_blocked(const float *q, const float *k_blocks, const float *
   if (clone_has_avx512()) blocked_scores<Lanes16>(q, k_blocks, first_block, end_block, head_dim, scale, scores);
   else if (clone_has_avx2()) blocked_scores<Lanes8>(q, k_blocks, first_block, end_block, head_dim, scale, scores);
   else blocked_scores<Lanes4>(q, k_blocks, first_block, end_block, head_dim, scale, scores);
-  softmax_weighted_values(v, first, n_kv, stride, head_dim, sink, scores, out);
+  softmax_weighted_values(v, first, n_kv, v_stride, head_dim, sink, scores, out);
 }
 
 void swiglu(const float *gate, const float *up, int64_t n, float *out) {

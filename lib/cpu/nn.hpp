@@ -47,10 +47,11 @@ void attention_head(const float *q, const float *k, const float *v, int64_t firs
 inline constexpr int64_t kKeyBlock = 16;
 void block_keys(const float *k, int64_t stride, int64_t head_dim, int64_t n_keys, float *block);
 // attention_head, bit for bit, with the keys of the head in that layout (k_blocks: its block 0,
-// blocks head_dim * kKeyBlock floats apart). Cheaper per key (no horizontal sums), so it pays
-// when several queries share the one-off layout. `scores` is n_kv rounded up to kKeyBlock floats.
+// blocks head_dim * kKeyBlock floats apart) and its value rows v_stride floats apart. Cheaper per
+// key (no horizontal sums), so it pays when several queries share the one-off layout. `scores` is
+// n_kv rounded up to kKeyBlock floats.
 void attention_head_blocked(const float *q, const float *k_blocks, const float *v, int64_t first, int64_t n_kv,
-                            int64_t stride, int64_t head_dim, float scale, const float *sink, float *scores,
+                            int64_t v_stride, int64_t head_dim, float scale, const float *sink, float *scores,
                             float *out);
 
 // out = silu(gate) * up, n elements (out may alias gate).

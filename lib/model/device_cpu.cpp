@@ -142,40 +142,43 @@ void CpuDevice::kv_store(KvLayer &kv, const float *k, const float *v, int64_t po
   }
 }
 
-void CpuDevice::reserve_attention(int64_t n_ctx, int64_t n_kv_embd, GgmlType kv_type) {
+void CpuDevice::reserve_attention(int64_t n_ctx, int64_t n_kv_embd) {
   n_ctx = round_up_to_key_block(n_ctx);
-  const int64_t n_values_embd = kv_type == GgmlType::F32 ? 0 : n_kv_embd;  // f32 values are read in place
-  if (n_ctx <= attention_ctx_ && n_kv_embd <= attention_keys_embd_ && n_values_embd <= attention_values_embd_)
-    return;
+  if (n_ctx <= attention_ctx_ && n_kv_embd <= attention_kv_embd_) return;
   n_ctx = std::max(n_ctx, attention_ctx_);
-  n_kv_embd = std::max(n_kv_embd, attention_keys_embd_);
-  const int64_t n_values = std::max(n_values_embd, attention_values_embd_);
+  n_kv_embd = std::max(n_kv_embd, attention_kv_embd_);
   deallocate(attention_ws_);
   attention_ws_ = nullptr;
-  const auto floats = static_cast<uint64_t>(n_threads() * n_ctx + n_ctx * (n_kv_embd + n_values));
+  const auto floats = static_cast<uint64_t>(n_threads() * n_ctx + 2 * n_ctx * n_kv_embd);
   attention_ws_ = static_cast<float *>(allocate(floats * sizeof(float), "attention workspace"));
   attention_ctx_ = n_ctx;
-  attention_keys_embd_ = n_kv_embd;
-  attention_values_embd_ = n_values;
+  attention_kv_embd_ = n_kv_embd;
 }
 
-void CpuDevice::lay_out_blocked_keys(const KvLayer &kv, int64_t n_visible, float *blocks) {
-  const int64_t n_kv_embd = kv.n_head_kv * kv.head_dim;
-  const int64_t block_floats = kv.head_dim * cpu::kKeyBlock;
+void CpuDevice::lay_out_by_head(const KvLayer &kv, int64_t n_visible, float *keys, float *values) {
+  const int64_t n_kv_embd = kv.n_head_kv * kv.head_dim, head_dim = kv.head_dim;
   const int64_t n_blocks = round_up_to_key_block(n_visible) / cpu::kKeyBlock;
+  const int64_t head_floats = n_blocks * cpu::kKeyBlock * head_dim;  // one KV head's keys, or values
   auto lay_out = [&](int64_t begin, int64_t end) {
-    std::vector<float> rows;  // a non-f32 cache's keys of one block, as f32
+    std::vector<float> rows;  // a non-f32 cache's keys and values of one block, as f32
     for (int64_t b = begin; b < end; ++b) {
       const int64_t pos = b * cpu::kKeyBlock, n_keys = std::min(cpu::kKeyBlock, n_visible - pos);
-      const float *keys = static_cast<const float *>(kv.k) + pos * n_kv_embd;
+      const float *k_rows = static_cast<const float *>(kv.k) + pos * n_kv_embd;
+      const float *v_rows = static_cast<const float *>(kv.v) + pos * n_kv_embd;
       if (kv.type != GgmlType::F32) {
-        rows.resize(static_cast<size_t>(cpu::kKeyBlock * n_kv_embd));
+        rows.resize(static_cast<size_t>(2 * cpu::kKeyBlock * n_kv_embd));
+        float *v32 = rows.data() + cpu::kKeyBlock * n_kv_embd;
         dequantize_rows(kv.type, kv.k, kv.bytes_per_row(), n_kv_embd, pos, pos + n_keys, rows.data());
-        keys = rows.data();
+        dequantize_rows(kv.type, kv.v, kv.bytes_per_row(), n_kv_embd, pos, pos + n_keys, v32);
+        k_rows = rows.data();
+        v_rows = v32;
       }
-      for (int64_t h = 0; h < kv.n_head_kv; ++h)
-        cpu::block_keys(keys + h * kv.head_dim, n_kv_embd, kv.head_dim, n_keys,
-                        blocks + (h * n_blocks + b) * block_floats);
+      for (int64_t h = 0; h < kv.n_head_kv; ++h) {
+        cpu::block_keys(k_rows + h * head_dim, n_kv_embd, head_dim, n_keys, keys + h * head_floats + pos * head_dim);
+        for (int64_t i = 0; i < n_keys; ++i)
+          std::memcpy(values + h * head_floats + (pos + i) * head_dim, v_rows + i * n_kv_embd + h * head_dim,
+                      static_cast<size_t>(head_dim) * sizeof(float));
+      }
     }
   };
   if (n_visible * n_kv_embd < kParallelMinElements) lay_out(0, n_blocks);
@@ -186,24 +189,29 @@ void CpuDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int64
                           const AttentionParams &p, float *out) {
   const int64_t n_kv_embd = kv.n_head_kv * kv.head_dim;
   const int64_t n_visible = pos0 + n_tokens;
-  reserve_attention(kv.n_ctx, n_kv_embd, kv.type);
+  reserve_attention(kv.n_ctx, n_kv_embd);
   float *scores_base = attention_ws_;
   float *keys_ws = attention_ws_ + n_threads() * attention_ctx_;
-  float *values_ws = keys_ws + attention_ctx_ * attention_keys_embd_;
+  float *values_ws = keys_ws + attention_ctx_ * attention_kv_embd_;
 
-  // Blocked keys (cpu::attention_head_blocked) cost one pass over the keys and make every query's
-  // scores cheaper: they pay when a prompt's tokens or a wide GQA group share them. Same bits either way.
+  // Prompts lay the cache out head by head (the keys in blocks for cpu::attention_head_blocked):
+  // one pass over it that makes every query's scores and weighted sum cheaper, so it pays when a
+  // prompt's tokens or a wide GQA group share it. Same bits either way.
   const int64_t group = p.n_head / p.n_head_kv;  // query heads per KV head
-  const bool blocked = n_tokens * group >= cpu::kKeyBlock;
+  const bool by_head = n_tokens * group >= cpu::kKeyBlock;
+  const int64_t head_floats = round_up_to_key_block(n_visible) * p.head_dim;  // one KV head's, laid out
 
-  // The cache as f32 rows: used in place when it is f32, else converted once for all heads (the
-  // keys straight into blocks when blocked).
+  // Else the cache as f32 rows: used in place when it is f32, else converted once for all heads.
   const float *k = static_cast<const float *>(kv.k);
   const float *v = static_cast<const float *>(kv.v);
-  if (kv.type != GgmlType::F32) {
+  if (by_head) {
+    lay_out_by_head(kv, n_visible, keys_ws, values_ws);
+    k = keys_ws;
+    v = values_ws;
+  } else if (kv.type != GgmlType::F32) {
     const uint64_t row = kv.bytes_per_row();
     auto convert = [&](int64_t begin, int64_t end) {
-      if (!blocked) dequantize_rows(kv.type, kv.k, row, n_kv_embd, begin, end, keys_ws + begin * n_kv_embd);
+      dequantize_rows(kv.type, kv.k, row, n_kv_embd, begin, end, keys_ws + begin * n_kv_embd);
       dequantize_rows(kv.type, kv.v, row, n_kv_embd, begin, end, values_ws + begin * n_kv_embd);
     };
     if (n_visible * n_kv_embd < kParallelMinElements) convert(0, n_visible);
@@ -211,11 +219,6 @@ void CpuDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int64
     k = keys_ws;
     v = values_ws;
   }
-  if (blocked) {
-    lay_out_blocked_keys(kv, n_visible, keys_ws);
-    k = keys_ws;
-  }
-  const int64_t head_blocks_floats = round_up_to_key_block(n_visible) * p.head_dim;  // one KV head's blocks
 
   // One task per (token, head); token t sees positions 0..pos0+t (causal), the last p.window
   // of them with a sliding window.
@@ -230,19 +233,18 @@ void CpuDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int64
     }
     float *scores = scores_base + slot * attention_ctx_;
     for (int64_t task = begin; task < end; ++task) {
-      const int64_t t = task / p.n_head, h = task % p.n_head;
-      const int64_t kv_offset = (h / group) * p.head_dim;
+      const int64_t t = task / p.n_head, h = task % p.n_head, kv_head = h / group;
       const int64_t n_kv = pos0 + t + 1;
       const int64_t first = p.window > 0 ? std::max<int64_t>(0, n_kv - p.window) : 0;
       const float *q_head = q + (t * p.n_head + h) * p.head_dim;
       const float *sink = sinks ? sinks + h : nullptr;
       float *out_head = out + (t * p.n_head + h) * p.head_dim;
-      if (blocked)
-        cpu::attention_head_blocked(q_head, k + (h / group) * head_blocks_floats, v + kv_offset, first, n_kv,
-                                    n_kv_embd, p.head_dim, p.scale, sink, scores, out_head);
+      if (by_head)
+        cpu::attention_head_blocked(q_head, k + kv_head * head_floats, v + kv_head * head_floats, first, n_kv,
+                                    p.head_dim, p.head_dim, p.scale, sink, scores, out_head);
       else
-        cpu::attention_head(q_head, k + kv_offset, v + kv_offset, first, n_kv, n_kv_embd, p.head_dim, p.scale,
-                            sink, scores, out_head);
+        cpu::attention_head(q_head, k + kv_head * p.head_dim, v + kv_head * p.head_dim, first, n_kv, n_kv_embd,
+                            p.head_dim, p.scale, sink, scores, out_head);
     }
   });
 }

@@ -3,6 +3,7 @@
 // and without a tail of 8, windows and key counts that do not fall on a block boundary, sinks.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -21,9 +22,9 @@ std::vector<float> blocked_keys(const std::vector<float> &k, int64_t n_keys, int
   std::vector<float> blocks(static_cast<size_t>(n_head_kv * n_blocks * head_dim * cpu::kKeyBlock), -1.f);
   for (int64_t h = 0; h < n_head_kv; ++h)
     for (int64_t b = 0; b < n_blocks; ++b) {
-      const int64_t pos = b * cpu::kKeyBlock;
-      cpu::block_keys(k.data() + pos * stride + h * head_dim, stride, head_dim,
-                      std::min(cpu::kKeyBlock, n_keys - pos), blocks.data() + (h * n_blocks + b) * head_dim * cpu::kKeyBlock);
+      const int64_t pos = b * cpu::kKeyBlock, n_block_keys = std::min(cpu::kKeyBlock, n_keys - pos);
+      cpu::block_keys(k.data() + pos * stride + h * head_dim, stride, head_dim, n_block_keys,
+                      blocks.data() + (h * n_blocks + b) * head_dim * cpu::kKeyBlock);
     }
   return blocks;
 }

@@ -64,9 +64,10 @@ TEST_CASE("sim device: a budget too small for the checks fails with budget_excee
   CHECK(sim.memory_stats().allocated_bytes == 0);  // unwinding returned every byte
 }
 
-TEST_CASE("cpu attention: a prompt over blocked keys gives each token's one-at-a-time bits, every cache type") {
-  // 30 tokens x a GQA group of 4 take the blocked keys; one token (4 queries per KV head) takes a
-  // dot per key. Head size 72: past the value sum's 64-dimension blocks; 37 keys: not whole blocks.
+TEST_CASE("cpu attention: a prompt over the cache laid out by head gives each token's one-at-a-time bits") {
+  // 30 tokens x a GQA group of 4 lay the cache out by head (keys in blocks); one token (4 queries
+  // per KV head) reads its rows, a dot per key. F32, F16 and Q8_0 caches; head size 72: past the
+  // value sum's 64-dimension blocks; 37 keys: not whole blocks.
   const int64_t n_head = 16, n_head_kv = 4, head_dim = 72, n_ctx = 40, pos0 = 7, n_tokens = 30;
   const int64_t row = n_head_kv * head_dim, n_keys = pos0 + n_tokens, q_row = n_head * head_dim;
   std::mt19937 rng(11);
