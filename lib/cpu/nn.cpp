@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <bit>
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 
 // The hottest loops of a long prefill (attention, softmax): compiled for wider SIMD too, picked at
@@ -12,6 +13,7 @@
 // is set up (a crash at start-up).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__)
 #define VRAMFIT_SIMD_CLONES [[gnu::target_clones("avx512f", "avx2", "default")]]
+#define VRAMFIT_HAVE_SIMD_CLONES
 #else
 #define VRAMFIT_SIMD_CLONES
 #endif
@@ -101,10 +103,30 @@ inline float exp_nonpositive(float x) {
   return x != x ? x : e;
 }
 
+// GCC's vector extension: the arithmetic of n float lanes, lowered to each clone's registers.
+using Lanes4 = float __attribute__((vector_size(16)));
+using Lanes8 = float __attribute__((vector_size(32)));
+using Lanes16 = float __attribute__((vector_size(64)));
+
+// max(-inf, x[0], ..., x[n-1]) with std::max's comparison (NaNs skipped), four running maxima: a
+// maximum does not round, so the order changes at most the sign of a zero result, which
+// exp(x - max) ignores. (GCC keeps a float max reduction scalar, one dependent vmaxss per element.)
+[[gnu::always_inline]] inline float max_of(const float *x, int64_t n) {
+  constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
+  Lanes4 lanes = {kMinusInf, kMinusInf, kMinusInf, kMinusInf}, next;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    std::memcpy(&next, x + i, sizeof next);
+    lanes = lanes < next ? next : lanes;
+  }
+  float max = std::max(std::max(lanes[0], lanes[1]), std::max(lanes[2], lanes[3]));
+  for (; i < n; ++i) max = std::max(max, x[i]);
+  return max;
+}
+
 // Inlined into each clone of its callers, so its loops get their SIMD width.
 [[gnu::always_inline]] inline void softmax_inline(float *x, int64_t n, const float *sink) {
-  float max = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
+  float max = max_of(x, n);
   if (sink) max = std::max(max, *sink);
   for (int64_t i = 0; i < n; ++i) x[i] = exp_nonpositive(x[i] - max);
   double sum = 0.0;
@@ -133,13 +155,11 @@ inline float dot(const float *a, const float *b, int64_t n) {
   return sum;
 }
 
-}  // namespace
-
-VRAMFIT_SIMD_CLONES
-void attention_head(const float *q, const float *k, const float *v, int64_t first, int64_t n_kv,
-                    int64_t stride, int64_t head_dim, float scale, const float *sink, float *scores,
-                    float *out) {
-  for (int64_t p = first; p < n_kv; ++p) scores[p] = dot(q, k + p * stride, head_dim) * scale;
+// softmax(scores[first..n_kv), sink), then out = sum_p scores[p] * v_p: the part of attention after
+// the scores, shared by both layouts of the keys.
+[[gnu::always_inline]] inline void softmax_weighted_values(const float *v, int64_t first, int64_t n_kv,
+                                                           int64_t stride, int64_t head_dim, const float *sink,
+                                                           float *scores, float *out) {
   softmax_inline(scores + first, n_kv - first, sink);
   // out[d] = sum_p scores[p] * v_p[d], 64 dimensions at a time in registers across the keys (a
   // running sum in memory waits on store forwarding at every key); the same additions in the
@@ -162,6 +182,86 @@ void attention_head(const float *q, const float *k, const float *v, int64_t firs
     const float a = scores[p];
     for (int64_t d = d0; d < head_dim; ++d) out[d] += a * vp[d];
   }
+}
+
+// dot(q, k, head_dim) * scale for the keys in the lanes of Lanes, from one block (block[d][lane],
+// dimension d's lanes kKeyBlock floats apart): the same products, the same eight partial sums in
+// the same order, the same reduction tree and tail, so the same bits, but as lanewise vector
+// arithmetic with no horizontal sums. GCC's vector extension, not loops over float arrays: GCC
+// vectorizes those across the partial sums (shuffles) instead of across the keys.
+template <typename Lanes>
+[[gnu::always_inline]] inline void block_scores(const float *q, const float *block, int64_t head_dim, float scale,
+                                                float *scores) {
+  Lanes acc[8] = {}, keys;
+  int64_t i = 0;
+  for (; i + 8 <= head_dim; i += 8)
+    for (int64_t j = 0; j < 8; ++j) {
+      std::memcpy(&keys, block + (i + j) * kKeyBlock, sizeof keys);
+      acc[j] += q[i + j] * keys;
+    }
+  Lanes sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < head_dim; ++i) {
+    std::memcpy(&keys, block + i * kKeyBlock, sizeof keys);
+    sum += q[i] * keys;
+  }
+  sum *= scale;
+  std::memcpy(scores, &sum, sizeof sum);
+}
+
+// The scores of the blocks [first_block, end_block), Lanes keys at a time.
+template <typename Lanes>
+[[gnu::always_inline]] inline void blocked_scores(const float *q, const float *k_blocks, int64_t first_block,
+                                                  int64_t end_block, int64_t head_dim, float scale, float *scores) {
+  constexpr int64_t kLanes = sizeof(Lanes) / sizeof(float);
+  for (int64_t b = first_block; b < end_block; ++b)
+    for (int64_t l = 0; l < kKeyBlock; l += kLanes)
+      block_scores<Lanes>(q, k_blocks + b * head_dim * kKeyBlock + l, head_dim, scale, scores + b * kKeyBlock + l);
+}
+
+// Whether the running clone of a VRAMFIT_SIMD_CLONES function has 512-bit (avx512f) or 256-bit
+// (avx2) registers: the clones' resolver picks them by the same test. A vector wider than the
+// registers would live in memory (GCC splits its operations but not its storage).
+inline bool clone_has_avx512() {
+#ifdef VRAMFIT_HAVE_SIMD_CLONES
+  return __builtin_cpu_supports("avx512f");
+#else
+  return false;
+#endif
+}
+inline bool clone_has_avx2() {
+#ifdef VRAMFIT_HAVE_SIMD_CLONES
+  return __builtin_cpu_supports("avx2");
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+VRAMFIT_SIMD_CLONES
+void attention_head(const float *q, const float *k, const float *v, int64_t first, int64_t n_kv,
+                    int64_t stride, int64_t head_dim, float scale, const float *sink, float *scores,
+                    float *out) {
+  for (int64_t p = first; p < n_kv; ++p) scores[p] = dot(q, k + p * stride, head_dim) * scale;
+  softmax_weighted_values(v, first, n_kv, stride, head_dim, sink, scores, out);
+}
+
+void block_keys(const float *k, int64_t stride, int64_t head_dim, int64_t n_keys, float *block) {
+  for (int64_t d = 0; d < head_dim; ++d)
+    for (int64_t l = 0; l < kKeyBlock; ++l) block[d * kKeyBlock + l] = l < n_keys ? k[l * stride + d] : 0.0f;
+}
+
+VRAMFIT_SIMD_CLONES
+void attention_head_blocked(const float *q, const float *k_blocks, const float *v, int64_t first, int64_t n_kv,
+                            int64_t v_stride, int64_t head_dim, float scale, const float *sink, float *scores,
+                            float *out) {
+  // Whole blocks: the scores before `first` and from n_kv up to the block's end are computed
+  // (the padding is zeros) and never read.
+  const int64_t first_block = first / kKeyBlock, end_block = (n_kv + kKeyBlock - 1) / kKeyBlock;
+  if (clone_has_avx512()) blocked_scores<Lanes16>(q, k_blocks, first_block, end_block, head_dim, scale, scores);
+  else if (clone_has_avx2()) blocked_scores<Lanes8>(q, k_blocks, first_block, end_block, head_dim, scale, scores);
+  else blocked_scores<Lanes4>(q, k_blocks, first_block, end_block, head_dim, scale, scores);
+  softmax_weighted_values(v, first, n_kv, v_stride, head_dim, sink, scores, out);
 }
 
 void swiglu(const float *gate, const float *up, int64_t n, float *out) {

@@ -40,6 +40,20 @@ void attention_head(const float *q, const float *k, const float *v, int64_t firs
                     int64_t stride, int64_t head_dim, float scale, const float *sink, float *scores,
                     float *out);
 
+// Keys laid out for attention_head_blocked: blocks of kKeyBlock positions, dimension-major inside a
+// block (block[d][lane], lane = position % kKeyBlock), so one block's scores are lanewise vector
+// arithmetic. block_keys writes one block of one head from n_keys <= kKeyBlock rows of k
+// (`stride` floats apart), zeros in the lanes past them.
+inline constexpr int64_t kKeyBlock = 16;
+void block_keys(const float *k, int64_t stride, int64_t head_dim, int64_t n_keys, float *block);
+// attention_head, bit for bit, with the keys of the head in that layout (k_blocks: its block 0,
+// blocks head_dim * kKeyBlock floats apart) and its value rows v_stride floats apart. Cheaper per
+// key (no horizontal sums), so it pays when several queries share the one-off layout. `scores` is
+// n_kv rounded up to kKeyBlock floats.
+void attention_head_blocked(const float *q, const float *k_blocks, const float *v, int64_t first, int64_t n_kv,
+                            int64_t v_stride, int64_t head_dim, float scale, const float *sink, float *scores,
+                            float *out);
+
 // out = silu(gate) * up, n elements (out may alias gate).
 void swiglu(const float *gate, const float *up, int64_t n, float *out);
 // gpt-oss: x = min(g, limit), y = clamp(u, -limit, limit), out = x * sigmoid(alpha x) * (y + 1)

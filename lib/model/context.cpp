@@ -87,10 +87,10 @@ void Context::Impl::allocate_buffers() {
     ex->check_context(params, info);
     planned.push_back({&ex->device(), ex->planned_scratch()});
     // A sim device's attention runs on its compute CPU: size that workspace now, too.
-    if (ex->sim_compute()) ex->sim_compute()->reserve_attention(params.n_ctx, n_kv_embd, params.kv_type);
+    if (ex->sim_compute()) ex->sim_compute()->reserve_attention(params.n_ctx, n_kv_embd);
   }
   ws = std::make_unique<model::Workspace>(info, weights, params.n_ctx, params.n_batch, params.kv_type, planned);
-  cpu->reserve_attention(params.n_ctx, n_kv_embd, params.kv_type);
+  cpu->reserve_attention(params.n_ctx, n_kv_embd);
 }
 
 Context::Context(Model model, const ContextParams &params) {

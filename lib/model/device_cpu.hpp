@@ -52,10 +52,10 @@ class CpuDevice final : public Device {
                            const float *host_scales, int64_t n, float *dst) override;
   void synchronize() override {}
 
-  // Allocates the attention workspace for caches of up to n_ctx rows of n_kv_embd elements of
-  // kv_type now, so the memory is accounted from the start (attention() would otherwise grow it
-  // on first use).
-  void reserve_attention(int64_t n_ctx, int64_t n_kv_embd, GgmlType kv_type);
+  // Allocates the attention workspace for caches of up to n_ctx rows of n_kv_embd elements (of any
+  // type) now, so the memory is accounted from the start (attention() would otherwise grow it on
+  // first use).
+  void reserve_attention(int64_t n_ctx, int64_t n_kv_embd);
   cpu::ThreadPool &pool() noexcept { return pool_; }
   int n_threads() const noexcept { return pool_.size(); }
 
@@ -64,8 +64,14 @@ class CpuDevice final : public Device {
   mutable std::mutex mutex_;
   std::unordered_map<void *, uint64_t> live_;
   DeviceMemoryStats stats_;
-  // One row of n_ctx scores per thread, then (for non-f32 caches, converted before attention)
-  // K and V as f32 rows: [2][n_ctx][n_kv_embd].
+  // The cache's positions [0, n_visible) as f32, head by head ([n_head_kv][n_visible rounded up to
+  // cpu::kKeyBlock][head_dim] floats each): the keys in cpu::attention_head_blocked's blocks, the
+  // values as rows, so each head's are one contiguous stream.
+  void lay_out_by_head(const KvLayer &kv, int64_t n_visible, float *keys, float *values);
+
+  // attention_ctx_ (n_ctx rounded up to cpu::kKeyBlock) floats of scores per thread, then the keys
+  // and the values ([attention_ctx_][attention_kv_embd_] floats each), laid out by head for prompts,
+  // else a non-f32 cache's as f32 rows.
   float *attention_ws_ = nullptr;
   int64_t attention_ctx_ = 0, attention_kv_embd_ = 0;
 };

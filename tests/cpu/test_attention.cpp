@@ -1,0 +1,82 @@
+// attention_head_blocked (keys in blocks of cpu::kKeyBlock, lanes are keys) against attention_head
+// (one dot per key): the same arithmetic per (query, key), so the same bits, for head sizes with
+// and without a tail of 8, windows and key counts that do not fall on a block boundary, sinks.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "cpu/nn.hpp"
+#include "cpu_test_util.hpp"
+
+using namespace vramfit;
+using namespace vramfit::test;
+
+namespace {
+
+// The keys of positions [0, n_keys) of every KV head in blocks, head after head.
+std::vector<float> blocked_keys(const std::vector<float> &k, int64_t n_keys, int64_t n_head_kv, int64_t head_dim) {
+  const int64_t stride = n_head_kv * head_dim, n_blocks = (n_keys + cpu::kKeyBlock - 1) / cpu::kKeyBlock;
+  std::vector<float> blocks(static_cast<size_t>(n_head_kv * n_blocks * head_dim * cpu::kKeyBlock), -1.f);
+  for (int64_t h = 0; h < n_head_kv; ++h)
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const int64_t pos = b * cpu::kKeyBlock, n_block_keys = std::min(cpu::kKeyBlock, n_keys - pos);
+      cpu::block_keys(k.data() + pos * stride + h * head_dim, stride, head_dim, n_block_keys,
+                      blocks.data() + (h * n_blocks + b) * head_dim * cpu::kKeyBlock);
+    }
+  return blocks;
+}
+
+}  // namespace
+
+TEST_CASE("attention over blocked keys gives attention_head's bits: head sizes, GQA, windows, sinks") {
+  std::mt19937 rng(7);
+  const int64_t n_head_kv = 2, n_keys = 45;  // two whole blocks and 13 keys
+  for (int64_t head_dim : {64, 80, 128, 72, 36, 5}) {
+    const int64_t stride = n_head_kv * head_dim;
+    const std::vector<float> k = gaussian_row(rng, n_keys * stride), v = gaussian_row(rng, n_keys * stride);
+    const std::vector<float> blocks = blocked_keys(k, n_keys, n_head_kv, head_dim);
+    const int64_t head_floats = static_cast<int64_t>(blocks.size()) / n_head_kv;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    for (int64_t group : {1, 8}) {
+      const std::vector<float> q = gaussian_row(rng, n_head_kv * group * head_dim, 2.0f);
+      for (int64_t h = 0; h < n_head_kv * group; ++h)
+        for (int64_t n_kv : {1, 16, 17, 31, 45})
+          for (int64_t window : {0, 7, 20}) {
+            const int64_t first = window > 0 ? std::max<int64_t>(0, n_kv - window) : 0;
+            const float sink = 0.5f * static_cast<float>(h) - 1.0f;
+            for (const float *sink_ptr : {static_cast<const float *>(nullptr), &sink}) {
+              CAPTURE(head_dim);
+              CAPTURE(group);
+              CAPTURE(h);
+              CAPTURE(n_kv);
+              CAPTURE(first);
+              CAPTURE(sink_ptr != nullptr);
+              const float *qh = q.data() + h * head_dim;
+              const int64_t kv_head = h / group;
+              std::vector<float> scores_ref(n_keys), out_ref(head_dim), scores(48), out(head_dim);
+              cpu::attention_head(qh, k.data() + kv_head * head_dim, v.data() + kv_head * head_dim, first, n_kv,
+                                  stride, head_dim, scale, sink_ptr, scores_ref.data(), out_ref.data());
+              cpu::attention_head_blocked(qh, blocks.data() + kv_head * head_floats, v.data() + kv_head * head_dim,
+                                          first, n_kv, stride, head_dim, scale, sink_ptr, scores.data(), out.data());
+              REQUIRE(std::memcmp(scores.data() + first, scores_ref.data() + first,
+                                  static_cast<size_t>(n_kv - first) * sizeof(float)) == 0);
+              REQUIRE(std::memcmp(out.data(), out_ref.data(), out.size() * sizeof(float)) == 0);
+            }
+          }
+    }
+  }
+}
+
+TEST_CASE("block_keys puts key l of a block in lane l, dimension-major, zeros past the last key") {
+  const int64_t head_dim = 3, stride = 5, n_keys = 2;
+  std::vector<float> k(static_cast<size_t>(n_keys * stride));
+  for (size_t i = 0; i < k.size(); ++i) k[i] = static_cast<float>(i + 1);
+  std::vector<float> block(static_cast<size_t>(head_dim * cpu::kKeyBlock), -1.f);
+  cpu::block_keys(k.data(), stride, head_dim, n_keys, block.data());
+  for (int64_t d = 0; d < head_dim; ++d)
+    for (int64_t l = 0; l < cpu::kKeyBlock; ++l)
+      CHECK(block[d * cpu::kKeyBlock + l] == (l < n_keys ? k[l * stride + d] : 0.0f));
+}
