@@ -95,18 +95,24 @@ class ShapeProbe {
 };
 
 // flop/s of the CPU attention (4 per key and head dimension: scores, weighted sum; softmax
-// included), the work the forward pass spreads over the pool one (token, head) per task.
+// included) as a prompt batch runs it: the keys laid out by head in blocks (CpuDevice::attention
+// does it once per call: not timed), then one (token, head) per task over the pool.
 double measure_attention(cpu::ThreadPool &pool) {
-  const int64_t stride = kHeadsKv * kHeadDim;  // one K (or V) row: every KV head's
+  static_assert(kKeys % cpu::kKeyBlock == 0);
+  const int64_t head_floats = kKeys * kHeadDim;  // one KV head's keys (or values), laid out
   std::vector<float> q(kAttentionTokens * kHeads * kHeadDim, 0.01f), out(q.size());
-  std::vector<float> k(kKeys * stride, 0.02f), v(kKeys * stride, 0.03f);
+  std::vector<float> rows(kKeys * kHeadDim, 0.02f), k(kHeadsKv * head_floats), v(kHeadsKv * head_floats, 0.03f);
+  for (int64_t h = 0; h < kHeadsKv; ++h)
+    for (int64_t b = 0; b < kKeys; b += cpu::kKeyBlock)
+      cpu::block_keys(rows.data() + b * kHeadDim, kHeadDim, kHeadDim, cpu::kKeyBlock,
+                      k.data() + h * head_floats + b * kHeadDim);
   const double seconds = best_seconds([&] {
     pool.parallel_for(kAttentionTokens * kHeads, [&](int64_t begin, int64_t end) {
       std::vector<float> scores(kKeys);
       for (int64_t task = begin; task < end; ++task) {
-        const int64_t head = (task % kHeads) / (kHeads / kHeadsKv) * kHeadDim;
-        cpu::attention_head(q.data() + task * kHeadDim, k.data() + head, v.data() + head, 0, kKeys, stride, kHeadDim,
-                            0.125f, nullptr, scores.data(), out.data() + task * kHeadDim);
+        const int64_t head = (task % kHeads) / (kHeads / kHeadsKv) * head_floats;
+        cpu::attention_head_blocked(q.data() + task * kHeadDim, k.data() + head, v.data() + head, 0, kKeys, kHeadDim,
+                                    kHeadDim, 0.125f, nullptr, scores.data(), out.data() + task * kHeadDim);
       }
     });
   });
