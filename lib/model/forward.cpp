@@ -175,6 +175,8 @@ void Forward::run_experts(Activations &e, const MoeWeights &m, const Routing &ro
   Device &d = *e.device;
   const int64_t n_embd = info_.n_embd;
   const bool streamed = m.gate_exps.device != &d;
+  if (n_ == 1 && !streamed && static_cast<int64_t>(routing.by_expert.size()) <= ws_.n_batch)
+    return run_experts_one_token(e, m, routing, clamp);
   for (const ExpertBatch &b : routing.by_expert) {
     const auto rows = static_cast<int64_t>(b.tokens.size());
     // The expert's matrices and bias rows: streamed in together (one slot) when they live elsewhere.
@@ -190,6 +192,40 @@ void Forward::run_experts(Activations &e, const MoeWeights &m, const Routing &ro
     else d.swiglu(e.gate, e.up, n_act, e.gate);
     project_rows(d, w.down, w.down_bias, e.gate, rows, e.moe_out);
     d.scatter_rows_scaled(e.moe_out, n_embd, b.slot_rows.data(), b.weights.data(), rows, e.slots);
+  }
+  for (int64_t j = 1; j < routing.k; ++j) d.add(e.slots, e.slots + j * n_ * n_embd, n_ * n_embd);
+}
+
+// One token (decode) with the experts resident: every chosen expert reads the same row, so their
+// gate and up products are one job of the device and their down products another (two thread
+// barriers per layer instead of two per expert), expert j's rows at row j of the batch buffers.
+// The same operations on the same values as run_experts' loop, so the same bits.
+void Forward::run_experts_one_token(Activations &e, const MoeWeights &m, const Routing &routing,
+                                    const std::optional<ClampedSwiglu> &clamp) {
+  Device &d = *e.device;
+  const int64_t n_embd = info_.n_embd, n_ff = info_.n_ff_exp;
+  const std::vector<ExpertBatch> &chosen = routing.by_expert;
+  const auto k = static_cast<int64_t>(chosen.size());
+  std::vector<ExpertViews> w;
+  std::vector<Device::Product> gate_up, down;
+  for (const ExpertBatch &b : chosen) w.push_back(expert_views(m, b.expert));
+  for (int64_t j = 0; j < k; ++j) {
+    gate_up.push_back({w[j].gate, e.xb, e.gate + j * n_ff});
+    gate_up.push_back({w[j].up, e.xb, e.up + j * n_ff});
+    down.push_back({w[j].down, e.gate + j * n_ff, e.moe_out + j * n_embd});
+  }
+  d.matmul_many(gate_up, 1);
+  for (int64_t j = 0; j < k; ++j) {
+    if (w[j].gate_bias) d.add_bias(e.gate + j * n_ff, *w[j].gate_bias, 1);
+    if (w[j].up_bias) d.add_bias(e.up + j * n_ff, *w[j].up_bias, 1);
+  }
+  if (clamp) d.swiglu_clamped(e.gate, e.up, k * n_ff, clamp->alpha, clamp->limit, e.gate);
+  else d.swiglu(e.gate, e.up, k * n_ff, e.gate);
+  d.matmul_many(down, 1);
+  for (int64_t j = 0; j < k; ++j) {
+    if (w[j].down_bias) d.add_bias(e.moe_out + j * n_embd, *w[j].down_bias, 1);
+    d.scatter_rows_scaled(e.moe_out + j * n_embd, n_embd, chosen[j].slot_rows.data(), chosen[j].weights.data(), 1,
+                          e.slots);
   }
   for (int64_t j = 1; j < routing.k; ++j) d.add(e.slots, e.slots + j * n_ * n_embd, n_ * n_embd);
 }
