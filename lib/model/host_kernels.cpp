@@ -20,7 +20,7 @@ namespace {
 
 constexpr int64_t kAttentionTokens = 64;  // queries of the attention probe, as a prompt batch has
 constexpr int64_t kMaxBatchRows = 2048;  // of a batched product: its rate no longer depends on the rows
-constexpr int kRuns = 6;
+constexpr int kRuns = 16;
 // Attention as a prompt batch runs it: kAttentionTokens queries of kHeads heads, each over kKeys
 // cached positions of head_dim kHeadDim, kHeads / kHeadsKv query heads sharing a K and V head
 // (grouped-query attention, as TinyLlama and gpt-oss have it).

@@ -42,7 +42,7 @@ void measure_host_read_bandwidth(MachineProfile &machine, uint64_t bytes) {
     for (auto &th : threads) th.join();
   };
   double best = 1e30;
-  for (int repeat = 0; repeat < 5; ++repeat) {  // the best of five: the least disturbed pass
+  for (int repeat = 0; repeat < 12; ++repeat) {  // the best of twelve: the least disturbed pass
     const auto start = std::chrono::steady_clock::now();
     pass();
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
