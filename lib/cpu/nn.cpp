@@ -264,18 +264,49 @@ void attention_head_blocked(const float *q, const float *k_blocks, const float *
   softmax_weighted_values(v, first, n_kv, v_stride, head_dim, sink, scores, out);
 }
 
+namespace {
+
+// 1 / (1 + e^-x)'s denominator, 1 + e^z, in plain float arithmetic the compiler vectorizes (a
+// call to expf cannot be): e^z as exp_nonpositive computes it, for z up to 88.7 (2^n built as
+// 2^(n-1) * 2, so n = 128 stays finite); beyond, +Inf, as expf gives. Below -87 e^z is 0, where
+// expf gives a subnormal: 1 + either is 1. NaN stays NaN. Within 2 ulp of expf; the same
+// operations in every ISA clone.
+inline float one_plus_exp(float z) {
+  const float clamped = z < -88.f ? -88.f : (z > 88.72283f ? 88.72283f : z);  // NaN: the upper bound (restored below)
+  const float n = (clamped * 1.44269504088896341f + 12582912.f) - 12582912.f;
+  const float r = (clamped - n * 0.693145751953125f) - n * 1.428606765330187045e-06f;
+  float p = 1.f / 5040;
+  p = p * r + 1.f / 720;
+  p = p * r + 1.f / 120;
+  p = p * r + 1.f / 24;
+  p = p * r + 1.f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.f;
+  p = p * r + 1.f;
+  const int32_t exponent = static_cast<int32_t>(n) + 126;  // of 2^(n - 1): 0..254
+  const float half_scale = std::bit_cast<float>(static_cast<uint32_t>(exponent > 0 ? exponent : 0) << 23);
+  float e = (p * half_scale) * 2.f;
+  if (z > 88.7228f) e = std::numeric_limits<float>::infinity();
+  if (z < -87.f) e = 0.f;
+  return z != z ? z : 1.f + e;
+}
+
+}  // namespace
+
+VRAMFIT_SIMD_CLONES
 void swiglu(const float *gate, const float *up, int64_t n, float *out) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    out[i] = g / one_plus_exp(-g) * up[i];
   }
 }
 
+VRAMFIT_SIMD_CLONES
 void swiglu_clamped(const float *gate, const float *up, int64_t n, float alpha, float limit, float *out) {
   for (int64_t i = 0; i < n; ++i) {
     const float x = std::min(gate[i], limit);
     const float y = std::clamp(up[i], -limit, limit);
-    out[i] = x / (1.0f + std::exp(alpha * -x)) * (y + 1.0f);
+    out[i] = x / one_plus_exp(alpha * -x) * (y + 1.0f);
   }
 }
 
