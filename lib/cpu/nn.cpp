@@ -78,17 +78,18 @@ void rope_row_neox(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, c
 
 namespace {
 
-// e^x for x <= 0 (softmax's shifted logits) in plain float arithmetic the compiler vectorizes,
-// where a call to expf cannot be: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so r is
-// exact), e^r by its degree-7 Taylor polynomial (truncation < 6e-9 relative on that range; within
-// 2 ulp of expf with the roundings), then 2^n put into the exponent bits. Below -87 (2^n
-// subnormal) it gives 0, as softmax needs; NaN stays NaN. Every ISA clone does the same
-// operations, so the results are identical.
-inline float exp_nonpositive(float x) {
-  const float clamped = x > -88.f ? x : -88.f;  // keeps n in range (NaN too; restored below)
+// e^x = p * 2^n for x in [-88, 88.73], in plain float arithmetic the compiler vectorizes, where a
+// call to expf cannot be: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so r is exact),
+// p = e^r by its degree-7 Taylor polynomial (truncation < 6e-9 relative on that range; within 2
+// ulp of expf with the roundings). Every ISA clone does the same operations, so the results
+// are identical.
+struct ExpParts {
+  float p, n;
+};
+inline ExpParts exp_parts(float x) {
   // Round to nearest by the 1.5 * 2^23 trick: plain arithmetic, where nearbyint may be a call.
-  const float n = (clamped * 1.44269504088896341f + 12582912.f) - 12582912.f;
-  const float r = (clamped - n * 0.693145751953125f) - n * 1.428606765330187045e-06f;
+  const float n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
+  const float r = (x - n * 0.693145751953125f) - n * 1.428606765330187045e-06f;
   float p = 1.f / 5040;
   p = p * r + 1.f / 720;
   p = p * r + 1.f / 120;
@@ -97,10 +98,29 @@ inline float exp_nonpositive(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.f;
   p = p * r + 1.f;
-  const int32_t exponent = static_cast<int32_t>(n) + 127;  // >= -1: n >= -128
-  const float scale = std::bit_cast<float>(static_cast<uint32_t>(exponent > 0 ? exponent : 0) << 23);
-  const float e = x < -87.f ? 0.f : p * scale;
-  return x != x ? x : e;
+  return {p, n};
+}
+
+// 2^k as a float, 0 below 2^-126.
+inline float pow2(int32_t k) { return std::bit_cast<float>(static_cast<uint32_t>(k > -127 ? k + 127 : 0) << 23); }
+
+// e^x for x <= 0 (softmax's shifted logits). Below -87 (2^n subnormal) it gives 0, as softmax
+// needs; NaN stays NaN.
+inline float exp_nonpositive(float x) {
+  const ExpParts e = exp_parts(x > -88.f ? x : -88.f);  // keeps n in range (NaN too; restored below)
+  const float value = x < -87.f ? 0.f : e.p * pow2(static_cast<int32_t>(e.n));
+  return x != x ? x : value;
+}
+
+// 1 + e^z, the denominator of a sigmoid: 2^n built as 2^(n - 1) * 2, so n = 128 stays finite;
+// beyond 88.72, +Inf, as expf gives. Below -87 e^z is 0, where expf gives a subnormal: 1 + either
+// is 1. NaN stays NaN.
+inline float one_plus_exp(float z) {
+  const ExpParts e = exp_parts(z < -88.f ? -88.f : (z > 88.72283f ? 88.72283f : z));  // NaN: restored below
+  float value = (e.p * pow2(static_cast<int32_t>(e.n) - 1)) * 2.f;
+  if (z > 88.7228f) value = std::numeric_limits<float>::infinity();
+  if (z < -87.f) value = 0.f;
+  return z != z ? z : 1.f + value;
 }
 
 // GCC's vector extension: the arithmetic of n float lanes, lowered to each clone's registers.
@@ -264,34 +284,6 @@ void attention_head_blocked(const float *q, const float *k_blocks, const float *
   softmax_weighted_values(v, first, n_kv, v_stride, head_dim, sink, scores, out);
 }
 
-namespace {
-
-// 1 / (1 + e^-x)'s denominator, 1 + e^z, in plain float arithmetic the compiler vectorizes (a
-// call to expf cannot be): e^z as exp_nonpositive computes it, for z up to 88.7 (2^n built as
-// 2^(n-1) * 2, so n = 128 stays finite); beyond, +Inf, as expf gives. Below -87 e^z is 0, where
-// expf gives a subnormal: 1 + either is 1. NaN stays NaN. Within 2 ulp of expf; the same
-// operations in every ISA clone.
-inline float one_plus_exp(float z) {
-  const float clamped = z < -88.f ? -88.f : (z > 88.72283f ? 88.72283f : z);  // NaN: the upper bound (restored below)
-  const float n = (clamped * 1.44269504088896341f + 12582912.f) - 12582912.f;
-  const float r = (clamped - n * 0.693145751953125f) - n * 1.428606765330187045e-06f;
-  float p = 1.f / 5040;
-  p = p * r + 1.f / 720;
-  p = p * r + 1.f / 120;
-  p = p * r + 1.f / 24;
-  p = p * r + 1.f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.f;
-  p = p * r + 1.f;
-  const int32_t exponent = static_cast<int32_t>(n) + 126;  // of 2^(n - 1): 0..254
-  const float half_scale = std::bit_cast<float>(static_cast<uint32_t>(exponent > 0 ? exponent : 0) << 23);
-  float e = (p * half_scale) * 2.f;
-  if (z > 88.7228f) e = std::numeric_limits<float>::infinity();
-  if (z < -87.f) e = 0.f;
-  return z != z ? z : 1.f + e;
-}
-
-}  // namespace
 
 VRAMFIT_SIMD_CLONES
 void swiglu(const float *gate, const float *up, int64_t n, float *out) {
