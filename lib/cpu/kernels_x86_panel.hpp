@@ -37,22 +37,50 @@ struct alignas(64) PanelBlock {
 };
 static_assert(sizeof(PanelBlock) == 576);
 
-// Row by row, so the weights are read as one ascending stream (the rows are contiguous).
+// The 16 x 16 int32 matrix in v (v[i] = row i) transposed in place: off-diagonal blocks of 8,
+// 4, 2, then 1 swapped.
+inline void transpose16_epi32(__m512i (&v)[16]) {
+#pragma GCC unroll 4
+  for (int b = 8; b >= 1; b /= 2) {
+    alignas(64) int32_t keep[16], take[16];  // the upper row of a pair keeps / takes
+    for (int c = 0; c < 16; ++c) {
+      keep[c] = (c & b) ? 16 + c - b : c;
+      take[c] = (c & b) ? 16 + c : c + b;
+    }
+    const __m512i keep_idx = _mm512_load_si512(keep), take_idx = _mm512_load_si512(take);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i)
+      if (!(i & b)) {
+        const __m512i upper = v[i], lower = v[i + b];
+        v[i] = _mm512_permutex2var_epi32(upper, keep_idx, lower);
+        v[i + b] = _mm512_permutex2var_epi32(upper, take_idx, lower);
+      }
+  }
+}
+
+// Two blocks at a time: the 16 rows' unsigned quants of blocks i and i + 1 (8 groups of 4 bytes
+// each) side by side in one register per row, and one 16 x 16 transpose places every group.
 template <class Block>
 void pack_panel(int64_t nb, const std::byte *w, size_t w_stride, int n_rows, PanelBlock *panel) {
-  alignas(32) uint32_t groups[8];
-  for (int r = 0; r < kPanelRows; ++r) {
-    const auto *row = reinterpret_cast<const Block *>(w + static_cast<size_t>(r) * w_stride);
-    for (int64_t i = 0; i < nb; ++i) {
-      PanelBlock &p = panel[i];
-      if (r < n_rows) {
-        _mm256_store_si256(reinterpret_cast<__m256i *>(groups), unsigned_quants(row[i]));
-        p.d[r] = block_scale(row[i]);
-      } else {
-        std::memset(groups, 0, sizeof groups);
-        p.d[r] = 0.f;
+  for (int64_t i = 0; i < nb; i += 2) {
+    const bool pair = i + 1 < nb;
+    __m512i rows[kPanelRows];
+    for (int r = 0; r < kPanelRows; ++r) {
+      if (r >= n_rows) {  // a row past the panel: zero quants and scales
+        rows[r] = _mm512_setzero_si512();
+        panel[i].d[r] = 0.f;
+        if (pair) panel[i + 1].d[r] = 0.f;
+        continue;
       }
-      for (int g = 0; g < 8; ++g) std::memcpy(&p.q[g][4 * r], &groups[g], 4);
+      const Block *row = reinterpret_cast<const Block *>(w + static_cast<size_t>(r) * w_stride);
+      rows[r] = join256(unsigned_quants(row[i]), pair ? unsigned_quants(row[i + 1]) : _mm256_setzero_si256());
+      panel[i].d[r] = block_scale(row[i]);
+      if (pair) panel[i + 1].d[r] = block_scale(row[i + 1]);
+    }
+    transpose16_epi32(rows);
+    for (int g = 0; g < 8; ++g) {
+      _mm512_store_si512(panel[i].q[g], rows[g]);
+      if (pair) _mm512_store_si512(panel[i + 1].q[g], rows[8 + g]);
     }
   }
 }
@@ -160,27 +188,6 @@ inline void natural_quants(const block_q3_K &b, __m512i (&u)[4]) {  // + the hma
 inline void natural_quants(const block_q6_K &b, __m512i (&u)[4]) {
   const Q6Block q = unpack_q6(b);  // natural order, q + 32
   for (int c = 0; c < 4; ++c) u[c] = q.q[c];
-}
-
-// The 16 x 16 int32 matrix in v (v[i] = row i) transposed in place: off-diagonal blocks of 8,
-// 4, 2, then 1 swapped.
-inline void transpose16_epi32(__m512i (&v)[16]) {
-#pragma GCC unroll 4
-  for (int b = 8; b >= 1; b /= 2) {
-    alignas(64) int32_t keep[16], take[16];  // the upper row of a pair keeps / takes
-    for (int c = 0; c < 16; ++c) {
-      keep[c] = (c & b) ? 16 + c - b : c;
-      take[c] = (c & b) ? 16 + c : c + b;
-    }
-    const __m512i keep_idx = _mm512_load_si512(keep), take_idx = _mm512_load_si512(take);
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; ++i)
-      if (!(i & b)) {
-        const __m512i upper = v[i], lower = v[i + b];
-        v[i] = _mm512_permutex2var_epi32(upper, keep_idx, lower);
-        v[i + b] = _mm512_permutex2var_epi32(upper, take_idx, lower);
-      }
-  }
 }
 
 // The panel block by block: the 16 rows' quants of block i unpacked in registers, then each

@@ -120,6 +120,17 @@ namespace {
 // Tokens from which a panel kernel beats the row-tiled one (its packing costs about one token).
 constexpr int64_t kPanelMinTokens = 4;
 
+// Activation values below which quantizing or packing them is left to the calling thread: a
+// thread barrier costs more than it saves (an expert's 8 tokens of a gpt-oss prompt batch).
+constexpr int64_t kParallelActivations = int64_t{1} << 15;
+
+// fn(0, n_tokens), split over the pool when the n_tokens rows of n_in values are worth it.
+template <class F>
+void for_tokens(ThreadPool &pool, int64_t n_tokens, int64_t n_in, F &&fn) {
+  if (n_tokens * n_in < kParallelActivations) fn(int64_t{0}, n_tokens);
+  else pool.parallel_for(n_tokens, fn);
+}
+
 // Token t's block i of Q8_0 / Q8_K activations in slot `slot` of a panel tile block.
 void fill_panel_slot(PanelTokenBlock &p, int slot, const quant::block_q8_0 &a) {
   std::copy(std::begin(a.qs), std::end(a.qs), p.qs[slot]);
@@ -142,7 +153,7 @@ const Tile *pack_panel_tokens(ThreadPool &pool, const std::byte *act, size_t act
   const int64_t tiles = (n_tokens + kPanelTokens - 1) / kPanelTokens;
   buffer.assign(static_cast<size_t>(tiles * blocks), Tile{});
   Tile *packed = buffer.data();  // the workers fill the caller's buffer, not their own
-  pool.parallel_for(n_tokens, [&](int64_t t0, int64_t t1) {
+  for_tokens(pool, n_tokens, blocks * static_cast<int64_t>(sizeof(ActBlock)), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const auto *a = reinterpret_cast<const ActBlock *>(act + static_cast<size_t>(t) * act_bytes);
       for (int64_t i = 0; i < blocks; ++i)
@@ -202,7 +213,7 @@ class PreparedInputs {
   Input quantize(Buffers &b, const float *x, GgmlType type, GgmlType act_type) {
     const size_t act_bytes = row_bytes(act_type, n_in_);
     std::byte *act = scratch(b.act, act_bytes * static_cast<size_t>(n_tokens_));
-    pool_.parallel_for(n_tokens_, [&](int64_t t0, int64_t t1) {
+    for_tokens(pool_, n_tokens_, n_in_, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) quantize_with(k_, type, x + t * n_in_, act + t * act_bytes, n_in_);
     });
     return {act, act_bytes, nullptr};

@@ -292,6 +292,34 @@ TEST_CASE("matmul of one token over 8-row tiles gives vec_dot's bits for 32-weig
     }
 }
 
+TEST_CASE("panels of 32-weight types give vec_dot's bits for odd block counts (blocks packed in pairs)") {
+  // 9 tokens (a panel tile and a tail), 21 rows (a panel and a partial one), 1, 3 and 5 blocks.
+  IsaGuard guard;
+  std::mt19937 rng(31);
+  const int64_t n_out = 21, n_tokens = 9;
+  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::MXFP4})
+    for (int64_t n_in : {32, 96, 160}) {
+      const std::vector<std::byte> w = mixed_rows(rng, type, n_out, n_in);
+      const size_t w_bytes = row_bytes(type, n_in);
+      const auto x = gaussian_row(rng, n_in * n_tokens);
+      std::vector<std::byte> act(row_bytes(cpu::vec_dot_type(type), n_in));
+      for (cpu::Isa isa : cpu::supported_isas()) {
+        cpu::set_isa_override(isa);
+        cpu::ThreadPool pool(2);
+        std::vector<float> y(static_cast<size_t>(n_out * n_tokens), NAN);
+        cpu::matmul(pool, type, w.data(), n_out, n_in, x.data(), n_tokens, y.data());
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          cpu::quantize_activations(type, x.data() + t * n_in, act.data(), n_in);
+          for (int64_t r = 0; r < n_out; ++r) {
+            const float expected = cpu::vec_dot(type, n_in, w.data() + static_cast<size_t>(r) * w_bytes, act.data());
+            INFO(type_name(type) << " n_in " << n_in << " on " << cpu::isa_name(isa) << " token " << t << " row " << r);
+            REQUIRE(std::memcmp(&y[static_cast<size_t>(t * n_out + r)], &expected, sizeof expected) == 0);
+          }
+        }
+      }
+    }
+}
+
 TEST_CASE("matmul and the kernels refuse unsupported types and ragged rows, naming them") {
   cpu::ThreadPool pool(1);
   std::vector<float> x(64), y(1);
