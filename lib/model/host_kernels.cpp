@@ -42,25 +42,12 @@ double seconds_of(F &&run) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Seconds per call of `run`, timed over enough calls to last a millisecond: one short call (an
-// expert's product with the few tokens a batch gives it) is at the mercy of the clock and of the
-// pool's wake-up.
-template <class F>
-double per_call_seconds(F &&run) {
-  for (int calls = 1;; calls *= 4) {
-    const double s = seconds_of([&] {
-      for (int c = 0; c < calls; ++c) run();
-    });
-    if (s >= 1e-3 || calls >= 4096) return s / calls;
-  }
-}
-
 // Seconds of the fastest of kRuns calls: the run least disturbed by other processes on a shared
 // machine (the first run warms up).
 template <class F>
 double best_seconds(F &&run) {
   double best = 1e30;
-  for (int r = 0; r < kRuns; ++r) best = std::min(best, per_call_seconds(run));
+  for (int r = 0; r < kRuns; ++r) best = std::min(best, seconds_of(run));
   return best;
 }
 
@@ -88,7 +75,7 @@ class ShapeProbe {
     }));
   }
   void time_batch(cpu::ThreadPool &pool, const std::byte *weights) {
-    batch_s_ = std::min(batch_s_, per_call_seconds([&] {
+    batch_s_ = std::min(batch_s_, seconds_of([&] {
       cpu::matmul(pool, shape_.type, weights, batch_rows_, shape_.row_length, x_.data(), tokens_, y_.data());
     }));
   }
