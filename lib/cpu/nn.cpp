@@ -116,7 +116,7 @@ inline float exp_nonpositive(float x) {
 // beyond 88.72, +Inf, as expf gives. Below -87 e^z is 0, where expf gives a subnormal: 1 + either
 // is 1. NaN stays NaN.
 inline float one_plus_exp(float z) {
-  const ExpParts e = exp_parts(z < -88.f ? -88.f : (z > 88.72283f ? 88.72283f : z));  // NaN: restored below
+  const ExpParts e = exp_parts(z > -88.f ? (z < 88.72283f ? z : 88.72283f) : -88.f);  // NaN: -88, restored below
   float value = (e.p * pow2(static_cast<int32_t>(e.n) - 1)) * 2.f;
   if (z > 88.7228f) value = std::numeric_limits<float>::infinity();
   if (z < -87.f) value = 0.f;
