@@ -62,6 +62,22 @@ Rates measure(cpu::ThreadPool &pool, const uint64_t *words, size_t n_words, int 
 
 }  // namespace
 
+struct AdjacentBandwidth::State {
+  std::unique_ptr<uint64_t[]> words;
+  size_t n_words;
+  cpu::ThreadPool pool;
+  State(int threads, size_t n) : words(new uint64_t[n]), n_words(n), pool(threads) {
+    for (size_t i = 0; i < n; ++i) words[i] = i;  // every page touched before timing
+  }
+};
+
+AdjacentBandwidth::AdjacentBandwidth(int threads, uint64_t bytes)
+    : state_(new State(threads, static_cast<size_t>(bytes / sizeof(uint64_t)))) {}
+AdjacentBandwidth::~AdjacentBandwidth() { delete state_; }
+double AdjacentBandwidth::gbs(int passes) {
+  return measure(state_->pool, state_->words.get(), state_->n_words, passes).wall_gbs;
+}
+
 ReadBandwidth measure_read_bandwidth(int threads, uint64_t bytes, int repeats) {
   const size_t n_words = static_cast<size_t>(bytes / sizeof(uint64_t));
   std::unique_ptr<uint64_t[]> buffer(new uint64_t[n_words]);

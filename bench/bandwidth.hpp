@@ -28,4 +28,20 @@ inline double thread_cpu_seconds() {
 
 ReadBandwidth measure_read_bandwidth(int threads = 0, uint64_t bytes = uint64_t{1} << 30, int repeats = 5);
 
+// The read bandwidth `threads` threads get together, by the wall clock, measured again and again
+// beside something else timed (a generation run): on a shared machine the memory's speed moves
+// within seconds, so a bound read once per process can be a quarter off the one the run met.
+class AdjacentBandwidth {
+ public:
+  explicit AdjacentBandwidth(int threads, uint64_t bytes = uint64_t{256} << 20);
+  ~AdjacentBandwidth();
+  AdjacentBandwidth(const AdjacentBandwidth &) = delete;
+  AdjacentBandwidth &operator=(const AdjacentBandwidth &) = delete;
+  double gbs(int passes = 3);  // the median of `passes` passes, now
+
+ private:
+  struct State;
+  State *state_;
+};
+
 }  // namespace vramfit::bench

@@ -78,7 +78,13 @@ int run_model_bench(const ModelBenchOptions &o) {
   ctx.decode(std::span(gen).first(1));
   ctx.clear();
 
-  std::vector<double> pp, tg;
+  // Weight bytes one generated token reads: every dense matrix once, k of n_expert experts, one
+  // row of the embedding table (unless it doubles as the output projection).
+  const uint64_t bytes_per_token = model.info().active_weight_bytes;
+  // The bound is what the same number of threads stream from memory in the same seconds: read
+  // right after each generation run, each run's share of it taken, and the median reported.
+  AdjacentBandwidth bound(ctx.n_threads());
+  std::vector<double> pp, tg, bounds, fractions;
   for (int32_t r = 0; r < o.repeats; ++r) {
     if (o.n_prompt > 0) {
       ctx.clear();
@@ -89,16 +95,14 @@ int run_model_bench(const ModelBenchOptions &o) {
       tg.push_back(o.n_gen / seconds([&] {
                      for (int32_t i = 0; i < o.n_gen; ++i) ctx.decode(std::span(gen).subspan(static_cast<size_t>(i), 1));
                    }));
+      bounds.push_back(bound.gbs());
+      fractions.push_back(tg.back() * static_cast<double>(bytes_per_token) / 1e9 / bounds.back());
     }
   }
   const double pp_tok_s = pp.empty() ? 0 : median(pp), tg_tok_s = tg.empty() ? 0 : median(tg);
-  // Weight bytes one generated token reads: every dense matrix once, k of n_expert experts, one
-  // row of the embedding table (unless it doubles as the output projection).
-  const uint64_t bytes_per_token = model.info().active_weight_bytes;
-  // The bound is what the same number of threads can stream from memory.
-  const double read_gbs = measure_read_bandwidth(ctx.n_threads()).all_threads_gbs;
+  const double read_gbs = bounds.empty() ? 0 : median(bounds);
   const double effective_gbs = tg_tok_s * static_cast<double>(bytes_per_token) / 1e9;
-  const double fraction = read_gbs > 0 ? effective_gbs / read_gbs : 0;
+  const double fraction = fractions.empty() ? 0 : median(fractions);
   fmt::print(stderr, "{}", ctx.memory_report().to_table());
   const Plan predicted = cpu_only_plan(o, ctx.n_threads());
   const double pp_error = relative_error(predicted.predicted_pp_tok_s, pp_tok_s);
