@@ -320,7 +320,10 @@ void matmul_many(ThreadPool &pool, std::span<const MatmulTask> tasks, int64_t n_
       first_band[i] = bands;
       bands += (group[i].n_out + kBandRows - 1) / kBandRows;
     }
-    // One job for all the products: each thread's bands, product by product.
+    // One job for all the products: each thread's bands, product by product. A token or two
+    // streams the weights once (memory-bound: one contiguous share per thread streams best);
+    // prompts are compute-bound, where smaller chunks even out the threads.
+    const int chunks_per_thread = n_tokens < kPanelMinTokens ? 1 : ThreadPool::kChunksPerThread;
     pool.parallel_for(bands, [&](int64_t b0, int64_t b1) {
       for (size_t i = 0; i < group.size(); ++i) {
         const int64_t n_out = prepared[i].task.n_out;
@@ -328,7 +331,7 @@ void matmul_many(ThreadPool &pool, std::span<const MatmulTask> tasks, int64_t n_
         const int64_t hi = std::min(b1 - first_band[i], (n_out + kBandRows - 1) / kBandRows);
         if (lo < hi) run_rows(k, prepared[i], n_in, n_tokens, lo * kBandRows, std::min(hi * kBandRows, n_out));
       }
-    });
+    }, chunks_per_thread);
   }
 }
 

@@ -39,18 +39,21 @@ class ThreadPool {
 
   int size() const noexcept { return static_cast<int>(workers_.size()) + 1; }
 
-  // Splits [0, n) into up to kChunksPerThread * size() contiguous chunks, which the threads
+  static constexpr int kChunksPerThread = 4;  // parallel_for's default
+
+  // Splits [0, n) into up to chunks_per_thread * size() contiguous chunks, which the threads
   // take in turn, runs fn(begin, end) on each and returns when all are done. A thread the machine
-  // slows down (another process on its core) takes fewer chunks instead of holding up the job.
+  // slows down (another process on its core) takes fewer chunks instead of holding up the job;
+  // a memory-bound job streams best in one contiguous share per thread (chunks_per_thread 1).
   // fn may run several chunks on one thread; thread_index() says which thread.
-  void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)> &fn);
+  void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)> &fn,
+                    int chunks_per_thread = kChunksPerThread);
 
   // The running thread's index in [0, size()) inside a chunk (0 = the caller); 0 outside.
   static int thread_index() noexcept;
 
  private:
   static constexpr int kSpinMicroseconds = 50;
-  static constexpr int kChunksPerThread = 4;
 
   void worker_loop(int index);
   void run_chunks(int index) noexcept;

@@ -99,7 +99,7 @@ void ThreadPool::worker_loop(int index) {
   }
 }
 
-void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)> &fn) {
+void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)> &fn, int chunks_per_thread) {
   if (n <= 0) return;
   if (workers_.empty() || n == 1 || t_inside_pool) {
     InsideScope inside(t_thread_index);
@@ -108,7 +108,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   }
   std::lock_guard call(call_mutex_);
   n_ = n;
-  chunks_ = std::min<int64_t>(n, int64_t{kChunksPerThread} * size());
+  chunks_ = std::min<int64_t>(n, int64_t{std::max(chunks_per_thread, 1)} * size());
   next_chunk_.store(0, std::memory_order_relaxed);  // published by the generation bump below
   fn_ = &fn;
   error_ = nullptr;
