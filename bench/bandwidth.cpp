@@ -72,8 +72,8 @@ struct AdjacentBandwidth::State {
 };
 
 AdjacentBandwidth::AdjacentBandwidth(int threads, uint64_t bytes)
-    : state_(new State(threads, static_cast<size_t>(bytes / sizeof(uint64_t)))) {}
-AdjacentBandwidth::~AdjacentBandwidth() { delete state_; }
+    : state_(std::make_unique<State>(threads, static_cast<size_t>(bytes / sizeof(uint64_t)))) {}
+AdjacentBandwidth::~AdjacentBandwidth() = default;
 double AdjacentBandwidth::gbs(int passes) {
   return measure(state_->pool, state_->words.get(), state_->n_words, passes).wall_gbs;
 }

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <ctime>
+#include <memory>
 
 namespace vramfit::bench {
 
@@ -35,13 +36,11 @@ class AdjacentBandwidth {
  public:
   explicit AdjacentBandwidth(int threads, uint64_t bytes = uint64_t{256} << 20);
   ~AdjacentBandwidth();
-  AdjacentBandwidth(const AdjacentBandwidth &) = delete;
-  AdjacentBandwidth &operator=(const AdjacentBandwidth &) = delete;
   double gbs(int passes = 3);  // the median of `passes` passes, now
 
  private:
-  struct State;
-  State *state_;
+  struct State;  // the buffer and the threads
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace vramfit::bench

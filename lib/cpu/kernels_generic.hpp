@@ -91,6 +91,11 @@ inline void quantize_q8_0_block(const float *x, block_q8_0 &y) {
 //
 // w[k] = d * scale[k/16] * q[k] - dmin * min[k/16] for every K format, which turns each format's
 // dot product into sum_g scale[g] * dot16(q, a) - min[g] * bsums[g]: exact integers.
+// The K formats with a per-sub-block min (and a dmin): Q2_K, Q4_K, Q5_K; Q3_K and Q6_K offset
+// their quants instead.
+template <class Block>
+inline constexpr bool kHasMins = !std::is_same_v<Block, block_q3_K> && !std::is_same_v<Block, block_q6_K>;
+
 struct UnpackedK {
   alignas(64) int8_t q[QK_K];
   int16_t scale[QK_K / 16];

@@ -127,7 +127,6 @@ void panel_tokens(int64_t nb, const PanelBlock *panel, const PanelTokenBlock *ti
 // scales cover (32 for Q4_K and Q5_K, 16 for the others): one scale multiply per sub-block.
 template <class Block>
 struct PanelK {
-  static constexpr bool kHasMins = !std::is_same_v<Block, block_q3_K> && !std::is_same_v<Block, block_q6_K>;
   static constexpr int kOffset = std::is_same_v<Block, block_q6_K> ? 32 : std::is_same_v<Block, block_q3_K> ? 4 : 0;
   static constexpr int kSubWeights = std::is_same_v<Block, block_q4_K> || std::is_same_v<Block, block_q5_K> ? 32 : 16;
 };
@@ -270,7 +269,7 @@ void panel_tokens_k(int64_t nb, const PanelBlockK *panel, const PanelTokenBlockK
         const __m512i b = _mm512_set1_epi32(bsums);
         if constexpr (K::kOffset != 0)
           correction = _mm512_dpwssd_epi32(correction, _mm512_load_si512(p.offset_pairs[pair]), b);
-        if constexpr (K::kHasMins) isum_min = _mm512_dpwssd_epi32(isum_min, _mm512_load_si512(p.min_pairs[pair]), b);
+        if constexpr (kHasMins<Block>) isum_min = _mm512_dpwssd_epi32(isum_min, _mm512_load_si512(p.min_pairs[pair]), b);
       }
       const __m512i exact = _mm512_sub_epi32(isum[t], correction);
       const __m512 ad = _mm512_set1_ps(a.d[t]);

@@ -399,10 +399,10 @@ inline LaneSums lane_sums(const Block &w, const block_q8_K &a) {
 
 template <class Block>
 inline float block_dmin(const Block &b) {
-  if constexpr (std::is_same_v<Block, block_q6_K> || std::is_same_v<Block, block_q3_K>)
-    return 0.f;  // k_block_sum(a.d, d, 0.f, isum, 0), as the fused kernels call it
-  else
+  if constexpr (kHasMins<Block>)
     return half_to_float(b.dmin);
+  else
+    return 0.f;  // k_block_sum(a.d, d, 0.f, isum, 0), as the fused kernels call it
 }
 
 // One weight row, 8 tokens: lane t accumulates token t's blocks in order.
@@ -470,8 +470,6 @@ float vec_dot_k_x86(int64_t n, const void *w_row, const void *act_row) {
 template <class Block>
 class RowScales8 {
  public:
-  static constexpr bool kHasMins = !std::is_same_v<Block, block_q6_K> && !std::is_same_v<Block, block_q3_K>;
-
   RowScales8(const Block *row0, size_t w_stride) : row0_(reinterpret_cast<const char *>(row0) + kWordOffset), stride_(w_stride) {}
 
   void load(int64_t i) {
@@ -480,12 +478,14 @@ class RowScales8 {
     for (int r = 0; r < kRowTile; ++r) std::memcpy(&w[r], word + r * stride_, 4);
     words_ = _mm256_setr_epi32(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]);
   }
-  __m256 d() const { return kHasMins ? halves(_mm256_and_si256(words_, _mm256_set1_epi32(0xFFFF))) : high_halves(); }
-  __m256 dmin() const { return kHasMins ? high_halves() : _mm256_setzero_ps(); }  // block_dmin: 0 without mins
+  __m256 d() const {
+    return kHasMins<Block> ? halves(_mm256_and_si256(words_, _mm256_set1_epi32(0xFFFF))) : high_halves();
+  }
+  __m256 dmin() const { return kHasMins<Block> ? high_halves() : _mm256_setzero_ps(); }  // block_dmin: 0 without mins
 
  private:
   static constexpr size_t word_offset() {
-    if constexpr (kHasMins) {
+    if constexpr (kHasMins<Block>) {
       static_assert(offsetof(Block, dmin) == offsetof(Block, d) + 2, "d and dmin share a word");
       return offsetof(Block, d);
     } else {

@@ -297,6 +297,7 @@ void run_rows(const Kernels &k, const PreparedTask &p, int64_t n_in, int64_t n_t
 // row and panel kernels' tiles), so a thread's share of a matrix starts on a tile.
 constexpr int64_t kBandRows = 16;
 static_assert(kBandRows % kRowTile == 0 && kBandRows % kPanelRows == 0);
+int64_t bands_of(int64_t rows) { return (rows + kBandRows - 1) / kBandRows; }
 
 }  // namespace
 
@@ -307,10 +308,10 @@ void matmul_many(ThreadPool &pool, std::span<const MatmulTask> tasks, int64_t n_
   }
   if (n_tokens < 0) detail::fail(ErrorCode::invalid_argument, "matmul: negative shape ({} tokens)", n_tokens);
   if (n_tokens == 0) return;
+  const Kernels &k = active_kernels();
   constexpr size_t kGroup = PreparedInputs::kMaxInputs;
   for (size_t first = 0; first < tasks.size(); first += kGroup) {
     const std::span<const MatmulTask> group = tasks.subspan(first, std::min(kGroup, tasks.size() - first));
-    const Kernels &k = active_kernels();
     PreparedInputs inputs(pool, k, n_in, n_tokens);
     PreparedTask prepared[kGroup];
     int64_t first_band[kGroup];  // product i's bands start at first_band[i]
@@ -318,7 +319,7 @@ void matmul_many(ThreadPool &pool, std::span<const MatmulTask> tasks, int64_t n_
     for (size_t i = 0; i < group.size(); ++i) {
       prepared[i] = prepare(k, group[i], n_in, n_tokens, inputs);
       first_band[i] = bands;
-      bands += (group[i].n_out + kBandRows - 1) / kBandRows;
+      bands += bands_of(group[i].n_out);
     }
     // One job for all the products: each thread's bands, product by product. A token or two
     // streams the weights once (memory-bound: one contiguous share per thread streams best);
@@ -328,7 +329,7 @@ void matmul_many(ThreadPool &pool, std::span<const MatmulTask> tasks, int64_t n_
       for (size_t i = 0; i < group.size(); ++i) {
         const int64_t n_out = prepared[i].task.n_out;
         const int64_t lo = std::max(b0, first_band[i]) - first_band[i];
-        const int64_t hi = std::min(b1 - first_band[i], (n_out + kBandRows - 1) / kBandRows);
+        const int64_t hi = std::min(b1 - first_band[i], bands_of(n_out));
         if (lo < hi) run_rows(k, prepared[i], n_in, n_tokens, lo * kBandRows, std::min(hi * kBandRows, n_out));
       }
     }, chunks_per_thread);

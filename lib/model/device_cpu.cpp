@@ -109,16 +109,19 @@ void CpuDevice::matmul(const Weight &w, const float *x, int64_t n_tokens, float 
 }
 
 void CpuDevice::matmul_many(std::span<const Product> products, int64_t n_tokens) {
-  if (products.empty()) return;
-  std::vector<cpu::MatmulTask> tasks;
-  tasks.reserve(products.size());
-  for (const Product &p : products) {
-    if (p.w.ne0 != products[0].w.ne0)
-      detail::fail(ErrorCode::invalid_argument, "matmul_many: '{}' has rows of {}, '{}' of {}", p.w.name, p.w.ne0,
-                   products[0].w.name, products[0].w.ne0);
-    tasks.push_back({p.w.type, p.w.data, p.w.ne1, p.x, p.y});
+  constexpr size_t kGroup = 16;  // on the stack: a decode step calls this a few times per layer
+  for (size_t first = 0; first < products.size(); first += kGroup) {
+    cpu::MatmulTask tasks[kGroup];
+    const size_t n = std::min(kGroup, products.size() - first);
+    for (size_t i = 0; i < n; ++i) {
+      const Weight &w = products[first + i].w;
+      if (w.ne0 != products[0].w.ne0)
+        detail::fail(ErrorCode::invalid_argument, "matmul_many: '{}' has rows of {}, '{}' of {}", w.name, w.ne0,
+                     products[0].w.name, products[0].w.ne0);
+      tasks[i] = {w.type, w.data, w.ne1, products[first + i].x, products[first + i].y};
+    }
+    cpu::matmul_many(pool_, {tasks, n}, products[0].w.ne0, n_tokens);
   }
-  cpu::matmul_many(pool_, tasks, products[0].w.ne0, n_tokens);
 }
 
 void CpuDevice::rms_norm(const float *x, const Weight &weight, int64_t n_tokens, float eps, float *y) {

@@ -168,15 +168,26 @@ void Forward::moe_ffn(int32_t l, Gating gating, std::optional<ClampedSwiglu> cla
   r.add(a.x, ffn_out, n_ * n_embd);
 }
 
-// Each chosen expert over its tokens (gathered into one batch), its weighted outputs scattered to
-// the tokens' slots; then, as llama.cpp sums them, slot 0 + slot 1 + ... into slot 0.
+// The chosen experts' weighted outputs in the tokens' slots, then, as llama.cpp sums them, slot 0
+// + slot 1 + ... into slot 0.
 void Forward::run_experts(Activations &e, const MoeWeights &m, const Routing &routing,
                           const std::optional<ClampedSwiglu> &clamp) {
   Device &d = *e.device;
-  const int64_t n_embd = info_.n_embd;
   const bool streamed = m.gate_exps.device != &d;
   if (n_ == 1 && !streamed && static_cast<int64_t>(routing.by_expert.size()) <= ws_.n_batch)
-    return run_experts_one_token(e, m, routing, clamp);
+    run_experts_one_token(e, m, routing, clamp);
+  else
+    run_expert_batches(e, m, routing, clamp);
+  for (int64_t j = 1; j < routing.k; ++j) d.add(e.slots, e.slots + j * n_ * info_.n_embd, n_ * info_.n_embd);
+}
+
+// Each chosen expert over its tokens (gathered into one batch), its weighted outputs scattered to
+// the tokens' slots.
+void Forward::run_expert_batches(Activations &e, const MoeWeights &m, const Routing &routing,
+                                 const std::optional<ClampedSwiglu> &clamp) {
+  Device &d = *e.device;
+  const int64_t n_embd = info_.n_embd;
+  const bool streamed = m.gate_exps.device != &d;
   for (const ExpertBatch &b : routing.by_expert) {
     const auto rows = static_cast<int64_t>(b.tokens.size());
     // The expert's matrices and bias rows: streamed in together (one slot) when they live elsewhere.
@@ -193,13 +204,12 @@ void Forward::run_experts(Activations &e, const MoeWeights &m, const Routing &ro
     project_rows(d, w.down, w.down_bias, e.gate, rows, e.moe_out);
     d.scatter_rows_scaled(e.moe_out, n_embd, b.slot_rows.data(), b.weights.data(), rows, e.slots);
   }
-  for (int64_t j = 1; j < routing.k; ++j) d.add(e.slots, e.slots + j * n_ * n_embd, n_ * n_embd);
 }
 
 // One token (decode) with the experts resident: every chosen expert reads the same row, so their
 // gate and up products are one job of the device and their down products another (two thread
 // barriers per layer instead of two per expert), expert j's rows at row j of the batch buffers.
-// The same operations on the same values as run_experts' loop, so the same bits.
+// The same operations on the same values as run_expert_batches, so the same bits.
 void Forward::run_experts_one_token(Activations &e, const MoeWeights &m, const Routing &routing,
                                     const std::optional<ClampedSwiglu> &clamp) {
   Device &d = *e.device;
@@ -227,7 +237,6 @@ void Forward::run_experts_one_token(Activations &e, const MoeWeights &m, const R
     d.scatter_rows_scaled(e.moe_out + j * n_embd, n_embd, chosen[j].slot_rows.data(), chosen[j].weights.data(), 1,
                           e.slots);
   }
-  for (int64_t j = 1; j < routing.k; ++j) d.add(e.slots, e.slots + j * n_ * n_embd, n_ * n_embd);
 }
 
 // Expert e's matrices and rows of the biases the layer has: views into the 3-D (2-D) tensors.

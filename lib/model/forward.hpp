@@ -82,6 +82,8 @@ class Forward {
   };
   void project_all(Device &d, std::span<const Projection> projections, const float *in);
   RopeParams rope_for(Device &d, Weight &staged_factors);
+  void run_expert_batches(Activations &e, const MoeWeights &m, const Routing &routing,
+                          const std::optional<ClampedSwiglu> &clamp);
   void run_experts_one_token(Activations &e, const MoeWeights &m, const Routing &routing,
                              const std::optional<ClampedSwiglu> &clamp);
   void run_experts(Activations &e, const MoeWeights &m, const Routing &routing,

@@ -101,6 +101,21 @@ TEST_CASE("quantize_row_q8_K follows ggml: -127/max with the sign, round half to
   CHECK(std::all_of(y[0].qs, y[0].qs + 256, [](int8_t q) { return q == 0; }));
 }
 
+// Every ISA's table quantizes x to the scalar table's bytes (`quantize` names a Kernels member).
+template <class Block>
+void check_quantizer_on_every_isa(void (*cpu::Kernels::*quantize)(const float *, Block *, int64_t),
+                                  const std::vector<float> &x) {
+  const auto n = static_cast<int64_t>(x.size());
+  constexpr size_t kBlock = std::is_same_v<Block, quant::block_q8_K> ? quant::QK_K : quant::QK8_0;
+  std::vector<Block> expected(x.size() / kBlock), got(expected.size());
+  (cpu::scalar_kernels().*quantize)(x.data(), expected.data(), n);
+  for (cpu::Isa isa : cpu::supported_isas()) {
+    (cpu::kernels_for(isa).*quantize)(x.data(), got.data(), n);
+    INFO(cpu::isa_name(isa));
+    CHECK(std::memcmp(got.data(), expected.data(), sizeof(Block) * got.size()) == 0);
+  }
+}
+
 TEST_CASE("quantize_row_q8_K gives the same bytes on every ISA: sign ties, halves, NaN and zero blocks") {
   // Block 0 random; block 1 zero; block 2 with -5 then +5 (the first, negative, sets the sign)
   // and exact halves after scaling; block 3 with a NaN (skipped by the max) and its max last.
@@ -112,13 +127,7 @@ TEST_CASE("quantize_row_q8_K gives the same bytes on every ISA: sign ties, halve
   x[512 + 90] = 5.f;
   x[768 + 3] = NAN;
   x[768 + 255] = 7.f;
-  std::vector<quant::block_q8_K> expected(4), got(4);
-  cpu::scalar_kernels().quantize_row_q8_K(x.data(), expected.data(), 1024);
-  for (cpu::Isa isa : cpu::supported_isas()) {
-    cpu::kernels_for(isa).quantize_row_q8_K(x.data(), got.data(), 1024);
-    INFO(cpu::isa_name(isa));
-    CHECK(std::memcmp(got.data(), expected.data(), sizeof(quant::block_q8_K) * 4) == 0);
-  }
+  check_quantizer_on_every_isa(&cpu::Kernels::quantize_row_q8_K, x);
 }
 
 TEST_CASE("quantize_row_q8_0 gives the same bytes on every ISA, ties and zero blocks included") {
@@ -127,13 +136,7 @@ TEST_CASE("quantize_row_q8_0 gives the same bytes on every ISA, ties and zero bl
   auto x = gaussian_row(rng, 96);
   std::fill(x.begin() + 32, x.begin() + 64, 0.f);
   for (int j = 0; j < 32; ++j) x[64 + j] = j == 0 ? -127.f : static_cast<float>(j % 9) - 4.5f;
-  std::vector<quant::block_q8_0> expected(3), got(3);
-  cpu::scalar_kernels().quantize_row_q8_0(x.data(), expected.data(), 96);
-  for (cpu::Isa isa : cpu::supported_isas()) {
-    cpu::kernels_for(isa).quantize_row_q8_0(x.data(), got.data(), 96);
-    INFO(cpu::isa_name(isa));
-    CHECK(std::memcmp(got.data(), expected.data(), sizeof(quant::block_q8_0) * 3) == 0);
-  }
+  check_quantizer_on_every_isa(&cpu::Kernels::quantize_row_q8_0, x);
 }
 
 TEST_CASE("quantize_row_q8_0 follows ggml's x86 path: d = amax/127 as f16, q = round(x * 127/amax)") {
@@ -187,6 +190,25 @@ TEST_CASE("matmul with 1 and 3 threads and 1 or 7 tokens matches a double refere
   }
 }
 
+// cpu::matmul of the n_out rows of w with the n_tokens rows of x gives, for every token and row,
+// cpu::vec_dot of that row with the token's activations, bit for bit (callers INFO the context).
+void require_vec_dot_bits(cpu::ThreadPool &pool, GgmlType type, const std::vector<std::byte> &w, int64_t n_out,
+                          int64_t n_in, const std::vector<float> &x, int64_t n_tokens) {
+  const size_t w_bytes = row_bytes(type, n_in);
+  std::vector<std::byte> act(row_bytes(cpu::vec_dot_type(type), n_in));
+  std::vector<float> y(static_cast<size_t>(n_out * n_tokens), NAN);
+  cpu::matmul(pool, type, w.data(), n_out, n_in, x.data(), n_tokens, y.data());
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    cpu::quantize_activations(type, x.data() + t * n_in, act.data(), n_in);
+    for (int64_t r = 0; r < n_out; ++r) {
+      const float expected = cpu::vec_dot(type, n_in, w.data() + static_cast<size_t>(r) * w_bytes, act.data());
+      const float got = y[static_cast<size_t>(t * n_out + r)];
+      INFO(type_name(type) << " n_in " << n_in << ", token " << t << " row " << r << ": " << got << " vs " << expected);
+      REQUIRE(std::memcmp(&got, &expected, sizeof got) == 0);
+    }
+  }
+}
+
 TEST_CASE("matmul over tiles of tokens gives vec_dot's bits for every token, type and ISA") {
   // 19 tokens: two tiles of cpu::kTileTokens and a remainder; 21 rows: a band of 16 and a rest.
   // Token 5 is constant (every Q8 quant at -127: the largest products), token 9 all zero.
@@ -202,24 +224,12 @@ TEST_CASE("matmul over tiles of tokens gives vec_dot's bits for every token, typ
   }
   for (GgmlType type : compute_types()) {
     const std::vector<std::byte> w = mixed_rows(rng, type, n_out, n_in);
-    const size_t w_bytes = row_bytes(type, n_in);
-    std::vector<std::byte> act(row_bytes(cpu::vec_dot_type(type), n_in));
     for (cpu::Isa isa : cpu::supported_isas()) {
       cpu::set_isa_override(isa);
       for (int threads : {1, 2}) {
         cpu::ThreadPool pool(threads);
-        std::vector<float> y(static_cast<size_t>(n_out * n_tokens), NAN);
-        cpu::matmul(pool, type, w.data(), n_out, n_in, x.data(), n_tokens, y.data());
-        for (int64_t t = 0; t < n_tokens; ++t) {
-          cpu::quantize_activations(type, x.data() + t * n_in, act.data(), n_in);
-          for (int64_t r = 0; r < n_out; ++r) {
-            const float expected = cpu::vec_dot(type, n_in, w.data() + static_cast<size_t>(r) * w_bytes, act.data());
-            const float got = y[static_cast<size_t>(t * n_out + r)];
-            INFO(type_name(type) << " on " << cpu::isa_name(isa) << ", " << threads << " threads, token " << t
-                                 << " row " << r << ": " << got << " vs " << expected);
-            REQUIRE(std::memcmp(&got, &expected, sizeof got) == 0);
-          }
-        }
+        INFO(cpu::isa_name(isa) << ", " << threads << " threads");
+        require_vec_dot_bits(pool, type, w, n_out, n_in, x, n_tokens);
       }
     }
   }
@@ -272,21 +282,13 @@ TEST_CASE("matmul of one token over 8-row tiles gives vec_dot's bits for 32-weig
     for (int64_t n_in : {32, 64, 96, 160, 224}) {
       const int64_t n_out = 19;
       const std::vector<std::byte> w = mixed_rows(rng, type, n_out, n_in);
-      const size_t w_bytes = row_bytes(type, n_in);
-      std::vector<std::byte> act(row_bytes(cpu::vec_dot_type(type), n_in));
       for (int token = 0; token < 2; ++token) {
         const auto x = token == 0 ? gaussian_row(rng, n_in) : std::vector<float>(static_cast<size_t>(n_in), -1.f);
         for (cpu::Isa isa : cpu::supported_isas()) {
           cpu::set_isa_override(isa);
           cpu::ThreadPool pool(1);
-          std::vector<float> y(static_cast<size_t>(n_out), NAN);
-          cpu::matmul(pool, type, w.data(), n_out, n_in, x.data(), 1, y.data());
-          cpu::quantize_activations(type, x.data(), act.data(), n_in);
-          for (int64_t r = 0; r < n_out; ++r) {
-            const float expected = cpu::vec_dot(type, n_in, w.data() + static_cast<size_t>(r) * w_bytes, act.data());
-            INFO(type_name(type) << " n_in " << n_in << " on " << cpu::isa_name(isa) << " token " << token << " row " << r);
-            REQUIRE(std::memcmp(&y[static_cast<size_t>(r)], &expected, sizeof expected) == 0);
-          }
+          INFO(cpu::isa_name(isa) << ", token " << token);
+          require_vec_dot_bits(pool, type, w, n_out, n_in, x, 1);
         }
       }
     }
@@ -300,22 +302,12 @@ TEST_CASE("panels of 32-weight types give vec_dot's bits for odd block counts (b
   for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::MXFP4})
     for (int64_t n_in : {32, 96, 160}) {
       const std::vector<std::byte> w = mixed_rows(rng, type, n_out, n_in);
-      const size_t w_bytes = row_bytes(type, n_in);
       const auto x = gaussian_row(rng, n_in * n_tokens);
-      std::vector<std::byte> act(row_bytes(cpu::vec_dot_type(type), n_in));
       for (cpu::Isa isa : cpu::supported_isas()) {
         cpu::set_isa_override(isa);
         cpu::ThreadPool pool(2);
-        std::vector<float> y(static_cast<size_t>(n_out * n_tokens), NAN);
-        cpu::matmul(pool, type, w.data(), n_out, n_in, x.data(), n_tokens, y.data());
-        for (int64_t t = 0; t < n_tokens; ++t) {
-          cpu::quantize_activations(type, x.data() + t * n_in, act.data(), n_in);
-          for (int64_t r = 0; r < n_out; ++r) {
-            const float expected = cpu::vec_dot(type, n_in, w.data() + static_cast<size_t>(r) * w_bytes, act.data());
-            INFO(type_name(type) << " n_in " << n_in << " on " << cpu::isa_name(isa) << " token " << t << " row " << r);
-            REQUIRE(std::memcmp(&y[static_cast<size_t>(t * n_out + r)], &expected, sizeof expected) == 0);
-          }
-        }
+        INFO(cpu::isa_name(isa));
+        require_vec_dot_bits(pool, type, w, n_out, n_in, x, n_tokens);
       }
     }
 }
