@@ -73,6 +73,11 @@ int run_model_bench(const ModelBenchOptions &o) {
   Context ctx(model, o.context);
   const std::vector<int32_t> prompt = bench_tokens(model, o.n_prompt);
   const std::vector<int32_t> gen = bench_tokens(model, std::max(o.n_gen, 1));
+  const std::vector<int32_t> depth = bench_tokens(model, o.n_depth);
+  auto start_at_depth = [&] {  // an empty context, then the -d tokens it starts each test with
+    ctx.clear();
+    if (!depth.empty()) ctx.decode(depth);
+  };
 
   // Warm-up: pages the weights in from the file and grows every buffer once.
   ctx.decode(std::span(gen).first(1));
@@ -87,11 +92,11 @@ int run_model_bench(const ModelBenchOptions &o) {
   std::vector<double> pp, tg, bounds, fractions;
   for (int32_t r = 0; r < o.repeats; ++r) {
     if (o.n_prompt > 0) {
-      ctx.clear();
+      start_at_depth();
       pp.push_back(o.n_prompt / seconds([&] { ctx.decode(prompt); }));
     }
     if (o.n_gen > 0) {
-      ctx.clear();
+      start_at_depth();
       tg.push_back(o.n_gen / seconds([&] {
                      for (int32_t i = 0; i < o.n_gen; ++i) ctx.decode(std::span(gen).subspan(static_cast<size_t>(i), 1));
                    }));
@@ -110,23 +115,24 @@ int run_model_bench(const ModelBenchOptions &o) {
 
   if (o.json) {
     fmt::print(
-        "{{\"model\": {}, \"n_threads\": {}, \"n_prompt\": {}, \"n_gen\": {}, \"repeats\": {}, "
+        "{{\"model\": {}, \"n_threads\": {}, \"n_prompt\": {}, \"n_gen\": {}, \"n_depth\": {}, \"repeats\": {}, "
         "\"pp_tok_s\": {:.3f}, \"tg_tok_s\": {:.3f}, \"weight_bytes_per_token\": {}, "
         "\"tg_effective_gbs\": {:.3f}, \"read_bandwidth_gbs\": {:.3f}, \"tg_bandwidth_fraction\": {:.4f}, "
         "\"cpu_only_prediction\": {{\"pp_tok_s\": {:.3f}, \"tg_tok_s\": {:.3f}, \"pp_error\": {:.4f}, "
         "\"tg_error\": {:.4f}}}}}\n",
-        vramfit::detail::json_quote(model.info().name), ctx.n_threads(), o.n_prompt, o.n_gen, o.repeats, pp_tok_s, tg_tok_s, bytes_per_token,
+        vramfit::detail::json_quote(model.info().name), ctx.n_threads(), o.n_prompt, o.n_gen, o.n_depth, o.repeats, pp_tok_s, tg_tok_s, bytes_per_token,
         effective_gbs, read_gbs, fraction, predicted.predicted_pp_tok_s, predicted.predicted_tg_tok_s, pp_error,
         tg_error);
     return 0;
   }
   fmt::print("model: {} ({:.1f} MB of weights, {} threads, median of {})\n", model.info().name,
              model.info().weight_bytes / 1e6, ctx.n_threads(), o.repeats);
-  if (o.n_prompt > 0) fmt::print("pp{}: {:.2f} tok/s\n", o.n_prompt, pp_tok_s);
+  const std::string at_depth = o.n_depth > 0 ? fmt::format(" @ d{}", o.n_depth) : "";  // llama-bench's label
+  if (o.n_prompt > 0) fmt::print("pp{}{}: {:.2f} tok/s\n", o.n_prompt, at_depth, pp_tok_s);
   if (o.n_gen > 0)
-    fmt::print("tg{}: {:.2f} tok/s = {:.2f} GB/s of weights ({:.1f} MB per token); read bandwidth {:.2f} GB/s: "
+    fmt::print("tg{}{}: {:.2f} tok/s = {:.2f} GB/s of weights ({:.1f} MB per token); read bandwidth {:.2f} GB/s: "
                "{:.0f}% of the bound\n",
-               o.n_gen, tg_tok_s, effective_gbs, bytes_per_token / 1e6, read_gbs, 100 * fraction);
+               o.n_gen, at_depth, tg_tok_s, effective_gbs, bytes_per_token / 1e6, read_gbs, 100 * fraction);
   fmt::print("planner's CPU-only prediction (plan -ngl 0 --measure): pp {:.2f} tok/s ({:+.0f}%), tg {:.2f} tok/s "
              "({:+.0f}%)\n",
              predicted.predicted_pp_tok_s, 100 * pp_error, predicted.predicted_tg_tok_s, 100 * tg_error);

@@ -14,8 +14,9 @@ namespace vramfit::bench {
 struct ModelBenchOptions {
   std::string model_path;
   ModelParams model;      // device and placement; n_ctx/n_batch/kv_type as `context`
-  ContextParams context;  // n_ctx must hold n_prompt + n_gen; n_batch: tokens per prompt pass
+  ContextParams context;  // n_ctx must hold n_depth + n_prompt + n_gen; n_batch: tokens per prompt pass
   int32_t n_prompt = 512, n_gen = 128, repeats = 3;
+  int32_t n_depth = 0;  // tokens decoded into the context (untimed) before each test, as llama-bench's -d
   bool json = false;
 };
 

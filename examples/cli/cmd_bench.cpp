@@ -52,19 +52,27 @@ int run_bench(std::span<const std::string_view> args) {
                 [&bench](std::string_view v) {
                   bench.n_gen = static_cast<int32_t>(parse_integer("-n", v, 0, INT32_MAX / 2));
                 });
+  parser.option({"-d", "--n-depth"}, "N",
+                "tokens already in the context when each test starts, as llama-bench (default 0): generation "
+                "at a long context",
+                [&bench](std::string_view v) {
+                  bench.n_depth = static_cast<int32_t>(parse_integer("-d", v, 0, INT32_MAX / 4));
+                });
   parser.option({"-r", "--repeats"}, "N", "repeats; the median is reported (default 3)", [&bench](std::string_view v) {
     bench.repeats = static_cast<int32_t>(parse_integer("-r", v, 1, 1000));
   });
   parser.flag({"--json"}, "one JSON object on stdout", [&bench] { bench.json = true; });
   parser.flag({"--kernels"}, "benchmark the CPU kernels instead (-t, -r, --json apply)", [] {});
   parser.finally([&] {
-    // The context holds the prompt and the generated tokens; the prompt is one batch unless -b.
-    const int32_t needed = std::max(bench.n_prompt + bench.n_gen, 16);
+    // The context holds the depth, the prompt and the generated tokens; the prompt is one batch
+    // unless -b (and the depth goes in batches of that size, at most 512 without -b).
+    const int32_t needed = std::max(bench.n_depth + bench.n_prompt + bench.n_gen, 16);
     if (!o.ctx_given) o.context.n_ctx = needed;
     else if (o.context.n_ctx < needed)
-      throw UsageError{fmt::format("-c {} cannot hold -p {} + -n {} tokens", o.context.n_ctx, bench.n_prompt,
+      throw UsageError{fmt::format("-c {} cannot hold {}-p {} + -n {} tokens", o.context.n_ctx,
+                                   bench.n_depth > 0 ? fmt::format("-d {} + ", bench.n_depth) : "", bench.n_prompt,
                                    bench.n_gen)};
-    if (!o.batch_given) o.context.n_batch = std::max(bench.n_prompt, 1);
+    if (!o.batch_given) o.context.n_batch = std::max({bench.n_prompt, std::min(bench.n_depth, 512), 1});
   });
   if (auto exit_code = parser.parse(args)) return *exit_code;
   bench.model_path = o.model_path;

@@ -322,9 +322,10 @@ void matmul_many(ThreadPool &pool, std::span<const MatmulTask> tasks, int64_t n_
       bands += bands_of(group[i].n_out);
     }
     // One job for all the products: each thread's bands, product by product. A token or two
-    // streams the weights once (memory-bound: one contiguous share per thread streams best);
-    // prompts are compute-bound, where smaller chunks even out the threads.
-    const int chunks_per_thread = n_tokens < kPanelMinTokens ? 1 : ThreadPool::kChunksPerThread;
+    // streams the weights once (memory-bound: a long contiguous run per thread streams best, and
+    // the tail chunks even out threads the machine slows down); prompts are compute-bound, where
+    // equal smaller chunks do that.
+    const auto split = n_tokens < kPanelMinTokens ? ThreadPool::Split::streaming : ThreadPool::Split::even;
     pool.parallel_for(bands, [&](int64_t b0, int64_t b1) {
       for (size_t i = 0; i < group.size(); ++i) {
         const int64_t n_out = prepared[i].task.n_out;
@@ -332,7 +333,7 @@ void matmul_many(ThreadPool &pool, std::span<const MatmulTask> tasks, int64_t n_
         const int64_t hi = std::min(b1 - first_band[i], bands_of(n_out));
         if (lo < hi) run_rows(k, prepared[i], n_in, n_tokens, lo * kBandRows, std::min(hi * kBandRows, n_out));
       }
-    }, chunks_per_thread);
+    }, split);
   }
 }
 

@@ -39,15 +39,24 @@ class ThreadPool {
 
   int size() const noexcept { return static_cast<int>(workers_.size()) + 1; }
 
-  static constexpr int kChunksPerThread = 4;  // parallel_for's default
+  // How parallel_for cuts [0, n) into chunks, which the threads take in turn from a counter.
+  enum class Split {
+    // kEvenChunksPerThread equal chunks per thread: compute-bound jobs (prompts), where a thread
+    // the machine slows down (another process on its core) takes fewer chunks.
+    even,
+    // One contiguous chunk per thread over the first kStreamingHead of [0, n), then the rest in
+    // kStreamingTailChunks small chunks per thread: memory-bound jobs (one token's mat-vecs)
+    // stream their shares in one run each, and whichever thread finishes first takes the tail,
+    // so the job ends when both do.
+    streaming,
+  };
+  static constexpr int kEvenChunksPerThread = 4;
+  static constexpr double kStreamingHead = 0.75;
+  static constexpr int kStreamingTailChunks = 4;
 
-  // Splits [0, n) into up to chunks_per_thread * size() contiguous chunks, which the threads
-  // take in turn, runs fn(begin, end) on each and returns when all are done. A thread the machine
-  // slows down (another process on its core) takes fewer chunks instead of holding up the job;
-  // a memory-bound job streams best in one contiguous share per thread (chunks_per_thread 1).
+  // Runs fn(begin, end) on chunks covering [0, n) exactly once and returns when all are done.
   // fn may run several chunks on one thread; thread_index() says which thread.
-  void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)> &fn,
-                    int chunks_per_thread = kChunksPerThread);
+  void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)> &fn, Split split = Split::even);
 
   // The running thread's index in [0, size()) inside a chunk (0 = the caller); 0 outside.
   static int thread_index() noexcept;
@@ -57,6 +66,8 @@ class ThreadPool {
 
   void worker_loop(int index);
   void run_chunks(int index) noexcept;
+  void cut(int64_t n, Split split) noexcept;        // sets n_, chunks_ and the head
+  int64_t chunk_begin(int64_t chunk) const noexcept;  // chunk c is [chunk_begin(c), chunk_begin(c + 1))
 
   std::vector<std::thread> workers_;
   std::mutex call_mutex_;  // one parallel_for at a time
@@ -68,6 +79,8 @@ class ThreadPool {
   std::atomic<bool> stop_{false};
   int64_t n_ = 0;
   int64_t chunks_ = 0;
+  int64_t head_chunks_ = 0;  // Split::streaming: the first chunks, one per thread, cover [0, head_n_)
+  int64_t head_n_ = 0;
   std::atomic<int64_t> next_chunk_{0};  // the next chunk to take
   const std::function<void(int64_t, int64_t)> *fn_ = nullptr;
   std::exception_ptr error_;

@@ -65,13 +65,32 @@ ThreadPool::~ThreadPool() {
 
 int ThreadPool::thread_index() noexcept { return t_thread_index; }
 
+int64_t ThreadPool::chunk_begin(int64_t chunk) const noexcept {
+  if (chunk <= head_chunks_) return head_n_ * chunk / std::max<int64_t>(head_chunks_, 1);
+  return head_n_ + (n_ - head_n_) * (chunk - head_chunks_) / (chunks_ - head_chunks_);
+}
+
+void ThreadPool::cut(int64_t n, Split split) noexcept {
+  n_ = n;
+  const int64_t threads = size();
+  head_n_ = split == Split::streaming ? static_cast<int64_t>(static_cast<double>(n) * kStreamingHead) : 0;
+  const int64_t tail_chunks = std::min(threads * kStreamingTailChunks, n - head_n_);  // none empty
+  if (split == Split::streaming && head_n_ >= threads && tail_chunks > 0) {
+    head_chunks_ = threads;
+    chunks_ = threads + tail_chunks;
+  } else {
+    head_chunks_ = head_n_ = 0;
+    chunks_ = std::min<int64_t>(n, threads * (split == Split::streaming ? 1 : kEvenChunksPerThread));
+  }
+}
+
 void ThreadPool::run_chunks(int index) noexcept {
   InsideScope inside(index);
   for (;;) {
     const int64_t chunk = next_chunk_.fetch_add(1, std::memory_order_relaxed);
     if (chunk >= chunks_) return;
     try {
-      (*fn_)(n_ * chunk / chunks_, n_ * (chunk + 1) / chunks_);
+      (*fn_)(chunk_begin(chunk), chunk_begin(chunk + 1));
     } catch (...) {
       std::lock_guard lock(mutex_);
       if (!error_) error_ = std::current_exception();
@@ -99,7 +118,7 @@ void ThreadPool::worker_loop(int index) {
   }
 }
 
-void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)> &fn, int chunks_per_thread) {
+void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)> &fn, Split split) {
   if (n <= 0) return;
   if (workers_.empty() || n == 1 || t_inside_pool) {
     InsideScope inside(t_thread_index);
@@ -107,8 +126,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     return;
   }
   std::lock_guard call(call_mutex_);
-  n_ = n;
-  chunks_ = std::min<int64_t>(n, int64_t{std::max(chunks_per_thread, 1)} * size());
+  cut(n, split);
   next_chunk_.store(0, std::memory_order_relaxed);  // published by the generation bump below
   fn_ = &fn;
   error_ = nullptr;

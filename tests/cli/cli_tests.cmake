@@ -140,6 +140,11 @@ vramfit_cli_test(cli_bench_model_sim ARGS bench -m ${stories} -p 32 -n 8 -r 1 -t
   ERR "\nsim +[0-9.]+ ")
 vramfit_cli_test(cli_bench_ctx_too_small RC 2 ARGS bench -m ${stories} -p 32 -n 8 -c 16
   ERR "-c 16 cannot hold -p 32 \\+ -n 8 tokens")
+# -d: the context starts each test holding that many tokens (llama-bench's label).
+vramfit_cli_test(cli_bench_depth ARGS bench -m ${stories} -p 8 -n 4 -d 40 -r 1 -t 1
+  OUT "pp8 @ d40: [0-9.]+ tok/s\ntg4 @ d40: [0-9.]+ tok/s")
+vramfit_cli_test(cli_bench_depth_ctx_too_small RC 2 ARGS bench -m ${stories} -p 8 -n 4 -d 40 -c 50
+  ERR "-c 50 cannot hold -d 40 \\+ -p 8 \\+ -n 4 tokens")
 # quantize: -t as everywhere, one summary warning for every requantized tensor.
 vramfit_cli_test(cli_quantize_requant_summary ARGS quantize ${VRAMFIT_SHARED}/models/synth-Q8_0.gguf
   ${CMAKE_CURRENT_BINARY_DIR}/cli-requant-Q4_K_S.gguf Q4_K_S -t 1

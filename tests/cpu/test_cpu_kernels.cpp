@@ -327,14 +327,16 @@ TEST_CASE("thread pool covers every index exactly once, propagates exceptions, a
   for (int threads : {1, 2, 5}) {
     cpu::ThreadPool pool(threads);
     CHECK(pool.size() == threads);
-    for (int64_t n : {0, 1, 3, 4, 1000, 100003}) {
-      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
-      pool.parallel_for(n, [&](int64_t b, int64_t e) {
-        REQUIRE(b < e);
-        for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)].fetch_add(1);
-      });
-      CHECK(std::all_of(hits.begin(), hits.end(), [](const std::atomic<int> &h) { return h.load() == 1; }));
-    }
+    for (auto split : {cpu::ThreadPool::Split::even, cpu::ThreadPool::Split::streaming})
+      for (int64_t n : {0, 1, 3, 4, 39, 40, 41, 1000, 100003}) {  // streaming has a tail from 2 x threads x 4
+        CAPTURE(n);
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        pool.parallel_for(n, [&](int64_t b, int64_t e) {
+          REQUIRE(b < e);
+          for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)].fetch_add(1);
+        }, split);
+        CHECK(std::all_of(hits.begin(), hits.end(), [](const std::atomic<int> &h) { return h.load() == 1; }));
+      }
     CHECK_THROWS_AS(pool.parallel_for(10, [](int64_t b, int64_t) { if (b == 0) throw std::runtime_error("boom"); }),
                     std::runtime_error);
     std::atomic<int64_t> total{0};
