@@ -285,6 +285,151 @@ void attention_head_blocked(const float *q, const float *k_blocks, const float *
 }
 
 
+namespace {
+
+// Lanes (a0+a1, a2+a3, ..., b0+b1, b2+b3, ...): one level of dot()'s reduction tree for every
+// vector at once. (References, not values: a vector argument's ABI depends on the clone.)
+template <typename Lanes>
+[[gnu::always_inline]] inline void pair_sums(const Lanes &a, const Lanes &b, Lanes &sums) {
+  if constexpr (sizeof(Lanes) == sizeof(Lanes8))
+    sums = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14) +
+           __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
+  else
+    sums = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) +
+           __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+
+// scores[g * scores_stride + i] = dot(q_g, k_i, head_dim) * scale for the kMaxSharedQueries rows
+// of q_rows (head_dim floats apart; rows past the caller's queries are zeros) and keys [0, n_keys)
+// (rows `stride` floats apart), with dot()'s arithmetic: lane j of a query's accumulator is dot's
+// partial sum j, and three pair_sums levels over the eight accumulators are its reduction tree
+// for all of them. Lanes16 holds two keys (lanes 0-7 key i, 8-15 key i + 1). head_dim % 8 == 0.
+template <typename Lanes>
+[[gnu::always_inline]] inline void shared_scores(const float *q_rows, const float *k, int64_t n_keys, int64_t stride,
+                                                 int64_t head_dim, float scale, float *scores,
+                                                 int64_t scores_stride) {
+  constexpr int64_t kKeysPerVector = sizeof(Lanes) / sizeof(Lanes8);
+  constexpr int64_t kQ = kMaxSharedQueries;
+  static_assert(kQ == 8, "three pair_sums levels reduce eight accumulators");
+  // Eight dimensions of two keys (or one) in one vector, built in registers: a vector stored in
+  // halves and loaded whole would wait on store forwarding.
+  auto load = [](const float *first, const float *second, Lanes &v) {
+    Lanes8 a;
+    std::memcpy(&a, first, sizeof a);
+    if constexpr (kKeysPerVector == 1) {
+      v = a;
+    } else {
+      Lanes8 b;
+      std::memcpy(&b, second, sizeof b);
+      v = __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    }
+  };
+  const int64_t n_chunks = head_dim / 8;
+  Lanes queries[kQ * kMaxSharedHeadDim / 8];  // query g's dimensions 8c..8c+7 (twice) at g * n_chunks + c
+  for (int64_t g = 0; g < kQ; ++g)
+    for (int64_t c = 0; c < n_chunks; ++c)
+      load(q_rows + g * head_dim + 8 * c, q_rows + g * head_dim + 8 * c, queries[g * n_chunks + c]);
+  int64_t i = 0;
+  for (; i + kKeysPerVector <= n_keys; i += kKeysPerVector) {
+    Lanes acc[kQ] = {};
+    for (int64_t c = 0; c < n_chunks; ++c) {
+      Lanes keys;
+      load(k + i * stride + 8 * c, k + (i + kKeysPerVector - 1) * stride + 8 * c, keys);
+      for (int64_t g = 0; g < kQ; ++g) acc[g] += queries[g * n_chunks + c] * keys;
+    }
+    Lanes level1[4], level2[2], sums;
+    for (int64_t j = 0; j < 4; ++j) pair_sums(acc[2 * j], acc[2 * j + 1], level1[j]);
+    pair_sums(level1[0], level1[1], level2[0]);
+    pair_sums(level1[2], level1[3], level2[1]);
+    pair_sums(level2[0], level2[1], sums);
+    sums *= scale;
+    for (int64_t g = 0; g < kQ; ++g)  // lane g * kKeysPerVector + h: query g, key i + h
+      for (int64_t h = 0; h < kKeysPerVector; ++h) scores[g * scores_stride + i + h] = sums[g * kKeysPerVector + h];
+  }
+  if constexpr (kKeysPerVector > 1)
+    if (i < n_keys) shared_scores<Lanes8>(q_rows, k + i * stride, n_keys - i, stride, head_dim, scale, scores + i, scores_stride);
+}
+
+// out_g (+)= sum_i scores_g[i] * v_i over keys [0, n_keys) for kQueries queries and dimensions
+// [0, kVectors * lanes): each output element takes the same products in the same key order as
+// softmax_weighted_values (starting from 0, or from out when resuming), so the same bits; the
+// value row is loaded once for all the queries, whose sums are independent dependency chains.
+template <typename Lanes, int64_t kVectors, int64_t kQueries>
+[[gnu::always_inline]] inline void shared_values_block(const float *scores, int64_t scores_stride, const float *v,
+                                                       int64_t n_keys, int64_t stride, bool resume, float *out,
+                                                       int64_t out_stride) {
+  constexpr int64_t kLanes = sizeof(Lanes) / sizeof(float);
+  Lanes acc[kQueries][kVectors] = {};
+  if (resume)
+    for (int64_t g = 0; g < kQueries; ++g)
+      for (int64_t b = 0; b < kVectors; ++b) std::memcpy(&acc[g][b], out + g * out_stride + b * kLanes, sizeof(Lanes));
+  for (int64_t i = 0; i < n_keys; ++i) {
+    Lanes values[kVectors];
+    for (int64_t b = 0; b < kVectors; ++b) std::memcpy(&values[b], v + i * stride + b * kLanes, sizeof(Lanes));
+    for (int64_t g = 0; g < kQueries; ++g) {
+      const float a = scores[g * scores_stride + i];
+      for (int64_t b = 0; b < kVectors; ++b) acc[g][b] += a * values[b];
+    }
+  }
+  for (int64_t g = 0; g < kQueries; ++g)
+    for (int64_t b = 0; b < kVectors; ++b) std::memcpy(out + g * out_stride + b * kLanes, &acc[g][b], sizeof(Lanes));
+}
+
+// shared_values_block over every dimension (head_dim % 8 == 0) and query: blocks of four vectors
+// for up to four (512-bit) or two queries at a time, the leftover dimensions eight at a time.
+template <typename Lanes>
+[[gnu::always_inline]] inline void shared_values(const float *scores, int64_t scores_stride, int64_t n_queries,
+                                                 const float *v, int64_t n_keys, int64_t stride, int64_t head_dim,
+                                                 bool resume, float *out) {
+  constexpr int64_t kLanes = sizeof(Lanes) / sizeof(float), kBlock = 4 * kLanes;
+  constexpr int64_t kQueries = kLanes == 16 ? 4 : 2;  // accumulators that fit the registers
+  int64_t g = 0;
+  for (; g + kQueries <= n_queries; g += kQueries) {
+    int64_t d = 0;
+    for (; d + kBlock <= head_dim; d += kBlock)
+      shared_values_block<Lanes, 4, kQueries>(scores + g * scores_stride, scores_stride, v + d, n_keys, stride, resume,
+                                              out + g * head_dim + d, head_dim);
+    for (; d < head_dim; d += 8)
+      shared_values_block<Lanes8, 1, kQueries>(scores + g * scores_stride, scores_stride, v + d, n_keys, stride,
+                                               resume, out + g * head_dim + d, head_dim);
+  }
+  for (; g < n_queries; ++g) {
+    int64_t d = 0;
+    for (; d + kBlock <= head_dim; d += kBlock)
+      shared_values_block<Lanes, 4, 1>(scores + g * scores_stride, scores_stride, v + d, n_keys, stride, resume,
+                                       out + g * head_dim + d, head_dim);
+    for (; d < head_dim; d += 8)
+      shared_values_block<Lanes8, 1, 1>(scores + g * scores_stride, scores_stride, v + d, n_keys, stride, resume,
+                                        out + g * head_dim + d, head_dim);
+  }
+}
+
+}  // namespace
+
+VRAMFIT_SIMD_CLONES
+void shared_kv_scores(const float *q, int64_t n_queries, const float *k, int64_t n_keys, int64_t stride,
+                      int64_t head_dim, float scale, float *scores, int64_t scores_stride) {
+  alignas(64) float q_rows[kMaxSharedQueries * kMaxSharedHeadDim];
+  std::memcpy(q_rows, q, static_cast<size_t>(n_queries * head_dim) * sizeof(float));
+  std::fill(q_rows + n_queries * head_dim, q_rows + kMaxSharedQueries * head_dim, 0.0f);  // unused rows
+  if (clone_has_avx512()) shared_scores<Lanes16>(q_rows, k, n_keys, stride, head_dim, scale, scores, scores_stride);
+  else shared_scores<Lanes8>(q_rows, k, n_keys, stride, head_dim, scale, scores, scores_stride);
+}
+
+VRAMFIT_SIMD_CLONES
+void shared_kv_values(const float *scores, int64_t scores_stride, int64_t n_queries, const float *v, int64_t n_keys,
+                      int64_t stride, int64_t head_dim, bool resume, float *out) {
+  if (clone_has_avx512()) shared_values<Lanes16>(scores, scores_stride, n_queries, v, n_keys, stride, head_dim, resume, out);
+  else shared_values<Lanes8>(scores, scores_stride, n_queries, v, n_keys, stride, head_dim, resume, out);
+}
+
+VRAMFIT_SIMD_CLONES
+void softmax_rows(float *scores, int64_t scores_stride, int64_t n_queries, int64_t first, int64_t n_kv,
+                  const float *sinks) {
+  for (int64_t g = 0; g < n_queries; ++g)
+    softmax_inline(scores + g * scores_stride + first, n_kv - first, sinks ? sinks + g : nullptr);
+}
+
 VRAMFIT_SIMD_CLONES
 void swiglu(const float *gate, const float *up, int64_t n, float *out) {
   for (int64_t i = 0; i < n; ++i) {

@@ -54,6 +54,25 @@ void attention_head_blocked(const float *q, const float *k_blocks, const float *
                             int64_t v_stride, int64_t head_dim, float scale, const float *sink, float *scores,
                             float *out);
 
+// Attention of the query heads that share one KV head (grouped-query attention), reading each
+// key and value row once for all of them, in three steps so the caller can feed the keys and
+// values in chunks (converted from the cache's type): the same arithmetic as attention_head per
+// query, so the same bits. head_dim % 8 == 0 and head_dim <= kMaxSharedHeadDim; n_queries <=
+// kMaxSharedQueries; q and out hold n_queries rows of head_dim floats.
+inline constexpr int64_t kMaxSharedQueries = 8;
+inline constexpr int64_t kMaxSharedHeadDim = 256;
+// scores[g * scores_stride + i] = dot(q_g, k_i) * scale for keys i in [0, n_keys), rows `stride`
+// floats apart. `scores` has kMaxSharedQueries rows: those past n_queries are overwritten.
+void shared_kv_scores(const float *q, int64_t n_queries, const float *k, int64_t n_keys, int64_t stride,
+                      int64_t head_dim, float scale, float *scores, int64_t scores_stride);
+// Each query's scores [first, n_kv) through softmax (with sinks[g] when sinks is not null).
+void softmax_rows(float *scores, int64_t scores_stride, int64_t n_queries, int64_t first, int64_t n_kv,
+                  const float *sinks);
+// out_g = sum_i scores_g[i] * v_i over keys [0, n_keys) (rows `stride` floats apart); with
+// `resume`, added to out in the same order, so consecutive chunks of keys give one call's bits.
+void shared_kv_values(const float *scores, int64_t scores_stride, int64_t n_queries, const float *v, int64_t n_keys,
+                      int64_t stride, int64_t head_dim, bool resume, float *out);
+
 // out = silu(gate) * up, n elements (out may alias gate).
 void swiglu(const float *gate, const float *up, int64_t n, float *out);
 // gpt-oss: x = min(g, limit), y = clamp(u, -limit, limit), out = x * sigmoid(alpha x) * (y + 1)

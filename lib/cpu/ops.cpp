@@ -115,6 +115,13 @@ void dequantize_row(GgmlType type, const void *src, float *dst, int64_t n) {
   active_kernels().dequantize_row(type, src, dst, n);
 }
 
+void dequantize_rows(GgmlType type, const void *src, uint64_t src_stride, int64_t n_rows, float *dst, int64_t n) {
+  check_row(type, n, "dequantize_rows");
+  const auto convert = active_kernels().dequantize_row;
+  for (int64_t r = 0; r < n_rows; ++r)
+    convert(type, static_cast<const std::byte *>(src) + static_cast<uint64_t>(r) * src_stride, dst + r * n, n);
+}
+
 namespace {
 
 // Tokens from which a panel kernel beats the row-tiled one (its packing costs about one token).

@@ -89,6 +89,10 @@ class ThreadPool {
 // SIMD, runtime-dispatched; bit-exact with quant::dequantize_row_ref. n must be a multiple of the
 // type's block size; src holds row_bytes(type, n) bytes.
 void dequantize_row(GgmlType type, const void *src, float *dst, int64_t n);
+// dequantize_row of n_rows rows (src rows src_stride bytes apart, dst rows n floats apart), checked
+// and dispatched once: short rows (one attention head's slice of a cache row) cost the conversion,
+// not the call.
+void dequantize_rows(GgmlType type, const void *src, uint64_t src_stride, int64_t n_rows, float *dst, int64_t n);
 
 // y[t][r] = sum_k W[r][k] * x[t][k] for W = n_out rows of n_in elements of `type` (rows
 // contiguous, row bytes = row_bytes(type, n_in)), x [n_tokens][n_in] f32, y [n_tokens][n_out].

@@ -19,9 +19,17 @@ constexpr uint64_t kAlignment = 64;  // a cache line, and enough for every SIMD 
 // Below this many elements an elementwise op is cheaper on one thread than waking the pool
 // (a decode step runs hundreds of ops; each wake-up costs tens of microseconds).
 constexpr int64_t kParallelMinElements = 1 << 16;
-// Queries per KV head from which attention lays the cache out by head (see attention()): the pass
-// costs about what 4 queries save.
+// Queries per KV head, and tokens, from which attention lays the cache out by head (see
+// attention()); fewer tokens read the cache in place (attention_shared_kv).
 constexpr int64_t kMinQueriesToLayOut = 8;
+constexpr int64_t kMinTokensToLayOut = 4;
+// Cache rows attention_shared_kv converts to f32 at a time (a non-f32 cache): a chunk of keys
+// or values stays in the core's cache for all the query heads that read it.
+constexpr int64_t kSharedChunkKeys = 128;
+// Floats of one thread's part of the attention workspace, before the shared layout buffers.
+int64_t thread_attention_floats(int64_t attention_ctx) {
+  return cpu::kMaxSharedQueries * attention_ctx + kSharedChunkKeys * cpu::kMaxSharedHeadDim;
+}
 
 const float *f32_data(const Weight &w, const char *op) {
   if (w.type != GgmlType::F32)
@@ -168,7 +176,7 @@ void CpuDevice::reserve_attention(int64_t n_ctx, int64_t n_kv_embd) {
   n_kv_embd = std::max(n_kv_embd, attention_kv_embd_);
   deallocate(attention_ws_);
   attention_ws_ = nullptr;
-  const auto floats = static_cast<uint64_t>(n_threads() * n_ctx + 2 * n_ctx * n_kv_embd);
+  const auto floats = static_cast<uint64_t>(n_threads() * thread_attention_floats(n_ctx) + 2 * n_ctx * n_kv_embd);
   attention_ws_ = static_cast<float *>(allocate(floats * sizeof(float), "attention workspace"));
   attention_ctx_ = n_ctx;
   attention_kv_embd_ = n_kv_embd;
@@ -204,22 +212,76 @@ void CpuDevice::lay_out_by_head(const KvLayer &kv, int64_t n_visible, float *key
   else pool_.parallel_for(n_blocks, lay_out);
 }
 
+float *CpuDevice::thread_attention_ws() const noexcept {
+  return attention_ws_ + cpu::ThreadPool::thread_index() * thread_attention_floats(attention_ctx_);
+}
+
+bool CpuDevice::attention_shared_kv(const float *q, const KvLayer &kv, int64_t pos0, int64_t n_tokens,
+                                    const AttentionParams &p, float *out) {
+  const int64_t head_dim = kv.head_dim, n_kv_embd = kv.n_head_kv * head_dim;
+  const auto traits = type_traits(static_cast<uint32_t>(kv.type));
+  if (head_dim % 8 != 0 || head_dim > cpu::kMaxSharedHeadDim || !traits || head_dim % traits->block_size != 0)
+    return false;
+  const int64_t group = p.n_head / p.n_head_kv;
+  const int64_t parts = (group + cpu::kMaxSharedQueries - 1) / cpu::kMaxSharedQueries;  // per KV head
+  const int64_t per_part = (group + parts - 1) / parts;
+  const float *sinks = p.sinks ? f32_data(*p.sinks, "attention sinks") : nullptr;
+  const uint64_t row = kv.bytes_per_row(), head_bytes = row_bytes(kv.type, head_dim);
+  pool_.parallel_for(n_tokens * kv.n_head_kv * parts, [&](int64_t begin, int64_t end) {
+    float *scores = thread_attention_ws();
+    float *chunk = scores + cpu::kMaxSharedQueries * attention_ctx_;
+    // Rows [c, c + n) of KV head h of `cache` as f32 rows: in place, or converted into `chunk`.
+    auto rows = [&](const void *cache, int64_t h, int64_t c, int64_t n, int64_t &stride) -> const float * {
+      if (kv.type == GgmlType::F32) {
+        stride = n_kv_embd;
+        return static_cast<const float *>(cache) + c * n_kv_embd + h * head_dim;
+      }
+      stride = head_dim;
+      const auto *base = static_cast<const std::byte *>(cache) + static_cast<uint64_t>(h) * head_bytes;
+      cpu::dequantize_rows(kv.type, base + static_cast<uint64_t>(c) * row, row, n, chunk, head_dim);
+      return chunk;
+    };
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t t = task / (kv.n_head_kv * parts), kv_head = task / parts % kv.n_head_kv;
+      const int64_t g0 = task % parts * per_part, n_queries = std::min(per_part, group - g0);
+      const int64_t h0 = kv_head * group + g0;  // the first query head of the task
+      const int64_t n_kv = pos0 + t + 1;
+      const int64_t first = p.window > 0 ? std::max<int64_t>(0, n_kv - p.window) : 0;
+      const float *q_rows = q + (t * p.n_head + h0) * head_dim;
+      float *out_rows = out + (t * p.n_head + h0) * head_dim;
+      int64_t stride = 0;
+      for (int64_t c = first; c < n_kv; c += kSharedChunkKeys) {
+        const int64_t n = std::min(kSharedChunkKeys, n_kv - c);
+        const float *k = rows(kv.k, kv_head, c, n, stride);
+        cpu::shared_kv_scores(q_rows, n_queries, k, n, stride, head_dim, p.scale, scores + c, attention_ctx_);
+      }
+      cpu::softmax_rows(scores, attention_ctx_, n_queries, first, n_kv, sinks ? sinks + h0 : nullptr);
+      for (int64_t c = first; c < n_kv; c += kSharedChunkKeys) {
+        const int64_t n = std::min(kSharedChunkKeys, n_kv - c);
+        const float *v = rows(kv.v, kv_head, c, n, stride);
+        cpu::shared_kv_values(scores + c, attention_ctx_, n_queries, v, n, stride, head_dim, c > first, out_rows);
+      }
+    }
+  });
+  return true;
+}
+
 void CpuDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int64_t n_tokens,
                           const AttentionParams &p, float *out) {
   const int64_t n_kv_embd = kv.n_head_kv * kv.head_dim;
   const int64_t n_visible = pos0 + n_tokens;
   reserve_attention(kv.n_ctx, n_kv_embd);
-  float *scores_base = attention_ws_;
-  float *keys_ws = attention_ws_ + n_threads() * attention_ctx_;
+  float *keys_ws = attention_ws_ + n_threads() * thread_attention_floats(attention_ctx_);
   float *values_ws = keys_ws + attention_ctx_ * attention_kv_embd_;
 
   // Lay the cache out head by head (the keys in blocks for cpu::attention_head_blocked): one pass
   // over it that makes every query's scores and weighted sum about twice as cheap, so it pays once
-  // a few queries share each KV head: a prompt's tokens, or the 8 query heads of one token of a
-  // GQA-8 model (its decode attention at 448..511 cached positions: 9.2 -> 6.4 ms per 64 tokens,
-  // one thread, F32 cache). Same bits either way.
+  // a few tokens' queries share each KV head: a prompt. A token or two (decode) reads the cache
+  // where it lies instead, each key and value once for the query heads that share it. Same bits
+  // every way.
   const int64_t group = p.n_head / p.n_head_kv;  // query heads per KV head
-  const bool by_head = n_tokens * group >= kMinQueriesToLayOut;
+  const bool by_head = n_tokens >= kMinTokensToLayOut && n_tokens * group >= kMinQueriesToLayOut;
+  if (!by_head && attention_shared_kv(q, kv, pos0, n_tokens, p, out)) return;
   const int64_t head_floats = round_up_to_key_block(n_visible) * p.head_dim;  // one KV head's, laid out
 
   // Else the cache as f32 rows: used in place when it is f32, else converted once for all heads.
@@ -245,7 +307,7 @@ void CpuDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int64
   // of them with a sliding window.
   const float *sinks = p.sinks ? f32_data(*p.sinks, "attention sinks") : nullptr;
   pool_.parallel_for(n_tokens * p.n_head, [&](int64_t begin, int64_t end) {
-    float *scores = scores_base + cpu::ThreadPool::thread_index() * attention_ctx_;  // this thread's
+    float *scores = thread_attention_ws();
     for (int64_t task = begin; task < end; ++task) {
       const int64_t t = task / p.n_head, h = task % p.n_head, kv_head = h / group;
       const int64_t n_kv = pos0 + t + 1;

@@ -69,9 +69,16 @@ class CpuDevice final : public Device {
   // values as rows, so each head's are one contiguous stream.
   void lay_out_by_head(const KvLayer &kv, int64_t n_visible, float *keys, float *values);
 
-  // attention_ctx_ (n_ctx rounded up to cpu::kKeyBlock) floats of scores per thread, then the keys
-  // and the values ([attention_ctx_][attention_kv_embd_] floats each), laid out by head for prompts,
-  // else a non-f32 cache's as f32 rows.
+  // Decode: one task per token and KV head (and up to cpu::kMaxSharedQueries of its query heads),
+  // reading the cache in place; false when the cache's shape or type does not allow it.
+  bool attention_shared_kv(const float *q, const KvLayer &kv, int64_t pos0, int64_t n_tokens,
+                           const AttentionParams &p, float *out);
+  float *thread_attention_ws() const noexcept;  // the calling thread's scores and chunk buffer
+
+  // Per thread, cpu::kMaxSharedQueries rows of attention_ctx_ (n_ctx rounded up to
+  // cpu::kKeyBlock) floats of scores and a chunk of kSharedChunkKeys converted cache rows; then
+  // the keys and the values ([attention_ctx_][attention_kv_embd_] floats each), laid out by head
+  // for prompts, else a non-f32 cache's as f32 rows.
   float *attention_ws_ = nullptr;
   int64_t attention_ctx_ = 0, attention_kv_embd_ = 0;
 };

@@ -73,6 +73,53 @@ TEST_CASE("attention over blocked keys gives attention_head's bits: head sizes, 
   }
 }
 
+TEST_CASE("attention of query heads sharing a KV head gives attention_head's bits, fed whole or in chunks") {
+  std::mt19937 rng(11);
+  const int64_t n_head_kv = 2, n_keys = 45;
+  for (int64_t head_dim : {64, 128, 80, 8, 256}) {
+    const int64_t stride = n_head_kv * head_dim;
+    const std::vector<float> k = gaussian_row(rng, n_keys * stride), v = gaussian_row(rng, n_keys * stride);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    for (int64_t n_queries : {1, 3, 4, 7, 8}) {
+      const std::vector<float> q = gaussian_row(rng, n_queries * head_dim, 2.0f);
+      std::vector<float> sinks(static_cast<size_t>(n_queries));
+      for (int64_t g = 0; g < n_queries; ++g) sinks[static_cast<size_t>(g)] = 0.5f * static_cast<float>(g) - 1.0f;
+      for (int64_t n_kv : {1, 2, 17, 45})
+        for (int64_t window : {0, 7})
+          for (int64_t chunk : {int64_t{1000}, int64_t{5}, int64_t{16}})
+            for (const float *sink_ptr : {static_cast<const float *>(nullptr), static_cast<const float *>(sinks.data())}) {
+              CAPTURE(head_dim);
+              CAPTURE(n_queries);
+              CAPTURE(n_kv);
+              CAPTURE(window);
+              CAPTURE(chunk);
+              const int64_t first = window > 0 ? std::max<int64_t>(0, n_kv - window) : 0;
+              const int64_t kv_head = 1;
+              const float *kh = k.data() + kv_head * head_dim, *vh = v.data() + kv_head * head_dim;
+              const int64_t scores_stride = 48;
+              std::vector<float> scores(static_cast<size_t>(cpu::kMaxSharedQueries * scores_stride));
+              std::vector<float> out(static_cast<size_t>(n_queries * head_dim), -7.f);
+              for (int64_t c = first; c < n_kv; c += chunk)
+                cpu::shared_kv_scores(q.data(), n_queries, kh + c * stride, std::min(chunk, n_kv - c), stride, head_dim,
+                                      scale, scores.data() + c, scores_stride);
+              cpu::softmax_rows(scores.data(), scores_stride, n_queries, first, n_kv, sink_ptr);
+              for (int64_t c = first; c < n_kv; c += chunk)
+                cpu::shared_kv_values(scores.data() + c, scores_stride, n_queries, vh + c * stride,
+                                      std::min(chunk, n_kv - c), stride, head_dim, c > first, out.data());
+              for (int64_t g = 0; g < n_queries; ++g) {
+                CAPTURE(g);
+                std::vector<float> scores_ref(n_keys), out_ref(static_cast<size_t>(head_dim));
+                cpu::attention_head(q.data() + g * head_dim, kh, vh, first, n_kv, stride, head_dim, scale,
+                                    sink_ptr ? sink_ptr + g : nullptr, scores_ref.data(), out_ref.data());
+                REQUIRE(std::memcmp(scores.data() + g * scores_stride + first, scores_ref.data() + first,
+                                    static_cast<size_t>(n_kv - first) * sizeof(float)) == 0);
+                REQUIRE(std::memcmp(out.data() + g * head_dim, out_ref.data(), out_ref.size() * sizeof(float)) == 0);
+              }
+            }
+    }
+  }
+}
+
 TEST_CASE("block_keys puts key l of a block in lane l, dimension-major, zeros past the last key") {
   const int64_t head_dim = 3, stride = 5, n_keys = 2;
   std::vector<float> k(static_cast<size_t>(n_keys * stride));
