@@ -66,6 +66,7 @@ struct AdjacentBandwidth::State {
   std::unique_ptr<uint64_t[]> words;
   size_t n_words;
   cpu::ThreadPool pool;
+  double bytes = 0, seconds = 0;  // of the passes since the last gbs()
   State(int threads, size_t n) : words(new uint64_t[n]), n_words(n), pool(threads) {
     for (size_t i = 0; i < n; ++i) words[i] = i;  // every page touched before timing
   }
@@ -74,8 +75,20 @@ struct AdjacentBandwidth::State {
 AdjacentBandwidth::AdjacentBandwidth(int threads, uint64_t bytes)
     : state_(std::make_unique<State>(threads, static_cast<size_t>(bytes / sizeof(uint64_t)))) {}
 AdjacentBandwidth::~AdjacentBandwidth() = default;
-double AdjacentBandwidth::gbs(int passes) {
-  return measure(state_->pool, state_->words.get(), state_->n_words, passes).wall_gbs;
+
+void AdjacentBandwidth::sample() {
+  State &s = *state_;
+  const double gbs = measure(s.pool, s.words.get(), s.n_words, 1).wall_gbs;
+  const double bytes = static_cast<double>(s.n_words * sizeof(uint64_t));
+  s.bytes += bytes;
+  s.seconds += bytes / (gbs * 1e9);
+}
+
+double AdjacentBandwidth::gbs() {
+  State &s = *state_;
+  const double result = s.seconds > 0 ? s.bytes / s.seconds / 1e9 : 0;
+  s.bytes = s.seconds = 0;
+  return result;
 }
 
 ReadBandwidth measure_read_bandwidth(int threads, uint64_t bytes, int repeats) {

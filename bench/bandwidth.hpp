@@ -29,17 +29,19 @@ inline double thread_cpu_seconds() {
 
 ReadBandwidth measure_read_bandwidth(int threads = 0, uint64_t bytes = uint64_t{1} << 30, int repeats = 5);
 
-// The read bandwidth `threads` threads get together, by the wall clock, measured again and again
-// beside something else timed (a generation run): on a shared machine the memory's speed moves
-// within seconds, so a bound read once per process can be a quarter off the one the run met.
+// The read bandwidth `threads` threads get together, by the wall clock, sampled again and again
+// beside something else timed (between the tokens of a generation run): on a shared machine the
+// memory's speed moves within a second, so a bound read once per process, or once after a run,
+// can be a quarter off the one the run met.
 class AdjacentBandwidth {
  public:
   explicit AdjacentBandwidth(int threads, uint64_t bytes = uint64_t{256} << 20);
   ~AdjacentBandwidth();
-  double gbs(int passes = 3);  // the median of `passes` passes, now
+  void sample();  // one pass over the buffer, now
+  double gbs();   // the bytes of the passes since the last call over their seconds (0 if none)
 
  private:
-  struct State;  // the buffer and the threads
+  struct State;  // the buffer, the threads and the passes so far
   std::unique_ptr<State> state_;
 };
 

@@ -86,9 +86,11 @@ int run_model_bench(const ModelBenchOptions &o) {
   // Weight bytes one generated token reads: every dense matrix once, k of n_expert experts, one
   // row of the embedding table (unless it doubles as the output projection).
   const uint64_t bytes_per_token = model.info().active_weight_bytes;
-  // The bound is what the same number of threads stream from memory in the same seconds: read
-  // right after each generation run, each run's share of it taken, and the median reported.
+  // The bound is what the same number of threads stream from memory in the same seconds: sampled
+  // eight times between the tokens of each generation run (untimed), each run's share of it taken,
+  // and the median reported.
   AdjacentBandwidth bound(ctx.n_threads());
+  const int32_t tokens_per_sample = std::max(1, o.n_gen / 8);
   std::vector<double> pp, tg, bounds, fractions;
   for (int32_t r = 0; r < o.repeats; ++r) {
     if (o.n_prompt > 0) {
@@ -97,9 +99,12 @@ int run_model_bench(const ModelBenchOptions &o) {
     }
     if (o.n_gen > 0) {
       start_at_depth();
-      tg.push_back(o.n_gen / seconds([&] {
-                     for (int32_t i = 0; i < o.n_gen; ++i) ctx.decode(std::span(gen).subspan(static_cast<size_t>(i), 1));
-                   }));
+      double decoding = 0;
+      for (int32_t i = 0; i < o.n_gen; ++i) {
+        decoding += seconds([&] { ctx.decode(std::span(gen).subspan(static_cast<size_t>(i), 1)); });
+        if ((i + 1) % tokens_per_sample == 0) bound.sample();
+      }
+      tg.push_back(o.n_gen / decoding);
       bounds.push_back(bound.gbs());
       fractions.push_back(tg.back() * static_cast<double>(bytes_per_token) / 1e9 / bounds.back());
     }

@@ -14,9 +14,9 @@ namespace {
 constexpr const char *kDescription =
     "With -m MODEL: prompt processing (one batch of -p tokens) and generation (-n tokens, one at\n"
     "a time) speed of the engine, placed as `vramfit run` places it; generation is compared with\n"
-    "the bound set by this machine's memory read bandwidth, measured by as many threads right\n"
-    "after each generation run. The memory report goes to stderr. Each figure is the median of\n"
-    "-r repeats.\n"
+    "the bound set by this machine's memory read bandwidth, sampled by as many threads between\n"
+    "the tokens of each generation run. The memory report goes to stderr. Each figure is the\n"
+    "median of -r repeats.\n"
     "With --kernels: dequantization and matrix-vector GB/s of every weight type on 11008x4096\n"
     "matrices, next to this machine's memory read bandwidth (1 and -t threads).";
 
