@@ -72,7 +72,8 @@ std::string_view isa_name(Isa isa) noexcept;
 
 struct Kernels {
   Isa isa;
-  void (*dequantize_row)(GgmlType type, const void *src, float *dst, int64_t n);
+  // n_rows rows of n values, src rows src_stride bytes apart, dst rows n floats apart.
+  void (*dequantize_rows)(GgmlType type, const void *src, size_t src_stride, int64_t n_rows, float *dst, int64_t n);
   void (*quantize_row_q8_K)(const float *x, quant::block_q8_K *y, int64_t n);
   void (*quantize_row_q8_0)(const float *x, quant::block_q8_0 *y, int64_t n);
   // Every table covers every type vec_dot supports (SIMD tables reuse the generic code where

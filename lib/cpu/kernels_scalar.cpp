@@ -44,6 +44,12 @@ void quantize_q8_0_scalar(const float *x, block_q8_0 *y, int64_t n) {
   for (int64_t i = 0; i < n / 32; ++i) quantize_q8_0_block(x + i * 32, y[i]);
 }
 
+void dequantize_rows_scalar(GgmlType type, const void *src, size_t src_stride, int64_t n_rows, float *dst, int64_t n) {
+  for (int64_t r = 0; r < n_rows; ++r)
+    quant::dequantize_row_ref(type, static_cast<const std::byte *>(src) + static_cast<size_t>(r) * src_stride,
+                              dst + r * n, n);
+}
+
 TileDot no_tile_dot(GgmlType) { return nullptr; }
 RowsDot no_rows_dot(GgmlType) { return nullptr; }
 PanelDot no_panel_dot(GgmlType) { return nullptr; }
@@ -51,7 +57,7 @@ PanelDot no_panel_dot(GgmlType) { return nullptr; }
 }  // namespace
 
 const Kernels &scalar_kernels() noexcept {
-  static const Kernels table{Isa::scalar, &quant::dequantize_row_ref, &quantize_q8_K_scalar, &quantize_q8_0_scalar,
+  static const Kernels table{Isa::scalar, &dequantize_rows_scalar, &quantize_q8_K_scalar, &quantize_q8_0_scalar,
                              &vec_dot_scalar, &no_tile_dot, &no_rows_dot, &no_panel_dot};
   return table;
 }

@@ -123,26 +123,34 @@ void convert_row(const uint16_t *src, float *dst, int64_t n, Load load, ToFloat 
   for (; k < n; ++k) dst[k] = scalar(src[k]);
 }
 
+// n_rows rows of n values (src rows src_stride bytes apart, dst rows n floats apart), the type
+// chosen once for all of them: an attention head's slice of a cache row is only 64 values.
 template <class Arch>
-void dequantize_row_simd(GgmlType type, const void *src, float *dst, int64_t n) {
+void dequantize_rows_simd(GgmlType type, const void *src, size_t src_stride, int64_t n_rows, float *dst, int64_t n) {
+  const auto *rows = static_cast<const std::byte *>(src);
+  auto each_row = [&](auto convert) {
+    for (int64_t r = 0; r < n_rows; ++r) convert(rows + static_cast<size_t>(r) * src_stride, dst + r * n);
+  };
+  auto halves = [&](auto load, auto scalar) {
+    each_row([&](const std::byte *row, float *out) {
+      convert_row<Arch>(reinterpret_cast<const uint16_t *>(row), out, n, load, scalar);
+    });
+  };
   switch (type) {
     case GgmlType::F16:
-      return convert_row<Arch>(static_cast<const uint16_t *>(src), dst, n,
-                               [](const uint16_t *p) { return Widen<Arch>::f16(p); },
-                               [](uint16_t h) { return f16_value(h); });
+      return halves([](const uint16_t *p) { return Widen<Arch>::f16(p); }, [](uint16_t h) { return f16_value(h); });
     case GgmlType::BF16:
-      return convert_row<Arch>(static_cast<const uint16_t *>(src), dst, n,
-                               [](const uint16_t *p) { return Widen<Arch>::bf16(p); },
-                               [](uint16_t h) { return bf16_value(h); });
-    case GgmlType::Q4_0: return dequantize_32<Arch, block_q4_0>(src, dst, n);
-    case GgmlType::Q8_0: return dequantize_q8_0<Arch>(src, dst, n);
-    case GgmlType::MXFP4: return dequantize_32<Arch, block_mxfp4>(src, dst, n);
-    case GgmlType::Q2_K: return dequantize_k<Arch, block_q2_K>(src, dst, n);
-    case GgmlType::Q3_K: return dequantize_k<Arch, block_q3_K>(src, dst, n);
-    case GgmlType::Q4_K: return dequantize_k<Arch, block_q4_K>(src, dst, n);
-    case GgmlType::Q5_K: return dequantize_k<Arch, block_q5_K>(src, dst, n);
-    case GgmlType::Q6_K: return dequantize_k<Arch, block_q6_K>(src, dst, n);
-    default: return quant::dequantize_row_ref(type, src, dst, n);  // F32 (memcpy), Q8_K, errors
+      return halves([](const uint16_t *p) { return Widen<Arch>::bf16(p); }, [](uint16_t h) { return bf16_value(h); });
+    case GgmlType::Q4_0: return each_row([&](const std::byte *row, float *out) { dequantize_32<Arch, block_q4_0>(row, out, n); });
+    case GgmlType::Q8_0: return each_row([&](const std::byte *row, float *out) { dequantize_q8_0<Arch>(row, out, n); });
+    case GgmlType::MXFP4: return each_row([&](const std::byte *row, float *out) { dequantize_32<Arch, block_mxfp4>(row, out, n); });
+    case GgmlType::Q2_K: return each_row([&](const std::byte *row, float *out) { dequantize_k<Arch, block_q2_K>(row, out, n); });
+    case GgmlType::Q3_K: return each_row([&](const std::byte *row, float *out) { dequantize_k<Arch, block_q3_K>(row, out, n); });
+    case GgmlType::Q4_K: return each_row([&](const std::byte *row, float *out) { dequantize_k<Arch, block_q4_K>(row, out, n); });
+    case GgmlType::Q5_K: return each_row([&](const std::byte *row, float *out) { dequantize_k<Arch, block_q5_K>(row, out, n); });
+    case GgmlType::Q6_K: return each_row([&](const std::byte *row, float *out) { dequantize_k<Arch, block_q6_K>(row, out, n); });
+    default:  // F32 (memcpy), Q8_K, errors
+      return each_row([&](const std::byte *row, float *out) { quant::dequantize_row_ref(type, row, out, n); });
   }
 }
 
@@ -266,7 +274,7 @@ inline PanelDot panel_dot_simd(GgmlType type) {
 
 template <class Arch>
 const Kernels &simd_kernels(Isa isa) {
-  static const Kernels table{isa, &dequantize_row_simd<Arch>, &quantize_rows_q8_K, &quantize_rows_q8_0,
+  static const Kernels table{isa, &dequantize_rows_simd<Arch>, &quantize_rows_q8_K, &quantize_rows_q8_0,
                              &vec_dot_simd<Arch>, &tile_dot_simd, &rows_dot_simd, &panel_dot_simd};
   return table;
 }

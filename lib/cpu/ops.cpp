@@ -32,7 +32,7 @@ T *scratch(std::vector<T> &buffer, size_t count) {
 float dot_q8_K_weights(const Kernels &k, int64_t n, const void *w_row, const void *act) {
   thread_local std::vector<float> row;
   float *w = scratch(row, static_cast<size_t>(n));
-  k.dequantize_row(GgmlType::Q8_K, w_row, w, n);
+  k.dequantize_rows(GgmlType::Q8_K, w_row, 0, 1, w, n);
   return k.vec_dot(GgmlType::F32, n, w, act);
 }
 
@@ -112,14 +112,12 @@ VRAMFIT_VEC_DOT(vec_dot_f32_f32, GgmlType::F32)
 
 void dequantize_row(GgmlType type, const void *src, float *dst, int64_t n) {
   check_row(type, n, "dequantize_row");
-  active_kernels().dequantize_row(type, src, dst, n);
+  active_kernels().dequantize_rows(type, src, 0, 1, dst, n);
 }
 
 void dequantize_rows(GgmlType type, const void *src, uint64_t src_stride, int64_t n_rows, float *dst, int64_t n) {
   check_row(type, n, "dequantize_rows");
-  const auto convert = active_kernels().dequantize_row;
-  for (int64_t r = 0; r < n_rows; ++r)
-    convert(type, static_cast<const std::byte *>(src) + static_cast<uint64_t>(r) * src_stride, dst + r * n, n);
+  active_kernels().dequantize_rows(type, src, src_stride, n_rows, dst, n);
 }
 
 namespace {

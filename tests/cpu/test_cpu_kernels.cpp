@@ -43,7 +43,7 @@ TEST_CASE("this CPU's instruction sets are detected and the best one is active")
   MESSAGE("kernels in use: " << cpu::isa_name(cpu::active_kernels().isa));
 }
 
-TEST_CASE("SIMD dequantization is bit-exact with quant::dequantize_row_ref on every ISA") {
+TEST_CASE("SIMD dequantization, of one row or of strided rows, is bit-exact with quant::dequantize_row_ref on every ISA") {
   IsaGuard guard;
   std::mt19937 rng(1);
   for (GgmlType type : compute_types()) {
@@ -58,6 +58,22 @@ TEST_CASE("SIMD dequantization is bit-exact with quant::dequantize_row_ref on ev
         INFO(type_name(type) << " on " << cpu::isa_name(isa));
         REQUIRE(std::memcmp(got.data(), ref.data(), got.size() * sizeof(float)) == 0);
       }
+    }
+    // dequantize_rows: the same rows a stride apart (4 bytes of gap), one call.
+    const auto rows = sample_rows(type, n, rng);
+    const size_t bytes = row_bytes(type, n), stride = bytes + 4;
+    std::vector<std::byte> strided(rows.size() * stride, std::byte{0x7F});
+    std::vector<float> ref(rows.size() * static_cast<size_t>(n));
+    for (size_t r = 0; r < rows.size(); ++r) {
+      std::memcpy(strided.data() + r * stride, rows[r].data(), bytes);
+      quant::dequantize_row_ref(type, rows[r].data(), ref.data() + r * static_cast<size_t>(n), n);
+    }
+    for (cpu::Isa isa : cpu::supported_isas()) {
+      cpu::set_isa_override(isa);
+      std::vector<float> got(ref.size(), -1.f);
+      cpu::dequantize_rows(type, strided.data(), stride, static_cast<int64_t>(rows.size()), got.data(), n);
+      INFO(type_name(type) << " rows on " << cpu::isa_name(isa));
+      REQUIRE(std::memcmp(got.data(), ref.data(), got.size() * sizeof(float)) == 0);
     }
   }
 }
