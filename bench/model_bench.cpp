@@ -44,7 +44,9 @@ std::vector<int32_t> bench_tokens(const Model &model, int32_t n) {
 Plan cpu_only_plan(const ModelBenchOptions &o, int32_t n_threads) {
   const gguf::File file = gguf::File::open(o.model_path);
   PlanRequest request;
-  request.n_ctx = static_cast<uint32_t>(o.context.n_ctx);
+  // The planner prices attention with the cache half full; generation at depth d attends to
+  // d + n_gen / 2 keys on average: the context whose half that is.
+  request.n_ctx = static_cast<uint32_t>(std::max<int64_t>(o.context.n_ctx, 2 * int64_t{o.n_depth} + o.n_gen));
   request.n_batch = static_cast<uint32_t>(o.context.n_batch);
   request.kv_type = o.context.kv_type == GgmlType::F32    ? KvType::f32
                     : o.context.kv_type == GgmlType::Q8_0 ? KvType::q8_0
