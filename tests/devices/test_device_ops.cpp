@@ -65,36 +65,45 @@ TEST_CASE("sim device: a budget too small for the checks fails with budget_excee
 }
 
 TEST_CASE("cpu attention: a prompt over the cache laid out by head gives each token's one-at-a-time bits") {
-  // 30 tokens x a GQA group of 4 lay the cache out by head (keys in blocks); one token (4 queries
-  // per KV head) reads its rows, a dot per key. F32, F16 and Q8_0 caches; head size 72: past the
-  // value sum's 64-dimension blocks; 37 keys: not whole blocks.
-  const int64_t n_head = 16, n_head_kv = 4, head_dim = 72, n_ctx = 40, pos0 = 7, n_tokens = 30;
-  const int64_t row = n_head_kv * head_dim, n_keys = pos0 + n_tokens, q_row = n_head * head_dim;
-  std::mt19937 rng(11);
-  std::normal_distribution<float> normal;
-  auto random = [&](int64_t n) {
-    std::vector<float> x(static_cast<size_t>(n));
-    for (float &f : x) f = normal(rng);
-    return x;
+  // A prompt of 30 tokens lays the cache out by head (keys in blocks); one token reads the cache
+  // where it lies, its query heads sharing each KV head's rows (in chunks of 128 rows, converted
+  // from f16 / q8_0). F32, F16 and Q8_0 caches. Shapes: head size 72 (past the value sum's
+  // 64-dimension blocks; not whole q8_0 blocks, so per-key attention) and 37 keys (not whole key
+  // blocks); 16 query heads per KV head (two tasks of 8) over 290 keys (three chunks).
+  struct Shape {
+    int64_t n_head, n_head_kv, head_dim, n_ctx, pos0;
   };
-  const std::vector<float> k = random(n_keys * row), v = random(n_keys * row), q = random(n_tokens * q_row);
-  const std::vector<float> sink_logits = random(n_head);
-  CpuDevice cpu(2);
-  const Weight sinks{sink_logits.data(), vramfit::GgmlType::F32, n_head, 1, &cpu, "sinks"};
-  for (vramfit::GgmlType kv_type : {vramfit::GgmlType::F32, vramfit::GgmlType::F16, vramfit::GgmlType::Q8_0}) {
-    std::vector<std::byte> k_cache(vramfit::row_bytes(kv_type, row) * n_ctx), v_cache(k_cache.size());
-    KvLayer kv{k_cache.data(), v_cache.data(), kv_type, n_ctx, n_head_kv, head_dim, &cpu};
-    cpu.kv_store(kv, k.data(), v.data(), 0, n_keys);
-    for (int64_t window : {0, 11}) {
-      const AttentionParams params{n_head, n_head_kv, head_dim, 0.1f, window, window > 0 ? &sinks : nullptr};
-      std::vector<float> prompt(q.size()), one(q_row);
-      cpu.attention(q.data(), kv, pos0, n_tokens, params, prompt.data());
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        CAPTURE(vramfit::type_name(kv_type));
-        CAPTURE(window);
-        CAPTURE(t);
-        cpu.attention(q.data() + t * q_row, kv, pos0 + t, 1, params, one.data());
-        CHECK(std::memcmp(one.data(), prompt.data() + t * q_row, one.size() * sizeof(float)) == 0);
+  const int64_t n_tokens = 30;
+  for (const Shape shape : {Shape{16, 4, 72, 40, 7}, Shape{32, 2, 64, 300, 260}}) {
+    const auto [n_head, n_head_kv, head_dim, n_ctx, pos0] = shape;
+    const int64_t row = n_head_kv * head_dim, n_keys = pos0 + n_tokens, q_row = n_head * head_dim;
+    std::mt19937 rng(11);
+    std::normal_distribution<float> normal;
+    auto random = [&](int64_t n) {
+      std::vector<float> x(static_cast<size_t>(n));
+      for (float &f : x) f = normal(rng);
+      return x;
+    };
+    const std::vector<float> k = random(n_keys * row), v = random(n_keys * row), q = random(n_tokens * q_row);
+    const std::vector<float> sink_logits = random(n_head);
+    CpuDevice cpu(2);
+    const Weight sinks{sink_logits.data(), vramfit::GgmlType::F32, n_head, 1, &cpu, "sinks"};
+    for (vramfit::GgmlType kv_type : {vramfit::GgmlType::F32, vramfit::GgmlType::F16, vramfit::GgmlType::Q8_0}) {
+      std::vector<std::byte> k_cache(vramfit::row_bytes(kv_type, row) * n_ctx), v_cache(k_cache.size());
+      KvLayer kv{k_cache.data(), v_cache.data(), kv_type, n_ctx, n_head_kv, head_dim, &cpu};
+      cpu.kv_store(kv, k.data(), v.data(), 0, n_keys);
+      for (int64_t window : {0, 11, 200}) {
+        const AttentionParams params{n_head, n_head_kv, head_dim, 0.1f, window, window > 0 ? &sinks : nullptr};
+        std::vector<float> prompt(q.size()), one(q_row);
+        cpu.attention(q.data(), kv, pos0, n_tokens, params, prompt.data());
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          CAPTURE(head_dim);
+          CAPTURE(vramfit::type_name(kv_type));
+          CAPTURE(window);
+          CAPTURE(t);
+          cpu.attention(q.data() + t * q_row, kv, pos0 + t, 1, params, one.data());
+          CHECK(std::memcmp(one.data(), prompt.data() + t * q_row, one.size() * sizeof(float)) == 0);
+        }
       }
     }
   }
