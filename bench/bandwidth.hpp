@@ -35,7 +35,8 @@ ReadBandwidth measure_read_bandwidth(int threads = 0, uint64_t bytes = uint64_t{
 // can be a quarter off the one the run met.
 class AdjacentBandwidth {
  public:
-  explicit AdjacentBandwidth(int threads, uint64_t bytes = uint64_t{256} << 20);
+  // bytes: twice the largest last-level cache of the machines we run on, so every pass reads memory.
+  explicit AdjacentBandwidth(int threads, uint64_t bytes = uint64_t{64} << 20);
   ~AdjacentBandwidth();
   void sample();  // one pass over the buffer, now
   double gbs();   // the bytes of the passes since the last call over their seconds (0 if none)

@@ -89,10 +89,10 @@ int run_model_bench(const ModelBenchOptions &o) {
   // row of the embedding table (unless it doubles as the output projection).
   const uint64_t bytes_per_token = model.info().active_weight_bytes;
   // The bound is what the same number of threads stream from memory in the same seconds: sampled
-  // eight times between the tokens of each generation run (untimed), each run's share of it taken,
-  // and the median reported.
+  // between the tokens of each generation run (untimed; up to 32 times, spread over the run),
+  // each run's share of it taken, and the median reported.
   AdjacentBandwidth bound(ctx.n_threads());
-  const int32_t tokens_per_sample = std::max(1, o.n_gen / 8);
+  const int32_t tokens_per_sample = std::max(1, o.n_gen / 32);
   std::vector<double> pp, tg, bounds, fractions;
   for (int32_t r = 0; r < o.repeats; ++r) {
     if (o.n_prompt > 0) {
