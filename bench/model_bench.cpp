@@ -119,6 +119,12 @@ int run_model_bench(const ModelBenchOptions &o) {
   const Plan predicted = cpu_only_plan(o, ctx.n_threads());
   const double pp_error = relative_error(predicted.predicted_pp_tok_s, pp_tok_s);
   const double tg_error = relative_error(predicted.predicted_tg_tok_s, tg_tok_s);
+  // The probe and the run meet different memory speeds on a shared machine (its bandwidth moves
+  // within seconds): the tg prediction scaled by the bound the run met over the probed bandwidth
+  // separates the cost model's error from that drift (generation is memory-bound).
+  const double probed_gbs = predicted.machine.host_read_bandwidth / 1e9;
+  const double tg_at_run = probed_gbs > 0 ? predicted.predicted_tg_tok_s * read_gbs / probed_gbs : 0;
+  const double tg_error_at_run = relative_error(tg_at_run, tg_tok_s);
 
   if (o.json) {
     fmt::print(
@@ -126,10 +132,11 @@ int run_model_bench(const ModelBenchOptions &o) {
         "\"pp_tok_s\": {:.3f}, \"tg_tok_s\": {:.3f}, \"weight_bytes_per_token\": {}, "
         "\"tg_effective_gbs\": {:.3f}, \"read_bandwidth_gbs\": {:.3f}, \"tg_bandwidth_fraction\": {:.4f}, "
         "\"cpu_only_prediction\": {{\"pp_tok_s\": {:.3f}, \"tg_tok_s\": {:.3f}, \"pp_error\": {:.4f}, "
-        "\"tg_error\": {:.4f}}}}}\n",
+        "\"tg_error\": {:.4f}, \"probed_read_bandwidth_gbs\": {:.3f}, \"tg_tok_s_at_run_bandwidth\": {:.3f}, "
+        "\"tg_error_at_run_bandwidth\": {:.4f}}}}}\n",
         vramfit::detail::json_quote(model.info().name), ctx.n_threads(), o.n_prompt, o.n_gen, o.n_depth, o.repeats, pp_tok_s, tg_tok_s, bytes_per_token,
         effective_gbs, read_gbs, fraction, predicted.predicted_pp_tok_s, predicted.predicted_tg_tok_s, pp_error,
-        tg_error);
+        tg_error, probed_gbs, tg_at_run, tg_error_at_run);
     return 0;
   }
   fmt::print("model: {} ({:.1f} MB of weights, {} threads, median of {})\n", model.info().name,
@@ -143,6 +150,9 @@ int run_model_bench(const ModelBenchOptions &o) {
   fmt::print("planner's CPU-only prediction (plan -ngl 0 --measure): pp {:.2f} tok/s ({:+.0f}%), tg {:.2f} tok/s "
              "({:+.0f}%)\n",
              predicted.predicted_pp_tok_s, 100 * pp_error, predicted.predicted_tg_tok_s, 100 * tg_error);
+  if (o.n_gen > 0 && tg_at_run > 0)
+    fmt::print("  at the bandwidth the run met ({:.2f} GB/s; probed {:.2f}): tg {:.2f} tok/s ({:+.0f}%)\n", read_gbs,
+               probed_gbs, tg_at_run, 100 * tg_error_at_run);
   return 0;
 }
 
