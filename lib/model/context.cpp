@@ -90,7 +90,12 @@ void Context::Impl::allocate_buffers() {
     if (ex->sim_compute()) ex->sim_compute()->reserve_attention(params.n_ctx, n_kv_embd);
   }
   ws = std::make_unique<model::Workspace>(info, weights, params.n_ctx, params.n_batch, params.kv_type, planned);
-  cpu->reserve_attention(params.n_ctx, n_kv_embd);
+  // The CPU runs the attention of the layers whose KV cache is in host memory: its workspace is
+  // needed (and sized now, so it is accounted from the start) only when there is one. A model
+  // wholly on the device would otherwise hold 2 x n_ctx x n_kv_embd floats of host memory unused.
+  const bool host_attention =
+      std::any_of(ws->kv.begin(), ws->kv.end(), [&](const model::KvLayer &kv) { return kv.device == cpu.get(); });
+  if (host_attention) cpu->reserve_attention(params.n_ctx, n_kv_embd);
 }
 
 Context::Context(Model model, const ContextParams &params) {
