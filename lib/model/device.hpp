@@ -6,6 +6,7 @@
 // a GPU), CudaDevice (lib/cuda kernels + cuBLAS). The forward pass never asks which one it has.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -42,8 +43,13 @@ struct Weight {
   uint64_t bytes() const noexcept { return row_bytes(type, ne0) * static_cast<uint64_t>(ne1); }
 };
 
-// One layer's KV cache on one device: K and V, each [n_ctx][n_head_kv * head_dim] of `type`
-// (F32, F16 or Q8_0).
+// One layer's KV cache on one device: K and V, each n_ctx rows of n_head_kv * head_dim elements of
+// `type` (F32, F16 or Q8_0), in one of two layouts of the same bytes:
+//   row-major (the default; the CUDA and sim kernels expect it): row r at r * bytes_per_row(), its
+//     heads side by side;
+//   by head (host caches of the CPU device): each KV head's rows contiguous, head h's row r at
+//     (h * n_ctx + r) * head_row_bytes(), so decode attention streams a head's keys and values
+//     instead of striding over every row. Heads must be whole blocks (heads_are_whole_blocks).
 struct KvLayer {
   void *k = nullptr;
   void *v = nullptr;
@@ -52,9 +58,30 @@ struct KvLayer {
   int64_t n_head_kv = 0;
   int64_t head_dim = 0;
   Device *device = nullptr;
+  bool by_head = false;
 
   uint64_t bytes_per_row() const noexcept { return row_bytes(type, n_head_kv * head_dim); }
+  uint64_t head_row_bytes() const noexcept { return row_bytes(type, head_dim); }  // a head's slice of a row
+  // The cache as parts of n_ctx rows, each row part_width() elements, rows row_stride() bytes apart:
+  // one part of whole rows, or (by head) one part per KV head.
+  int64_t n_parts() const noexcept { return by_head ? n_head_kv : 1; }
+  int64_t part_width() const noexcept { return by_head ? head_dim : n_head_kv * head_dim; }
+  uint64_t row_stride() const noexcept { return by_head ? head_row_bytes() : bytes_per_row(); }
+  // Head h's slice of row r of `cache` (k or v); also part h's row r. In a row-major cache, h > 0
+  // needs heads of whole blocks.
+  std::byte *head_row(void *cache, int64_t h, int64_t r) const noexcept {
+    const auto at = by_head ? static_cast<uint64_t>(h * n_ctx + r) * head_row_bytes()
+                            : static_cast<uint64_t>(r) * bytes_per_row() + static_cast<uint64_t>(h) * head_row_bytes();
+    return static_cast<std::byte *>(cache) + at;
+  }
 };
+
+// Whether each head's slice of a cache row of `type` is whole blocks: only then can the cache be
+// laid out, or read, head by head (the by-head layout then has exactly the row-major bytes).
+inline bool heads_are_whole_blocks(GgmlType type, int64_t head_dim) noexcept {
+  const auto traits = type_traits(static_cast<uint32_t>(type));
+  return traits && head_dim % traits->block_size == 0;
+}
 
 // Rotary position embedding, as ggml's rope (ggml_rope_ext) computes it. Pair i of a head
 // (i < n_rot/2) rotates by theta_i = pos * freq_base^(-2i/n_rot) (divided by freq_factors[i]):

@@ -47,6 +47,26 @@ void dequantize_rows(GgmlType type, const void *cache, uint64_t row_bytes, int64
                         rows + (pos - begin) * n, n);
 }
 
+// Rows [c, c + n) of KV head h of `cache` (kv.k or kv.v) as f32 rows, `stride` floats apart: an
+// f32 cache's in place, any other's converted into `buffer` (n * head_dim floats). Heads of whole
+// blocks of the cache's type.
+const float *head_rows(const KvLayer &kv, void *cache, int64_t h, int64_t c, int64_t n, float *buffer,
+                       int64_t &stride) {
+  if (kv.type == GgmlType::F32) {
+    stride = kv.by_head ? kv.head_dim : kv.n_head_kv * kv.head_dim;
+    return reinterpret_cast<const float *>(kv.head_row(cache, h, c));
+  }
+  stride = kv.head_dim;
+  cpu::dequantize_rows(kv.type, kv.head_row(cache, h, c), kv.row_stride(), n, buffer, kv.head_dim);
+  return buffer;
+}
+
+// n floats of x as a cache's `type` at dst.
+void store_row(GgmlType type, const float *x, void *dst, int64_t n) {
+  if (type == GgmlType::F32) std::memcpy(dst, x, static_cast<size_t>(n) * sizeof(float));
+  else quant::quantize_row_ref(type, x, dst, n);
+}
+
 }  // namespace
 
 CpuDevice::CpuDevice(int n_threads, uint64_t budget_bytes) : pool_(n_threads) {
@@ -152,21 +172,15 @@ void CpuDevice::rope(float *x, int64_t n_tokens, int64_t n_heads, int64_t head_d
   });
 }
 
+// Each token's row goes to its place in each part of the cache (whole, or one KV head's slice):
+// whole blocks either way, so the same bytes.
 void CpuDevice::kv_store(KvLayer &kv, const float *k, const float *v, int64_t pos0, int64_t n_tokens) {
-  const int64_t n = kv.n_head_kv * kv.head_dim;
-  const uint64_t row = kv.bytes_per_row();
-  auto *k_base = static_cast<std::byte *>(kv.k);
-  auto *v_base = static_cast<std::byte *>(kv.v);
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    const uint64_t at = row * static_cast<uint64_t>(pos0 + t);
-    if (kv.type == GgmlType::F32) {
-      std::memcpy(k_base + at, k + t * n, row);
-      std::memcpy(v_base + at, v + t * n, row);
-    } else {
-      quant::quantize_row_ref(kv.type, k + t * n, k_base + at, n);
-      quant::quantize_row_ref(kv.type, v + t * n, v_base + at, n);
+  const int64_t n = kv.n_head_kv * kv.head_dim, width = kv.part_width();
+  for (int64_t t = 0; t < n_tokens; ++t)
+    for (int64_t part = 0; part < kv.n_parts(); ++part) {
+      store_row(kv.type, k + t * n + part * width, kv.head_row(kv.k, part, pos0 + t), width);
+      store_row(kv.type, v + t * n + part * width, kv.head_row(kv.v, part, pos0 + t), width);
     }
-  }
 }
 
 void CpuDevice::reserve_attention(int64_t n_ctx, int64_t n_kv_embd) {
@@ -190,10 +204,11 @@ void CpuDevice::lay_out_by_head(const KvLayer &kv, int64_t n_visible, float *key
     std::vector<float> rows;  // a non-f32 cache's keys and values of one block, as f32
     for (int64_t b = begin; b < end; ++b) {
       const int64_t pos = b * cpu::kKeyBlock, n_keys = std::min(cpu::kKeyBlock, n_visible - pos);
+      if (kv.type != GgmlType::F32) rows.resize(static_cast<size_t>(2 * cpu::kKeyBlock * n_kv_embd));
+      // A row-major cache's rows of the block, for all heads (converted once when not f32).
       const float *k_rows = static_cast<const float *>(kv.k) + pos * n_kv_embd;
       const float *v_rows = static_cast<const float *>(kv.v) + pos * n_kv_embd;
-      if (kv.type != GgmlType::F32) {
-        rows.resize(static_cast<size_t>(2 * cpu::kKeyBlock * n_kv_embd));
+      if (kv.type != GgmlType::F32 && !kv.by_head) {
         float *v32 = rows.data() + cpu::kKeyBlock * n_kv_embd;
         dequantize_rows(kv.type, kv.k, kv.bytes_per_row(), n_kv_embd, pos, pos + n_keys, rows.data());
         dequantize_rows(kv.type, kv.v, kv.bytes_per_row(), n_kv_embd, pos, pos + n_keys, v32);
@@ -201,9 +216,17 @@ void CpuDevice::lay_out_by_head(const KvLayer &kv, int64_t n_visible, float *key
         v_rows = v32;
       }
       for (int64_t h = 0; h < kv.n_head_kv; ++h) {
-        cpu::block_keys(k_rows + h * head_dim, n_kv_embd, head_dim, n_keys, keys + h * head_floats + pos * head_dim);
+        // Head h's keys and values of the block, rows `stride` floats apart; a head-major cache's
+        // read (or converted) head by head.
+        int64_t stride = n_kv_embd;
+        const float *k_head = k_rows + h * head_dim, *v_head = v_rows + h * head_dim;
+        if (kv.by_head) {
+          k_head = head_rows(kv, kv.k, h, pos, n_keys, rows.data(), stride);
+          v_head = head_rows(kv, kv.v, h, pos, n_keys, rows.data() + cpu::kKeyBlock * head_dim, stride);
+        }
+        cpu::block_keys(k_head, stride, head_dim, n_keys, keys + h * head_floats + pos * head_dim);
         for (int64_t i = 0; i < n_keys; ++i)
-          std::memcpy(values + h * head_floats + (pos + i) * head_dim, v_rows + i * n_kv_embd + h * head_dim,
+          std::memcpy(values + h * head_floats + (pos + i) * head_dim, v_head + i * stride,
                       static_cast<size_t>(head_dim) * sizeof(float));
       }
     }
@@ -218,29 +241,16 @@ float *CpuDevice::thread_attention_ws() const noexcept {
 
 bool CpuDevice::attention_shared_kv(const float *q, const KvLayer &kv, int64_t pos0, int64_t n_tokens,
                                     const AttentionParams &p, float *out) {
-  const int64_t head_dim = kv.head_dim, n_kv_embd = kv.n_head_kv * head_dim;
-  const auto traits = type_traits(static_cast<uint32_t>(kv.type));
-  if (head_dim % 8 != 0 || head_dim > cpu::kMaxSharedHeadDim || !traits || head_dim % traits->block_size != 0)
+  const int64_t head_dim = kv.head_dim;
+  if (head_dim % 8 != 0 || head_dim > cpu::kMaxSharedHeadDim || !heads_are_whole_blocks(kv.type, head_dim))
     return false;
   const int64_t group = p.n_head / p.n_head_kv;
   const int64_t parts = (group + cpu::kMaxSharedQueries - 1) / cpu::kMaxSharedQueries;  // per KV head
   const int64_t per_part = (group + parts - 1) / parts;
   const float *sinks = p.sinks ? f32_data(*p.sinks, "attention sinks") : nullptr;
-  const uint64_t row = kv.bytes_per_row(), head_bytes = row_bytes(kv.type, head_dim);
   pool_.parallel_for(n_tokens * kv.n_head_kv * parts, [&](int64_t begin, int64_t end) {
     float *scores = thread_attention_ws();
-    float *chunk = scores + cpu::kMaxSharedQueries * attention_ctx_;
-    // Rows [c, c + n) of KV head h of `cache` as f32 rows: in place, or converted into `chunk`.
-    auto rows = [&](const void *cache, int64_t h, int64_t c, int64_t n, int64_t &stride) -> const float * {
-      if (kv.type == GgmlType::F32) {
-        stride = n_kv_embd;
-        return static_cast<const float *>(cache) + c * n_kv_embd + h * head_dim;
-      }
-      stride = head_dim;
-      const auto *base = static_cast<const std::byte *>(cache) + static_cast<uint64_t>(h) * head_bytes;
-      cpu::dequantize_rows(kv.type, base + static_cast<uint64_t>(c) * row, row, n, chunk, head_dim);
-      return chunk;
-    };
+    float *chunk = scores + cpu::kMaxSharedQueries * attention_ctx_;  // converted rows
     for (int64_t task = begin; task < end; ++task) {
       const int64_t t = task / (kv.n_head_kv * parts), kv_head = task / parts % kv.n_head_kv;
       const int64_t g0 = task % parts * per_part, n_queries = std::min(per_part, group - g0);
@@ -252,13 +262,13 @@ bool CpuDevice::attention_shared_kv(const float *q, const KvLayer &kv, int64_t p
       int64_t stride = 0;
       for (int64_t c = first; c < n_kv; c += kSharedChunkKeys) {
         const int64_t n = std::min(kSharedChunkKeys, n_kv - c);
-        const float *k = rows(kv.k, kv_head, c, n, stride);
+        const float *k = head_rows(kv, kv.k, kv_head, c, n, chunk, stride);
         cpu::shared_kv_scores(q_rows, n_queries, k, n, stride, head_dim, p.scale, scores + c, attention_ctx_);
       }
       cpu::softmax_rows(scores, attention_ctx_, n_queries, first, n_kv, sinks ? sinks + h0 : nullptr);
       for (int64_t c = first; c < n_kv; c += kSharedChunkKeys) {
         const int64_t n = std::min(kSharedChunkKeys, n_kv - c);
-        const float *v = rows(kv.v, kv_head, c, n, stride);
+        const float *v = head_rows(kv, kv.v, kv_head, c, n, chunk, stride);
         cpu::shared_kv_values(scores + c, attention_ctx_, n_queries, v, n, stride, head_dim, c > first, out_rows);
       }
     }
@@ -280,22 +290,28 @@ void CpuDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int64
   // where it lies instead, each key and value once for the query heads that share it. Same bits
   // every way.
   const int64_t group = p.n_head / p.n_head_kv;  // query heads per KV head
-  const bool by_head = n_tokens >= kMinTokensToLayOut && n_tokens * group >= kMinQueriesToLayOut;
-  if (!by_head && attention_shared_kv(q, kv, pos0, n_tokens, p, out)) return;
+  const bool lay_out = n_tokens >= kMinTokensToLayOut && n_tokens * group >= kMinQueriesToLayOut;
+  if (!lay_out && attention_shared_kv(q, kv, pos0, n_tokens, p, out)) return;
   const int64_t head_floats = round_up_to_key_block(n_visible) * p.head_dim;  // one KV head's, laid out
 
-  // Else the cache as f32 rows: used in place when it is f32, else converted once for all heads.
+  // Else the cache as f32 in its own layout: in place when it is f32, else converted once for all
+  // heads. KV head h's rows start h * head_step floats in, `stride` floats apart.
   const float *k = static_cast<const float *>(kv.k);
   const float *v = static_cast<const float *>(kv.v);
-  if (by_head) {
+  const int64_t head_step = kv.by_head ? kv.n_ctx * p.head_dim : p.head_dim;
+  const int64_t stride = kv.by_head ? p.head_dim : n_kv_embd;
+  if (lay_out) {
     lay_out_by_head(kv, n_visible, keys_ws, values_ws);
     k = keys_ws;
     v = values_ws;
   } else if (kv.type != GgmlType::F32) {
-    const uint64_t row = kv.bytes_per_row();
+    const int64_t width = kv.part_width(), part_floats = kv.n_ctx * width;
     auto convert = [&](int64_t begin, int64_t end) {
-      dequantize_rows(kv.type, kv.k, row, n_kv_embd, begin, end, keys_ws + begin * n_kv_embd);
-      dequantize_rows(kv.type, kv.v, row, n_kv_embd, begin, end, values_ws + begin * n_kv_embd);
+      for (int64_t part = 0; part < kv.n_parts(); ++part) {
+        const int64_t at = part * part_floats + begin * width;
+        dequantize_rows(kv.type, kv.head_row(kv.k, part, 0), kv.row_stride(), width, begin, end, keys_ws + at);
+        dequantize_rows(kv.type, kv.head_row(kv.v, part, 0), kv.row_stride(), width, begin, end, values_ws + at);
+      }
     };
     if (n_visible * n_kv_embd < kParallelMinElements) convert(0, n_visible);
     else pool_.parallel_for(n_visible, convert);
@@ -315,11 +331,11 @@ void CpuDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int64
       const float *q_head = q + (t * p.n_head + h) * p.head_dim;
       const float *sink = sinks ? sinks + h : nullptr;
       float *out_head = out + (t * p.n_head + h) * p.head_dim;
-      if (by_head)
+      if (lay_out)
         cpu::attention_head_blocked(q_head, k + kv_head * head_floats, v + kv_head * head_floats, first, n_kv,
                                     p.head_dim, p.head_dim, p.scale, sink, scores, out_head);
       else
-        cpu::attention_head(q_head, k + kv_head * p.head_dim, v + kv_head * p.head_dim, first, n_kv, n_kv_embd,
+        cpu::attention_head(q_head, k + kv_head * head_step, v + kv_head * head_step, first, n_kv, stride,
                             p.head_dim, p.scale, sink, scores, out_head);
     }
   });

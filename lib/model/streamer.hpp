@@ -4,8 +4,10 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "model/weights.hpp"
 
@@ -31,7 +33,7 @@ class Streamer {
   void finish();
 
   // The device copy of `host`'s KV cache holding rows [0, n_rows) of it; write_back() returns rows
-  // [first, first + n) to the host cache.
+  // [first, first + n) to the host cache. The copy is row-major whatever the host's layout.
   KvLayer kv_copy(const KvLayer &host, int64_t n_rows);
   void write_back(const KvLayer &copy, KvLayer &host, int64_t first, int64_t n);
 
@@ -39,6 +41,9 @@ class Streamer {
 
  private:
   int next_slot();
+  // One cache (K or V) of `host`: rows [0, n_rows) to the device copy, rows [first, first + n) back.
+  void upload_rows(const KvLayer &host, void *host_cache, void *device_cache, int64_t n_rows);
+  void download_rows(const KvLayer &host, const void *device_cache, void *host_cache, int64_t first, int64_t n);
 
   Device &device_;
   uint64_t slot_bytes_;
@@ -48,6 +53,7 @@ class Streamer {
   void *kv_v_ = nullptr;
   int last_slot_ = -1;
   uint64_t weight_bytes_uploaded_ = 0;
+  std::vector<std::byte> kv_rows_;  // a head-major host cache's rows in row-major order, a chunk at a time
 };
 
 }  // namespace vramfit::model

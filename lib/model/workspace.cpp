@@ -45,6 +45,9 @@ Workspace::Workspace(const ModelInfo &info, const ModelWeights &w, int64_t n_ctx
                                                               static_cast<uint64_t>(n_ctx), static_cast<uint64_t>(batch)));
       const uint64_t kv_bytes = row_bytes(kv_type, n_kv) * static_cast<uint64_t>(rows);
       KvLayer layer_kv{nullptr, nullptr, kv_type, rows, info.n_head_kv, info.head_dim, &device};
+      // Host caches the CPU attends over are laid out by head (see KvLayer); the other devices'
+      // kernels read rows.
+      layer_kv.by_head = device.kind() == DeviceKind::cpu && heads_are_whole_blocks(kv_type, info.head_dim);
       layer_kv.k = allocate_bytes(device, kv_bytes, "KV cache (K)");
       layer_kv.v = allocate_bytes(device, kv_bytes, "KV cache (V)");
       kv.push_back(layer_kv);
@@ -102,15 +105,15 @@ int64_t Workspace::slide_kv(int32_t layer, int64_t pos0, int64_t n_tokens, int64
   if (window == 0 || pos0 + n_tokens - needed_from > cache.n_ctx)
     detail::fail(ErrorCode::internal, "layer {}: positions {}..{} do not fit its KV cache of {} rows", layer, needed_from,
                  pos0 + n_tokens - 1, cache.n_ctx);
-  const uint64_t row = cache.bytes_per_row();
-  const uint64_t offset = row * static_cast<uint64_t>(needed_from - first);
-  const uint64_t bytes = row * static_cast<uint64_t>(pos0 - needed_from);
+  // Each part's rows (all of them, or one KV head's) move within the part.
+  const uint64_t bytes = cache.row_stride() * static_cast<uint64_t>(pos0 - needed_from);
   kv_staging.resize(bytes);
   cache.device->synchronize();
-  for (void *buffer : {cache.k, cache.v}) {
-    cache.device->download(kv_staging.data(), static_cast<std::byte *>(buffer) + offset, bytes);
-    cache.device->upload(buffer, kv_staging.data(), bytes);
-  }
+  for (void *buffer : {cache.k, cache.v})
+    for (int64_t part = 0; part < cache.n_parts(); ++part) {
+      cache.device->download(kv_staging.data(), cache.head_row(buffer, part, needed_from - first), bytes);
+      cache.device->upload(cache.head_row(buffer, part, 0), kv_staging.data(), bytes);
+    }
   first = needed_from;
   return first;
 }

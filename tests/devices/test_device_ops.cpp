@@ -108,3 +108,62 @@ TEST_CASE("cpu attention: a prompt over the cache laid out by head gives each to
     }
   }
 }
+
+TEST_CASE("cpu attention: a cache laid out by head gives the row-major cache's bits, prompt and decode") {
+  // The same keys and values stored in both layouts: kv_store must put head h's row r at
+  // (h * n_ctx + r) * head row bytes, and attention (a prompt of 30 tokens, laid out; each token
+  // alone, read in place in chunks of 128 rows; or head size 288, past the shared reader's 256,
+  // per key) must give the same bits from either. Head size 72 is not whole q8_0 blocks: a q8_0
+  // cache cannot be laid out by head then.
+  struct Shape {
+    int64_t n_head, n_head_kv, head_dim, n_ctx, pos0;
+  };
+  const int64_t n_tokens = 30;
+  for (const Shape shape : {Shape{16, 4, 72, 40, 7}, Shape{32, 2, 64, 300, 260}, Shape{4, 2, 288, 40, 7}}) {
+    const auto [n_head, n_head_kv, head_dim, n_ctx, pos0] = shape;
+    const int64_t row = n_head_kv * head_dim, n_keys = pos0 + n_tokens, q_row = n_head * head_dim;
+    std::mt19937 rng(5);
+    std::normal_distribution<float> normal;
+    auto random = [&](int64_t n) {
+      std::vector<float> x(static_cast<size_t>(n));
+      for (float &f : x) f = normal(rng);
+      return x;
+    };
+    const std::vector<float> k = random(n_keys * row), v = random(n_keys * row), q = random(n_tokens * q_row);
+    const std::vector<float> sink_logits = random(n_head);
+    CpuDevice cpu(2);
+    const Weight sinks{sink_logits.data(), vramfit::GgmlType::F32, n_head, 1, &cpu, "sinks"};
+    for (vramfit::GgmlType kv_type : {vramfit::GgmlType::F32, vramfit::GgmlType::F16, vramfit::GgmlType::Q8_0}) {
+      if (!heads_are_whole_blocks(kv_type, head_dim)) continue;
+      CAPTURE(head_dim);
+      CAPTURE(vramfit::type_name(kv_type));
+      const uint64_t row_bytes = vramfit::row_bytes(kv_type, row), head_bytes = vramfit::row_bytes(kv_type, head_dim);
+      std::vector<std::byte> k_rows(row_bytes * n_ctx), v_rows(k_rows.size()), k_heads(k_rows.size()),
+          v_heads(k_rows.size());
+      KvLayer rows{k_rows.data(), v_rows.data(), kv_type, n_ctx, n_head_kv, head_dim, &cpu};
+      KvLayer heads{k_heads.data(), v_heads.data(), kv_type, n_ctx, n_head_kv, head_dim, &cpu, true};
+      cpu.kv_store(rows, k.data(), v.data(), 0, n_keys);
+      cpu.kv_store(heads, k.data(), v.data(), 0, n_keys);
+      for (int64_t h = 0; h < n_head_kv; ++h)
+        for (int64_t r = 0; r < n_keys; ++r) {
+          const uint64_t in_rows = r * row_bytes + h * head_bytes, in_heads = (h * n_ctx + r) * head_bytes;
+          REQUIRE(std::memcmp(k_rows.data() + in_rows, k_heads.data() + in_heads, head_bytes) == 0);
+          REQUIRE(std::memcmp(v_rows.data() + in_rows, v_heads.data() + in_heads, head_bytes) == 0);
+        }
+      for (int64_t window : {0, 11, 200}) {
+        CAPTURE(window);
+        const AttentionParams params{n_head, n_head_kv, head_dim, 0.1f, window, window > 0 ? &sinks : nullptr};
+        std::vector<float> from_rows(q.size()), from_heads(q.size());
+        cpu.attention(q.data(), rows, pos0, n_tokens, params, from_rows.data());
+        cpu.attention(q.data(), heads, pos0, n_tokens, params, from_heads.data());
+        CHECK(std::memcmp(from_rows.data(), from_heads.data(), q.size() * sizeof(float)) == 0);
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          CAPTURE(t);
+          cpu.attention(q.data() + t * q_row, rows, pos0 + t, 1, params, from_rows.data());
+          cpu.attention(q.data() + t * q_row, heads, pos0 + t, 1, params, from_heads.data());
+          CHECK(std::memcmp(from_rows.data(), from_heads.data(), static_cast<size_t>(q_row) * sizeof(float)) == 0);
+        }
+      }
+    }
+  }
+}
