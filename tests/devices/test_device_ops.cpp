@@ -64,28 +64,47 @@ TEST_CASE("sim device: a budget too small for the checks fails with budget_excee
   CHECK(sim.memory_stats().allocated_bytes == 0);  // unwinding returned every byte
 }
 
-TEST_CASE("cpu attention: a prompt over the cache laid out by head gives each token's one-at-a-time bits") {
-  // A prompt of 30 tokens lays the cache out by head (keys in blocks); one token reads the cache
-  // where it lies, its query heads sharing each KV head's rows (in chunks of 128 rows, converted
-  // from f16 / q8_0). F32, F16 and Q8_0 caches. Shapes: head size 72 (past the value sum's
-  // 64-dimension blocks; not whole q8_0 blocks, so per-key attention) and 37 keys (not whole key
-  // blocks); 16 query heads per KV head (two tasks of 8) over 290 keys (three chunks).
-  struct Shape {
-    int64_t n_head, n_head_kv, head_dim, n_ctx, pos0;
-  };
-  const int64_t n_tokens = 30;
-  for (const Shape shape : {Shape{16, 4, 72, 40, 7}, Shape{32, 2, 64, 300, 260}}) {
-    const auto [n_head, n_head_kv, head_dim, n_ctx, pos0] = shape;
-    const int64_t row = n_head_kv * head_dim, n_keys = pos0 + n_tokens, q_row = n_head * head_dim;
-    std::mt19937 rng(11);
+namespace {
+
+struct AttentionShape {
+  int64_t n_head, n_head_kv, head_dim, n_ctx, pos0;
+};
+constexpr int64_t kPromptTokens = 30;
+
+// Random keys and values of the pos0 + kPromptTokens positions, the prompt's queries and the
+// heads' sink logits for one shape.
+struct AttentionInputs {
+  int64_t row, n_keys, q_row;
+  std::vector<float> k, v, q, sink_logits;
+  AttentionInputs(const AttentionShape &s, uint32_t seed)
+      : row(s.n_head_kv * s.head_dim), n_keys(s.pos0 + kPromptTokens), q_row(s.n_head * s.head_dim) {
+    std::mt19937 rng(seed);
     std::normal_distribution<float> normal;
     auto random = [&](int64_t n) {
       std::vector<float> x(static_cast<size_t>(n));
       for (float &f : x) f = normal(rng);
       return x;
     };
-    const std::vector<float> k = random(n_keys * row), v = random(n_keys * row), q = random(n_tokens * q_row);
-    const std::vector<float> sink_logits = random(n_head);
+    k = random(n_keys * row);
+    v = random(n_keys * row);
+    q = random(kPromptTokens * q_row);
+    sink_logits = random(s.n_head);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("cpu attention: a prompt over the cache laid out by head gives each token's one-at-a-time bits") {
+  // A prompt of 30 tokens lays the cache out by head (keys in blocks); one token reads the cache
+  // where it lies, its query heads sharing each KV head's rows (in chunks of 128 rows, converted
+  // from f16 / q8_0). F32, F16 and Q8_0 caches. Shapes: head size 72 (past the value sum's
+  // 64-dimension blocks; not whole q8_0 blocks, so per-key attention) and 37 keys (not whole key
+  // blocks); 16 query heads per KV head (two tasks of 8) over 290 keys (three chunks).
+  const int64_t n_tokens = kPromptTokens;
+  for (const AttentionShape shape : {AttentionShape{16, 4, 72, 40, 7}, AttentionShape{32, 2, 64, 300, 260}}) {
+    const auto [n_head, n_head_kv, head_dim, n_ctx, pos0] = shape;
+    const AttentionInputs in(shape, 11);
+    const auto &[row, n_keys, q_row, k, v, q, sink_logits] = in;
     CpuDevice cpu(2);
     const Weight sinks{sink_logits.data(), vramfit::GgmlType::F32, n_head, 1, &cpu, "sinks"};
     for (vramfit::GgmlType kv_type : {vramfit::GgmlType::F32, vramfit::GgmlType::F16, vramfit::GgmlType::Q8_0}) {
@@ -115,22 +134,12 @@ TEST_CASE("cpu attention: a cache laid out by head gives the row-major cache's b
   // alone, read in place in chunks of 128 rows; or head size 288, past the shared reader's 256,
   // per key) must give the same bits from either. Head size 72 is not whole q8_0 blocks: a q8_0
   // cache cannot be laid out by head then.
-  struct Shape {
-    int64_t n_head, n_head_kv, head_dim, n_ctx, pos0;
-  };
-  const int64_t n_tokens = 30;
-  for (const Shape shape : {Shape{16, 4, 72, 40, 7}, Shape{32, 2, 64, 300, 260}, Shape{4, 2, 288, 40, 7}}) {
+  const int64_t n_tokens = kPromptTokens;
+  for (const AttentionShape shape :
+       {AttentionShape{16, 4, 72, 40, 7}, AttentionShape{32, 2, 64, 300, 260}, AttentionShape{4, 2, 288, 40, 7}}) {
     const auto [n_head, n_head_kv, head_dim, n_ctx, pos0] = shape;
-    const int64_t row = n_head_kv * head_dim, n_keys = pos0 + n_tokens, q_row = n_head * head_dim;
-    std::mt19937 rng(5);
-    std::normal_distribution<float> normal;
-    auto random = [&](int64_t n) {
-      std::vector<float> x(static_cast<size_t>(n));
-      for (float &f : x) f = normal(rng);
-      return x;
-    };
-    const std::vector<float> k = random(n_keys * row), v = random(n_keys * row), q = random(n_tokens * q_row);
-    const std::vector<float> sink_logits = random(n_head);
+    const AttentionInputs in(shape, 5);
+    const auto &[row, n_keys, q_row, k, v, q, sink_logits] = in;
     CpuDevice cpu(2);
     const Weight sinks{sink_logits.data(), vramfit::GgmlType::F32, n_head, 1, &cpu, "sinks"};
     for (vramfit::GgmlType kv_type : {vramfit::GgmlType::F32, vramfit::GgmlType::F16, vramfit::GgmlType::Q8_0}) {
