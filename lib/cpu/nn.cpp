@@ -299,14 +299,14 @@ template <typename Lanes>
            __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 }
 
-// scores[g * scores_stride + i] = dot(q_g, k_i, head_dim) * scale for the kMaxSharedQueries rows
-// of q_rows (head_dim floats apart; rows past the caller's queries are zeros) and keys [0, n_keys)
+// scores[g * scores_stride + i] = dot(q_g, k_i, head_dim) * scale for the n_queries rows of q
+// (head_dim floats apart; the rows up to kMaxSharedQueries score zeros) and keys [0, n_keys)
 // (rows `stride` floats apart), with dot()'s arithmetic: lane j of a query's accumulator is dot's
 // partial sum j, and three pair_sums levels over the eight accumulators are its reduction tree
 // for all of them. Lanes16 holds two keys (lanes 0-7 key i, 8-15 key i + 1). head_dim % 8 == 0.
 template <typename Lanes>
-[[gnu::always_inline]] inline void shared_scores(const float *q_rows, const float *k, int64_t n_keys, int64_t stride,
-                                                 int64_t head_dim, float scale, float *scores,
+[[gnu::always_inline]] inline void shared_scores(const float *q, int64_t n_queries, const float *k, int64_t n_keys,
+                                                 int64_t stride, int64_t head_dim, float scale, float *scores,
                                                  int64_t scores_stride) {
   constexpr int64_t kKeysPerVector = sizeof(Lanes) / sizeof(Lanes8);
   constexpr int64_t kQ = kMaxSharedQueries;
@@ -325,10 +325,14 @@ template <typename Lanes>
     }
   };
   const int64_t n_chunks = head_dim / 8;
-  Lanes queries[kQ * kMaxSharedHeadDim / 8];  // query g's dimensions 8c..8c+7 (twice) at g * n_chunks + c
+  // Query g's dimensions 8c..8c+7 (twice) at g * n_chunks + c; zeros for the rows past n_queries,
+  // whose scores are never read.
+  Lanes queries[kQ * kMaxSharedHeadDim / 8];
   for (int64_t g = 0; g < kQ; ++g)
-    for (int64_t c = 0; c < n_chunks; ++c)
-      load(q_rows + g * head_dim + 8 * c, q_rows + g * head_dim + 8 * c, queries[g * n_chunks + c]);
+    for (int64_t c = 0; c < n_chunks; ++c) {
+      if (g < n_queries) load(q + g * head_dim + 8 * c, q + g * head_dim + 8 * c, queries[g * n_chunks + c]);
+      else queries[g * n_chunks + c] = Lanes{};
+    }
   int64_t i = 0;
   for (; i + kKeysPerVector <= n_keys; i += kKeysPerVector) {
     Lanes acc[kQ] = {};
@@ -347,7 +351,9 @@ template <typename Lanes>
       for (int64_t h = 0; h < kKeysPerVector; ++h) scores[g * scores_stride + i + h] = sums[g * kKeysPerVector + h];
   }
   if constexpr (kKeysPerVector > 1)
-    if (i < n_keys) shared_scores<Lanes8>(q_rows, k + i * stride, n_keys - i, stride, head_dim, scale, scores + i, scores_stride);
+    if (i < n_keys)
+      shared_scores<Lanes8>(q, n_queries, k + i * stride, n_keys - i, stride, head_dim, scale, scores + i,
+                            scores_stride);
 }
 
 // out_g (+)= sum_i scores_g[i] * v_i over keys [0, n_keys) for kQueries queries and dimensions
@@ -409,11 +415,8 @@ template <typename Lanes>
 VRAMFIT_SIMD_CLONES
 void shared_kv_scores(const float *q, int64_t n_queries, const float *k, int64_t n_keys, int64_t stride,
                       int64_t head_dim, float scale, float *scores, int64_t scores_stride) {
-  alignas(64) float q_rows[kMaxSharedQueries * kMaxSharedHeadDim];
-  std::memcpy(q_rows, q, static_cast<size_t>(n_queries * head_dim) * sizeof(float));
-  std::fill(q_rows + n_queries * head_dim, q_rows + kMaxSharedQueries * head_dim, 0.0f);  // unused rows
-  if (clone_has_avx512()) shared_scores<Lanes16>(q_rows, k, n_keys, stride, head_dim, scale, scores, scores_stride);
-  else shared_scores<Lanes8>(q_rows, k, n_keys, stride, head_dim, scale, scores, scores_stride);
+  if (clone_has_avx512()) shared_scores<Lanes16>(q, n_queries, k, n_keys, stride, head_dim, scale, scores, scores_stride);
+  else shared_scores<Lanes8>(q, n_queries, k, n_keys, stride, head_dim, scale, scores, scores_stride);
 }
 
 VRAMFIT_SIMD_CLONES

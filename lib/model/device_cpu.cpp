@@ -39,21 +39,13 @@ const float *f32_data(const Weight &w, const char *op) {
 
 int64_t round_up_to_key_block(int64_t n) { return (n + cpu::kKeyBlock - 1) / cpu::kKeyBlock * cpu::kKeyBlock; }
 
-// Rows [begin, end) of a non-f32 cache (rows of n elements, row_bytes apart) as f32 rows.
-void dequantize_rows(GgmlType type, const void *cache, uint64_t row_bytes, int64_t n, int64_t begin, int64_t end,
-                     float *rows) {
-  for (int64_t pos = begin; pos < end; ++pos)
-    cpu::dequantize_row(type, static_cast<const std::byte *>(cache) + row_bytes * static_cast<uint64_t>(pos),
-                        rows + (pos - begin) * n, n);
-}
-
 // Rows [c, c + n) of KV head h of `cache` (kv.k or kv.v) as f32 rows, `stride` floats apart: an
 // f32 cache's in place, any other's converted into `buffer` (n * head_dim floats). Heads of whole
 // blocks of the cache's type.
 const float *head_rows(const KvLayer &kv, void *cache, int64_t h, int64_t c, int64_t n, float *buffer,
                        int64_t &stride) {
   if (kv.type == GgmlType::F32) {
-    stride = kv.by_head ? kv.head_dim : kv.n_head_kv * kv.head_dim;
+    stride = kv.part_width();
     return reinterpret_cast<const float *>(kv.head_row(cache, h, c));
   }
   stride = kv.head_dim;
@@ -210,8 +202,8 @@ void CpuDevice::lay_out_by_head(const KvLayer &kv, int64_t n_visible, float *key
       const float *v_rows = static_cast<const float *>(kv.v) + pos * n_kv_embd;
       if (kv.type != GgmlType::F32 && !kv.by_head) {
         float *v32 = rows.data() + cpu::kKeyBlock * n_kv_embd;
-        dequantize_rows(kv.type, kv.k, kv.bytes_per_row(), n_kv_embd, pos, pos + n_keys, rows.data());
-        dequantize_rows(kv.type, kv.v, kv.bytes_per_row(), n_kv_embd, pos, pos + n_keys, v32);
+        cpu::dequantize_rows(kv.type, kv.head_row(kv.k, 0, pos), kv.bytes_per_row(), n_keys, rows.data(), n_kv_embd);
+        cpu::dequantize_rows(kv.type, kv.head_row(kv.v, 0, pos), kv.bytes_per_row(), n_keys, v32, n_kv_embd);
         k_rows = rows.data();
         v_rows = v32;
       }
@@ -299,7 +291,7 @@ void CpuDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int64
   const float *k = static_cast<const float *>(kv.k);
   const float *v = static_cast<const float *>(kv.v);
   const int64_t head_step = kv.by_head ? kv.n_ctx * p.head_dim : p.head_dim;
-  const int64_t stride = kv.by_head ? p.head_dim : n_kv_embd;
+  const int64_t stride = kv.part_width();
   if (lay_out) {
     lay_out_by_head(kv, n_visible, keys_ws, values_ws);
     k = keys_ws;
@@ -309,8 +301,9 @@ void CpuDevice::attention(const float *q, const KvLayer &kv, int64_t pos0, int64
     auto convert = [&](int64_t begin, int64_t end) {
       for (int64_t part = 0; part < kv.n_parts(); ++part) {
         const int64_t at = part * part_floats + begin * width;
-        dequantize_rows(kv.type, kv.head_row(kv.k, part, 0), kv.row_stride(), width, begin, end, keys_ws + at);
-        dequantize_rows(kv.type, kv.head_row(kv.v, part, 0), kv.row_stride(), width, begin, end, values_ws + at);
+        cpu::dequantize_rows(kv.type, kv.head_row(kv.k, part, begin), kv.row_stride(), end - begin, keys_ws + at, width);
+        cpu::dequantize_rows(kv.type, kv.head_row(kv.v, part, begin), kv.row_stride(), end - begin, values_ws + at,
+                             width);
       }
     };
     if (n_visible * n_kv_embd < kParallelMinElements) convert(0, n_visible);
